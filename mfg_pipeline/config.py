@@ -1,0 +1,62 @@
+"""Settings read from the environment (the only place secrets come from)."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mfg_pipeline.http.errors import MissingCredentialError
+
+DEFAULT_PARTITION_START = "2026-01-01"
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+def require_env(name: str, what: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise MissingCredentialError(name, what)
+    return value
+
+
+def env_int(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"Environment variable {name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"Environment variable {name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_timezone(name: str, default: str = "UTC") -> ZoneInfo:
+    raw = os.environ.get(name) or default
+    try:
+        return ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"Environment variable {name}: unknown timezone {raw!r} (use an IANA name such as "
+                         "Europe/Berlin)") from None
+
+
+def data_dir() -> Path:
+    """MFG_DATA_DIR (default `data/`): warehouse.duckdb, parquet/, staging/ and the shared rate-limit state."""
+    return Path(env_str("MFG_DATA_DIR", "data")).resolve()
+
+
+def partition_timezone() -> ZoneInfo:
+    """MFG_PARTITION_TIMEZONE (default UTC): the zone whose midnights bound the daily partitions."""
+    return env_timezone("MFG_PARTITION_TIMEZONE", "UTC")
+
+
+def partition_start_date() -> str:
+    """MFG_PARTITION_START_DATE (default 2026-01-01): the first daily partition."""
+    raw = env_str("MFG_PARTITION_START_DATE", DEFAULT_PARTITION_START)
+    date.fromisoformat(raw)
+    return raw

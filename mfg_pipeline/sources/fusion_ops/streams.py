@@ -1,0 +1,178 @@
+"""Fusion Operations streams: productions, downtimes and punch clocks (daily partitions), production orders
+(snapshot). Field names follow `fusion-operations.txt`; the changes feed spells a few differently (`entry` for a
+punch's `type`, `is-active` for `active`, `09:13:00` durations), and the getters accept both.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from mfg_pipeline.records.schema import (BOOL, DURATION_SECONDS, FLOAT, INT, JSON, STRING, TIMESTAMP, Column,
+                                         Table, child_table, path_getter)
+from mfg_pipeline.streams import Stream, TimeWindowFilter
+
+
+def first_of(*paths: str):
+    getters = [path_getter(p) for p in paths]
+
+    def get(record: Mapping[str, Any]) -> Any:
+        for getter in getters:
+            value = getter(record)
+            if value is not None:
+                return value
+        return None
+
+    return get
+
+
+def code_of(path: str):
+    """A reference given either as a bare code string or as an object with a `code` (both occur in the doc)."""
+    getter = path_getter(path)
+
+    def get(record: Mapping[str, Any]) -> Any:
+        value = getter(record)
+        return value.get("code") if isinstance(value, Mapping) else value
+
+    return get
+
+
+PUNCH_DIRECTIONS = {0: "out", 1: "in"}
+
+
+def punch_direction(record: Mapping[str, Any]) -> Any:
+    kind = first_of("type", "entry")(record)
+    return PUNCH_DIRECTIONS.get(kind) if isinstance(kind, int) and not isinstance(kind, bool) else None
+
+
+PRODUCTIONS = Stream(
+    name="productions",
+    path="/api/v1/productions",
+    description="Production records: one worker's labour on an operation over a period, with quantity and waste. "
+                "Daily partitions by start time.",
+    window=TimeWindowFilter("start-time-after", "start-time-before", time_column="start_time"),
+    table=Table(
+        name="productions", primary_key=("id",),
+        description="Fusion Operations production records (GET /api/v1/productions), one row per production.",
+        columns=(
+            Column("id", INT, required=True),
+            Column("start_time", TIMESTAMP, "start-time", required=True, description="Start (UTC)."),
+            Column("end_time", TIMESTAMP, "end-time", description="End (UTC)."),
+            Column("work_time_seconds", DURATION_SECONDS, "work-time",
+                   description="Work time within schedule, excluding downtimes, in seconds."),
+            Column("production_order_id", INT, "production-order.id"),
+            Column("production_order_code", STRING, "production-order.code"),
+            Column("operation_code", STRING, "operation.code"),
+            Column("product_code", STRING, first_of("operation.product", "operation.product-code")),
+            Column("worker_number", INT, "worker.number"),
+            Column("worker_name", STRING, "worker.name"),
+            Column("machine_code", STRING, "machine.code"),
+            Column("quantity", FLOAT, "quantity"),
+            Column("checked_out", BOOL, "checked-out"),
+            Column("finished", BOOL, "finished"),
+            Column("rework", BOOL, "rework"),
+            Column("lot_number", STRING, "lot-number"),
+            Column("shipping_code", STRING, code_of("shipping")),
+            Column("location_code", STRING, code_of("location")),
+            Column("parameters", JSON, "parameters", description="Process parameters as JSON."),
+        )),
+    children=(child_table(
+        "production_waste", "produced-waste", [("production_id", "id", INT)],
+        description="Defective output of a production (its produced-waste array).",
+        columns=[
+            Column("quantity", FLOAT, "quantity"),
+            Column("waste_id", INT, "waste.id"),
+            Column("waste_code", STRING, "waste.code"),
+            Column("waste_description", STRING, "waste.description"),
+            Column("flaw", STRING, "waste.flaw"),
+            Column("recoverable", BOOL, "waste.recoverable"),
+            Column("billable", BOOL, "waste.billable"),
+        ]),),
+)
+
+DOWNTIMES = Stream(
+    name="downtimes",
+    path="/api/v1/downtimes",
+    description="Machine downtimes with their type and duration. Daily partitions by start time.",
+    window=TimeWindowFilter("start-time-after", "start-time-before", time_column="start_time"),
+    table=Table(
+        name="downtimes", primary_key=("id",),
+        description="Fusion Operations downtimes (GET /api/v1/downtimes), one row per downtime.",
+        columns=(
+            Column("id", INT, required=True),
+            Column("start_time", TIMESTAMP, "start-time", required=True),
+            Column("end_time", TIMESTAMP, "end-time"),
+            Column("time_spent_seconds", DURATION_SECONDS, "time-spent"),
+            Column("downtime_type", STRING, "downtime-type"),
+            Column("started_by_worker_number", INT, "started-by.number"),
+            Column("closed_by_worker_number", INT, "closed-by.number"),
+            Column("product_code", STRING, code_of("product")),
+            Column("production_order_code", STRING, code_of("production-order")),
+            Column("checked_out", BOOL, "checked-out"),
+            Column("workers", JSON, "workers", description="Workers involved, as JSON."),
+        )),
+    children=(child_table(
+        "downtime_machines", "machines", [("downtime_id", "id", INT)],
+        description="Machines stopped by a downtime (its machines array).",
+        columns=[Column("machine_code", STRING, "code"), Column("machine_name", STRING, "name")]),),
+)
+
+PUNCH_CLOCKS = Stream(
+    name="punch_clocks",
+    path="/api/v1/punchclocks",
+    description="Punch clock entries (in/out) of workers. Daily partitions by punch time.",
+    window=TimeWindowFilter("date-after", "date-before", time_column="punched_at"),
+    table=Table(
+        name="punch_clocks", primary_key=("id",),
+        description="Fusion Operations punch clock entries (GET /api/v1/punchclocks).",
+        columns=(
+            Column("id", INT, required=True),
+            Column("punched_at", TIMESTAMP, "date", required=True),
+            Column("worker_number", INT, "worker.number"),
+            Column("punch_type", INT, first_of("type", "entry"), description="1 = in, 0 = out (as the API)."),
+            Column("direction", STRING, punch_direction, description="'in' or 'out'."),
+        )),
+)
+
+PRODUCTION_ORDERS = Stream(
+    name="production_orders",
+    path="/api/v1/production-orders",
+    description="Production orders with their products, machines and assigned workers; pulled whole each run.",
+    params={"workers": "true"},
+    table=Table(
+        name="production_orders", primary_key=("id",),
+        description="Fusion Operations production orders (GET /api/v1/production-orders).",
+        columns=(
+            Column("id", INT, required=True),
+            Column("code", STRING, "code"),
+            Column("description", STRING, "description"),
+            Column("start_date", TIMESTAMP, "start-date"),
+            Column("due_date", TIMESTAMP, "due-date"),
+            Column("status", STRING, "status", description="scheduled, onschedule, delayed or completed."),
+            Column("running_status", STRING, "running-status",
+                   description="notstarted, started, closed or archived."),
+            Column("active", BOOL, first_of("active", "is-active")),
+            Column("ended", BOOL, "ended"),
+            Column("shipping_code", STRING, code_of("shipping")),
+            Column("serial_number", STRING, "serial-number"),
+            Column("notes", STRING, "notes"),
+            Column("pieces_by_box", INT, "pieces-by-box"),
+            Column("location_code", STRING, code_of("location")),
+            Column("material_staging_complete", BOOL, "material-staging-complete"),
+        )),
+    children=(
+        child_table("production_order_products", "products", [("production_order_id", "id", INT)],
+                    description="Products and quantities of a production order.",
+                    columns=[Column("product_code", STRING, "product"),
+                             Column("quantity_ordered", FLOAT, "quantity-ordered"),
+                             Column("quantity_produced", FLOAT, "quantity-produced"),
+                             Column("observations", STRING, "observations")]),
+        child_table("production_order_machines", "machines", [("production_order_id", "id", INT)],
+                    description="Machines a production order is planned on.",
+                    columns=[Column("machine_code", STRING, "code")]),
+        child_table("production_order_workers", "workers-assigned", [("production_order_id", "id", INT)],
+                    description="Workers assigned to a production order.",
+                    columns=[Column("worker_number", INT, "number")]),
+    ),
+)
+
+STREAMS = (PRODUCTIONS, DOWNTIMES, PUNCH_CLOCKS, PRODUCTION_ORDERS)
