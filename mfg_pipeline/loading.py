@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any, Callable
 
 import pyarrow as pa
@@ -35,6 +35,8 @@ class LoadReport:
     source: str
     stream: str
     window: PartitionWindow | None
+    mode: str  # partition, snapshot or upsert
+    started_at: datetime  # UTC wall clock
     source_rows: dict[str, int]  # rows the source returned for the window, per table, after de-duplication
     pages: int
     requests: int
@@ -43,7 +45,8 @@ class LoadReport:
     token_refreshes: int
     rate_limit_wait_seconds: float
     seconds: float
-    commit: CommitResult
+    commit_seconds: float
+    published: dict[str, list]  # table -> Parquet files written
     duplicates_dropped: int = 0
     outside_window_dropped: int = 0
     tables: dict[str, Table] = field(default_factory=dict)
@@ -87,71 +90,132 @@ def _select(columns: dict[str, list], keep: list[bool]) -> dict[str, list]:
     return {name: [v for v, k in zip(values, keep) if k] for name, values in columns.items()}
 
 
+class StreamLoad:
+    """One load of one stream: parse pages into staged Parquet, then commit them to the warehouse.
+
+    `load_stream` uses it for the common case (all pages, one commit); a source with its own flow (Traede's
+    export -> land -> mark) drives it page by page, committing in "upsert" mode after each batch.
+    """
+
+    def __init__(self, client: SourceClient, stream: Stream, warehouse: Warehouse,
+                 window: PartitionWindow | None = None):
+        if stream.partitioned != (window is not None):
+            raise ValueError(f"{client.system} {stream.name}: a partitioned stream needs a window, and only it")
+        self.client, self.stream, self.warehouse, self.window = client, stream, warehouse, window
+        self.started = time.monotonic()
+        self.started_at = datetime.now(timezone.utc)
+        self._stats_before = client.stats.as_dict()
+        self._parser = RowParser(stream.table, stream.children, stream.naive_timezone or client.naive_timezone)
+        self._seen: set[tuple] = set()
+        self.duplicates = self.outside = 0
+        self.source_rows = {t.name: 0 for t in stream.tables}
+        self.commits: list[CommitResult] = []
+        self._stage: Stage | None = None
+        self._staged: dict[str, _StagedTable] = {}
+
+    def request_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = dict(self.stream.params)
+        if self.window is not None:
+            params.update(self.stream.window.params(self.window.start, self.window.end))
+        return params
+
+    def add_page(self, page: Page) -> list[tuple]:
+        """Parse and stage one page; returns the keys of the records kept (in the window, not seen before)."""
+        stream, window = self.stream, self.window
+        if self._stage is None:
+            self._stage = self.warehouse.new_stage(self.client.system)
+            self._staged = {t.name: _StagedTable(self._stage, t, stream.partitioned) for t in stream.tables}
+        try:
+            parsed = self._parser.parse(page.records)
+        except FieldError as exc:
+            raise SourcePayloadError(str(exc), system=self.client.system, endpoint=stream.endpoint,
+                                     page=page.number) from None
+        parent = parsed[stream.table.name]
+        keys = list(zip(*(parent[c] for c in stream.table.primary_key)))
+        keep = []
+        for index, key in enumerate(keys):
+            in_window = window is None or window.start <= parent[stream.window.time_column][index] < window.end
+            fresh = key not in self._seen
+            self.outside += not in_window
+            self.duplicates += in_window and not fresh
+            keep.append(in_window and fresh)
+            if in_window:
+                self._seen.add(key)
+        kept_keys = [k for k, kept in zip(keys, keep) if kept]
+        kept_set = set(kept_keys)
+        for table_name, columns in parsed.items():
+            if table_name == stream.table.name:
+                columns = _select(columns, keep)
+            else:
+                child = next(c for c in stream.children if c.table.name == table_name)
+                child_keys = list(zip(*(columns[child_col] for child_col, _ in child.parent_key)))
+                columns = _select(columns, [k in kept_set for k in child_keys])
+            if window is not None:
+                columns[PARTITION_COLUMN] = [window.key] * len(next(iter(columns.values()), []))
+            self._staged[table_name].append(columns)
+            self.source_rows[table_name] += len(next(iter(columns.values()), []))
+        return kept_keys
+
+    @property
+    def staged_parent_rows(self) -> int:
+        return self._staged[self.stream.table.name].rows if self._staged else 0
+
+    def commit(self, mode: str) -> CommitResult:
+        """Land what is staged: "partition" (the window's day), "snapshot" (whole table) or "upsert" (by key)."""
+        if self._stage is None:  # nothing staged yet: an empty result is still a result (it empties the day)
+            self._stage = self.warehouse.new_stage(self.client.system)
+            self._staged = {t.name: _StagedTable(self._stage, t, self.stream.partitioned) for t in self.stream.tables}
+        stream = self.stream
+        try:
+            for table in self._staged.values():
+                table.close()
+            parent = TableLoad(self.client.system, stream.table, self._staged[stream.table.name].path, mode=mode,
+                               partition=self.window.key if self.window else None)
+            loads = [parent] + [
+                TableLoad(self.client.system, child.table, self._staged[child.table.name].path, mode=mode,
+                          partition=parent.partition, parent=parent, parent_link=child.parent_key)
+                for child in stream.children]
+            result = self.warehouse.commit(loads, partitioned=stream.partitioned)
+        finally:
+            self.discard()
+        self.commits.append(result)
+        return result
+
+    def discard(self) -> None:
+        if self._stage is not None:
+            self._stage.discard()
+        self._stage, self._staged = None, {}
+
+    def report(self, mode: str) -> LoadReport:
+        stats = {k: v - self._stats_before.get(k, 0) for k, v in self.client.stats.as_dict().items()}
+        published: dict[str, list] = {}
+        for commit in self.commits:
+            for table, paths in commit.published.items():
+                published.setdefault(table, []).extend(p for p in paths if p not in published.get(table, []))
+        return LoadReport(
+            source=self.client.system, stream=self.stream.name, window=self.window, mode=mode,
+            started_at=self.started_at, source_rows=dict(self.source_rows),
+            pages=int(stats["pages"]), requests=int(stats["requests"]), throttled=int(stats["throttled"]),
+            retries=int(stats["retries"]), token_refreshes=int(stats["token_refreshes"]),
+            rate_limit_wait_seconds=round(stats["rate_limit_wait_seconds"], 3),
+            seconds=round(time.monotonic() - self.started, 3),
+            commit_seconds=round(sum(c.seconds for c in self.commits), 3), published=published,
+            duplicates_dropped=self.duplicates, outside_window_dropped=self.outside,
+            tables={t.name: t for t in self.stream.tables})
+
+
 def load_stream(client: SourceClient, stream: Stream, warehouse: Warehouse, *, window: PartitionWindow | None = None,
                 progress: ProgressCallback | None = None) -> LoadReport:
-    """Pull every page of `stream` (for `window` when partitioned) and land it; the warehouse changes only if
-    every page was read and parsed."""
-    if stream.partitioned != (window is not None):
-        raise ValueError(f"{client.system} {stream.name}: a partitioned stream needs a window, and only it")
-    started = time.monotonic()
-    stats_before = client.stats.as_dict()
-    params: dict[str, Any] = dict(stream.params)
-    if window is not None:
-        params.update(stream.window.params(window.start, window.end))
-    parser = RowParser(stream.table, stream.children, stream.naive_timezone or client.naive_timezone)
-    stage = warehouse.new_stage(client.system)
+    """Pull every page of `stream` (for `window` when partitioned) and land it in one commit; the warehouse
+    changes only if every page was read and parsed."""
+    load = StreamLoad(client, stream, warehouse, window)
+    mode = "partition" if window is not None else "snapshot"
     try:
-        staged = {t.name: _StagedTable(stage, t, stream.partitioned) for t in stream.tables}
-        seen: set[tuple] = set()
-        duplicates = outside = 0
-        key_columns = stream.table.primary_key
-        for page in client.pages(stream, params):
-            try:
-                parsed = parser.parse(page.records)
-            except FieldError as exc:
-                raise SourcePayloadError(str(exc), system=client.system, endpoint=stream.endpoint,
-                                         page=page.number) from None
-            parent = parsed[stream.table.name]
-            keys = list(zip(*(parent[c] for c in key_columns)))
-            keep = []
-            for index, key in enumerate(keys):
-                in_window = window is None or window.start <= parent[stream.window.time_column][index] < window.end
-                fresh = key not in seen
-                outside += not in_window
-                duplicates += in_window and not fresh
-                keep.append(in_window and fresh)
-                if in_window:
-                    seen.add(key)
-            kept_keys = {k for k, kept in zip(keys, keep) if kept}
-            for table_name, columns in parsed.items():
-                if table_name == stream.table.name:
-                    columns = _select(columns, keep)
-                else:
-                    child = next(c for c in stream.children if c.table.name == table_name)
-                    child_keys = list(zip(*(columns[child_col] for child_col, _ in child.parent_key)))
-                    columns = _select(columns, [k in kept_keys for k in child_keys])
-                if window is not None:
-                    columns[PARTITION_COLUMN] = [window.key] * len(next(iter(columns.values()), []))
-                staged[table_name].append(columns)
+        for page in client.pages(stream, load.request_params()):
+            load.add_page(page)
             if progress:
-                progress(stream, page, staged[stream.table.name].rows)
-        for table in staged.values():
-            table.close()
-        parent_load = TableLoad(client.system, stream.table, staged[stream.table.name].path,
-                                mode="partition" if window else "snapshot", partition=window.key if window else None)
-        loads = [parent_load] + [
-            TableLoad(client.system, child.table, staged[child.table.name].path, mode=parent_load.mode,
-                      partition=parent_load.partition, parent=parent_load, parent_link=child.parent_key)
-            for child in stream.children]
-        commit = warehouse.commit(loads, partitioned=stream.partitioned)
+                progress(stream, page, load.staged_parent_rows)
+        load.commit(mode)
     finally:
-        stage.discard()
-    stats = {k: v - stats_before.get(k, 0) for k, v in client.stats.as_dict().items()}
-    return LoadReport(
-        source=client.system, stream=stream.name, window=window,
-        source_rows={name: t.rows for name, t in staged.items()},
-        pages=int(stats["pages"]), requests=int(stats["requests"]), throttled=int(stats["throttled"]),
-        retries=int(stats["retries"]), token_refreshes=int(stats["token_refreshes"]),
-        rate_limit_wait_seconds=round(stats["rate_limit_wait_seconds"], 3),
-        seconds=round(time.monotonic() - started, 3), commit=commit, duplicates_dropped=duplicates,
-        outside_window_dropped=outside, tables={t.name: t for t in stream.tables})
+        load.discard()
+    return load.report(mode)

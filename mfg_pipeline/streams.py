@@ -52,6 +52,8 @@ class Stream:
     method: str = "GET"
     # Vendor timestamps without an offset are in this zone (None: the source's default).
     naive_timezone: tzinfo | None = None
+    # A flow of its own instead of `loading.load_stream` (same signature), e.g. export -> land -> mark.
+    loader: Callable[..., Any] | None = None
 
     @property
     def partitioned(self) -> bool:

@@ -144,6 +144,31 @@ def path_getter(path: str) -> Getter:
     return get
 
 
+def first_of(*paths: str) -> Getter:
+    """The first non-null of several paths (vendors spell one field differently in different endpoints)."""
+    getters = [path_getter(p) for p in paths]
+
+    def get(record: Mapping[str, Any]) -> Any:
+        for getter in getters:
+            value = getter(record)
+            if value is not None:
+                return value
+        return None
+
+    return get
+
+
+def code_of(path: str) -> Getter:
+    """A reference given either as a bare code string or as an object with a `code` (both occur in the doc)."""
+    getter = path_getter(path)
+
+    def get(record: Mapping[str, Any]) -> Any:
+        value = getter(record)
+        return value.get("code") if isinstance(value, Mapping) else value
+
+    return get
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -286,5 +311,6 @@ def child_table(name: str, source_array: str, parent_key: Sequence[tuple[str, st
 
 
 __all__ = ["BOOL", "DATE", "DURATION_SECONDS", "FLOAT", "INT", "JSON", "STRING", "TIMESTAMP", "Column",
-           "ChildTable", "ColumnType", "FieldError", "RowParser", "Table", "child_table", "parse_instant",
+           "ChildTable", "ColumnType", "FieldError", "RowParser", "Table", "child_table", "code_of", "first_of",
+           "path_getter", "parse_instant",
            "parse_duration_seconds"]

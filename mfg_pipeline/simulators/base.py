@@ -215,6 +215,15 @@ class _QuietHandler(WSGIRequestHandler):
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass
 
+    def make_environ(self) -> dict:
+        # werkzeug drops headers with underscores (header-spoofing guard), but vendors document some
+        # (Lagerkoll's `api_key`, `user_id`, `user_token`): pass them through like any other header.
+        environ = super().make_environ()
+        for key, value in self.headers.items():
+            if "_" in key:
+                environ.setdefault("HTTP_" + key.upper().replace("-", "_"), value)
+        return environ
+
 
 class SimulatorServer:
     """Serves a simulator app on localhost in a background thread (threaded server, HTTP/1.1 keep-alive)."""

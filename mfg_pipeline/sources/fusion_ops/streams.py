@@ -8,32 +8,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from mfg_pipeline.records.schema import (BOOL, DURATION_SECONDS, FLOAT, INT, JSON, STRING, TIMESTAMP, Column,
-                                         Table, child_table, path_getter)
+                                         Table, child_table, code_of, first_of)
 from mfg_pipeline.streams import Stream, TimeWindowFilter
-
-
-def first_of(*paths: str):
-    getters = [path_getter(p) for p in paths]
-
-    def get(record: Mapping[str, Any]) -> Any:
-        for getter in getters:
-            value = getter(record)
-            if value is not None:
-                return value
-        return None
-
-    return get
-
-
-def code_of(path: str):
-    """A reference given either as a bare code string or as an object with a `code` (both occur in the doc)."""
-    getter = path_getter(path)
-
-    def get(record: Mapping[str, Any]) -> Any:
-        value = getter(record)
-        return value.get("code") if isinstance(value, Mapping) else value
-
-    return get
 
 
 PUNCH_DIRECTIONS = {0: "out", 1: "in"}

@@ -1,0 +1,1 @@
+"""Lagerkoll production orders API simulator (`lagerkoll-production-orders.txt`)."""

@@ -1,0 +1,78 @@
+"""Data checks run after every load, on both copies of a table: the DuckDB table and its published Parquet.
+
+DuckDB enforces the primary key itself, but Parquet has no constraints and is what BI tools read, so the key
+check matters most there (a stale partition file or a record that moved between days would show up here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from mfg_pipeline.records.schema import Table
+from mfg_pipeline.warehouse.store import LOADED_AT_COLUMN, PARQUET_FILE, PARTITION_COLUMN, Warehouse, quote
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    passed: bool
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _parquet_glob(warehouse: Warehouse, schema: str, table: Table, partitioned: bool) -> str | None:
+    base = warehouse.parquet_dir(schema, table.name)
+    pattern = f"*/{PARQUET_FILE}" if partitioned else PARQUET_FILE
+    return str(base / pattern) if any(base.glob(pattern)) else None
+
+
+def _key_stats(warehouse: Warehouse, relation: str, table: Table, params: list) -> tuple[int, int, int]:
+    key = ", ".join(quote(c) for c in table.primary_key)
+    null_key = " OR ".join(f"{quote(c)} IS NULL" for c in table.primary_key)
+    rows, nulls = warehouse.query(f"SELECT count(*), count(*) FILTER (WHERE {null_key}) FROM {relation}", params)[0]
+    duplicates = warehouse.query(
+        f"SELECT count(*) FROM (SELECT {key} FROM {relation} GROUP BY {key} HAVING count(*) > 1)", params)[0][0]
+    return rows, nulls, duplicates
+
+
+def primary_key_check(warehouse: Warehouse, schema: str, table: Table, partitioned: bool) -> CheckOutcome:
+    relations = {"duckdb": (f"{quote(schema)}.{quote(table.name)}", [])}
+    glob = _parquet_glob(warehouse, schema, table, partitioned)
+    if glob:
+        relations["parquet"] = ("read_parquet(?, union_by_name = true)", [glob])
+    metadata: dict[str, Any] = {"primary_key": ", ".join(table.primary_key)}
+    failures = []
+    for label, (relation, params) in relations.items():
+        rows, nulls, duplicates = _key_stats(warehouse, relation, table, params)
+        metadata.update({f"{label}_rows": rows, f"{label}_null_keys": nulls, f"{label}_duplicate_keys": duplicates})
+        if nulls or duplicates:
+            failures.append(f"{label}: {duplicates} duplicated and {nulls} null keys")
+    passed = not failures
+    return CheckOutcome("primary_key_unique_not_null", passed,
+                        "Key unique and not null in DuckDB and Parquet" if passed else "; ".join(failures), metadata)
+
+
+def row_count_check(warehouse: Warehouse, schema: str, table: Table, partition: date | None,
+                    source_rows: int, loaded_since: datetime | None = None) -> CheckOutcome:
+    """The window's rows in DuckDB and in its Parquet equal what the source returned. For an upsert load
+    (`loaded_since`), the rows this load wrote are counted instead, since the table holds earlier loads too."""
+    relation = f"{quote(schema)}.{quote(table.name)}"
+    if loaded_since is not None:
+        duckdb_rows = warehouse.query(f"SELECT count(*) FROM {relation} WHERE {LOADED_AT_COLUMN} >= ?",
+                                      [loaded_since])[0][0]
+        passed = duckdb_rows == source_rows
+        return CheckOutcome("row_count_matches_source", passed,
+                            f"{source_rows} rows from the source, {duckdb_rows} written to DuckDB by this load",
+                            {"source_rows": source_rows, "duckdb_rows": duckdb_rows})
+    where, params = (f"WHERE {PARTITION_COLUMN} = ?", [partition]) if partition else ("", [])
+    duckdb_rows = warehouse.query(f"SELECT count(*) FROM {relation} {where}", params)[0][0]
+    parquet_path = warehouse.parquet_file(schema, table.name, partition)
+    parquet_rows = (warehouse.query("SELECT count(*) FROM read_parquet(?)", [str(parquet_path)])[0][0]
+                    if parquet_path.exists() else 0)
+    passed = duckdb_rows == source_rows == parquet_rows
+    description = (f"{source_rows} rows from the source, {duckdb_rows} in DuckDB, {parquet_rows} in Parquet"
+                   + ("" if partition is None else f" for {partition.isoformat()}"))
+    return CheckOutcome("row_count_matches_source", passed, description,
+                        {"source_rows": source_rows, "duckdb_rows": duckdb_rows, "parquet_rows": parquet_rows})
