@@ -1,15 +1,21 @@
-"""The sources the pipeline loads. Adding a vendor: a folder exporting `SOURCE`, and one line here."""
+"""The sources the pipeline loads. Adding a vendor: a folder exporting `SOURCE`, and its name in `SOURCE_NAMES`."""
 
 from __future__ import annotations
 
-from mfg_pipeline.sources.fusion_ops import SOURCE as FUSION_OPS
+import importlib
+
 from mfg_pipeline.streams import SourceSystem
 
-ALL_SOURCES: tuple[SourceSystem, ...] = (FUSION_OPS,)
+SOURCE_NAMES: tuple[str, ...] = ("fusion_ops",)
 
 
 def source_by_name(name: str) -> SourceSystem:
-    for source in ALL_SOURCES:
-        if source.name == name:
-            return source
-    raise KeyError(f"unknown source {name!r}; known: {[s.name for s in ALL_SOURCES]}")
+    """The `SOURCE` exported by `mfg_pipeline.sources.<name>`."""
+    try:
+        module = importlib.import_module(f"mfg_pipeline.sources.{name}")
+    except ModuleNotFoundError:
+        raise KeyError(f"unknown source {name!r}; known: {list(SOURCE_NAMES)}") from None
+    return module.SOURCE
+
+
+ALL_SOURCES: tuple[SourceSystem, ...] = tuple(source_by_name(name) for name in SOURCE_NAMES)
