@@ -49,14 +49,17 @@ class BearerAuth(HeaderAuth):
 
 
 class BasicAuth(SecretAuth, requests.auth.HTTPBasicAuth):
+    """HTTP Basic where both halves are secret (Fusion's API key and secret)."""
+
     def secrets(self) -> list[str]:
-        return [self.password, f"{self.username}:{self.password}"]
+        return [self.username, self.password]
 
 
 class RefreshingTokenAuth(SecretAuth):
     """A token fetched on demand, renewed `refresh_margin` seconds before `ttl`, and after any 401.
 
-    `fetch_token(rejected)` returns a token; `rejected` is True when the previous one was refused by the server.
+    `fetch_token(replacing)` returns a token; `replacing` is True when a token we held is being replaced (it is
+    about to expire or the server refused it), so the fetcher must not hand back the same one.
 
     `placement` is "query" (Fusion's `access_token` parameter) or "header" (Authorization: Bearer).
     """
@@ -73,7 +76,7 @@ class RefreshingTokenAuth(SecretAuth):
         self.query_param = query_param
         self._on_new_token = on_new_token
         self._token: str | None = None
-        self._rejected = False  # the last token got a 401: the fetcher must not hand back the same one
+        self._replacing = False  # a token was held before: the next fetch must produce a new one
         self._expires_at = 0.0
         self._lock = threading.Lock()
         self.refreshes = 0
@@ -82,8 +85,8 @@ class RefreshingTokenAuth(SecretAuth):
         """The current token, fetching a new one when there is none or it is about to expire."""
         with self._lock:
             if self._token is None or time.monotonic() >= self._expires_at - self.refresh_margin:
-                self._token = self._fetch_token(self._rejected)
-                self._rejected = False
+                self._token = self._fetch_token(self._replacing or self._token is not None)
+                self._replacing = False
                 self._expires_at = time.monotonic() + self.ttl
                 self.refreshes += 1
                 if self._on_new_token:
@@ -94,7 +97,7 @@ class RefreshingTokenAuth(SecretAuth):
         """The server rejected the token (401): the next request fetches a new one."""
         with self._lock:
             self._token = None
-            self._rejected = True
+            self._replacing = True
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         token = self.ensure_token()

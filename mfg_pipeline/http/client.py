@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,21 @@ from mfg_pipeline.http.errors import PaginationLoopError, SecretMasker, SourceHt
 from mfg_pipeline.http.ratelimit import acquire
 
 DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds
+_SECRET_QUERY = re.compile(r"((?:access_token|api_key|user_token|token)=)[^&\s\"']+", re.IGNORECASE)
+
+
+class _RedactSecretQueryParams(logging.Filter):
+    """urllib3 logs every request line at DEBUG, query string included; Fusion's token travels there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SECRET_QUERY.sub(r"\1***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactSecretQueryParams())
 MAX_RETRY_AFTER = 300.0  # never sleep longer than this on one Retry-After
 
 

@@ -85,3 +85,51 @@ class OffsetPaginator:
 
     def label(self, params: dict[str, Any]) -> str:
         return f"Skip={params[self.skip_param]}"
+
+
+def _envelope_meta(payload: Any) -> Any:
+    return payload["meta"]
+
+
+@dataclass(frozen=True)
+class PageMetaPaginator:
+    """`?page=N&per_page=M` where every response's `meta` reports `{current_page, per_page, total, from, to}`
+    (Laravel's length-aware paginator, without `last_page`).
+
+    The server's own `meta.per_page` counts, not ours: it may cap `per_page` or ignore it (an endpoint that does
+    not document it), so the end is computed from what it reports, and later pages ask for that same size. Stops
+    on an empty page, when `to >= total`, or when `current_page * per_page >= total`, so a list that fills its last
+    page exactly costs no extra empty request. `meta_of(payload)` must give a checked meta: the record selector
+    validates the envelope before this runs.
+    """
+
+    page_size: int
+    meta_of: Callable[[Any], Any] = _envelope_meta
+    param: str = "page"
+    size_param: str | None = "per_page"
+    start: int = 1
+
+    def first(self) -> dict[str, Any]:
+        params: dict[str, Any] = {self.param: self.start}
+        if self.size_param:
+            params[self.size_param] = self.page_size
+        return params
+
+    def next(self, params: dict[str, Any], records: list[Any], payload: Any) -> dict[str, Any] | None:
+        if not records:
+            return None
+        meta = self.meta_of(payload)
+        total, server_page_size = int(meta["total"]), int(meta["per_page"])
+        current_page = int(meta.get("current_page") or params[self.param])
+        last_position = meta.get("to")
+        if last_position is not None and int(last_position) >= total:
+            return None
+        if current_page * server_page_size >= total:
+            return None
+        following = {**params, self.param: params[self.param] + 1}
+        if self.size_param:
+            following[self.size_param] = server_page_size
+        return following
+
+    def label(self, params: dict[str, Any]) -> int:
+        return params[self.param]

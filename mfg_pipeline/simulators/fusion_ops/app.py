@@ -4,7 +4,8 @@
 - Every other call needs a valid `access_token` query parameter, else 401.
 - Lists (`productions`, `downtimes`, `punchclocks`, `production-orders`) take `page` from 1, 25 per page, and
   return bare JSON arrays; their documented filters are ANDed.
-- 120 requests/minute per company by default (sliding window), then 429 with `Retry-After`.
+- 120 requests/minute per company by default (sliding window), then 429 with `Retry-After`
+  (`rate_window_seconds` shrinks the window so tests can hit the limit quickly).
 - `boundary` chooses how `-after`/`-before` treat an exact match ("exclusive" or "inclusive"): the doc is silent,
   so the client must be right under both.
 """
@@ -33,8 +34,8 @@ class FusionOpsSimulator(SimulatorApp):
 
     def __init__(self, dataset: FusionDataset | None = None, *, api_key: str = "demo-key",
                  api_secret: str = "demo-secret", rate_limit_per_minute: int = 120, token_ttl: float = 7200.0,
-                 boundary: str = "exclusive", company: str = "demo-company"):
-        super().__init__(rate_limit_per_minute)
+                 boundary: str = "exclusive", company: str = "demo-company", rate_window_seconds: float = 60.0):
+        super().__init__(rate_limit_per_minute, rate_window_seconds)
         self.data = dataset or FusionDataset()
         self.credentials = {(api_key, api_secret): company}
         self.token_ttl = token_ttl

@@ -37,11 +37,11 @@ class FusionOpsClient:
     def close(self) -> None:
         self.api.close()
 
-    def _fetch_token(self, rejected: bool) -> str:
+    def _fetch_token(self, replacing: bool) -> str:
         """GET returns the company's current token (shared with other runs, so no new token per run); POST makes
-        a new one, used when there is none yet or the current one was just refused."""
+        a new one, used when there is none yet or ours is being replaced (about to expire, or refused)."""
         try:
-            if not rejected:
+            if not replacing:
                 response = self.api.request("GET", AUTHORIZATION_PATH, auth=self._basic, ok_statuses=(404,),
                                             endpoint=f"GET {AUTHORIZATION_PATH}")
                 if response.status_code == 200:

@@ -1,0 +1,37 @@
+"""Fulcrum Pro settings, from FULCRUM_* environment variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mfg_pipeline.config import env_int, env_str, require_env
+
+DEFAULT_BASE_URL = "https://api.fulcrumpro.com"  # ITAR tenants: https://api.fulcrumpro.us (FACTS.md)
+# Fulcrum documents no rate limit (FACTS.md: unconfirmed). 120/min (2 a second) is the lowest limit any of our
+# documented vendors sets (Fusion Operations), far below what would hurt a tenant's other integrations, and
+# still enough for a day of jobs with their items and operations in well under a minute. A 429 is honoured
+# (Retry-After) whatever this says; raise it once Fulcrum confirms a higher limit.
+DEFAULT_RATE_LIMIT_PER_MINUTE = 120
+# "Take: integer [0 .. 1000]" in this doc; FACTS.md notes newer versions allow 5000, hence a setting.
+DEFAULT_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class FulcrumSettings:
+    base_url: str
+    api_token: str
+    rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
+    page_size: int = DEFAULT_PAGE_SIZE
+
+    def __repr__(self) -> str:  # never print the token
+        return (f"FulcrumSettings(base_url={self.base_url!r}, rate_limit_per_minute={self.rate_limit_per_minute}, "
+                f"page_size={self.page_size})")
+
+    @classmethod
+    def from_env(cls) -> "FulcrumSettings":
+        return cls(
+            base_url=env_str("FULCRUM_BASE_URL", DEFAULT_BASE_URL),
+            api_token=require_env("FULCRUM_API_TOKEN", "Fulcrum Pro API token (a JWT made in the Fulcrum UI)"),
+            rate_limit_per_minute=env_int("FULCRUM_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE),
+            page_size=env_int("FULCRUM_PAGE_SIZE", DEFAULT_PAGE_SIZE),
+        )

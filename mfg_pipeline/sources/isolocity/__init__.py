@@ -1,0 +1,26 @@
+"""ISOlocity (quality management): non-conformance reports, corrective action reports and parts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mfg_pipeline.http.client import Logger
+from mfg_pipeline.sources.isolocity.client import IsolocityClient
+from mfg_pipeline.sources.isolocity.settings import IsolocitySettings
+from mfg_pipeline.sources.isolocity.streams import STREAMS
+from mfg_pipeline.streams import SourceSystem
+
+
+def make_client(data_dir: Path, logger: Logger | None = None) -> IsolocityClient:
+    return IsolocityClient(IsolocitySettings.from_env(), data_dir, logger)
+
+
+SOURCE = SourceSystem(
+    name="isolocity",
+    title="ISOlocity",
+    description="Quality data from ISOlocity: NCRs of every source and status, CARs, and the parts NCRs refer to.",
+    streams=STREAMS,
+    make_client=make_client,
+    # Three small snapshot streams share one per-organization budget: more parallel runs would only queue on it.
+    concurrency_limit=2,
+)

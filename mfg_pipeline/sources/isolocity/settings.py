@@ -1,0 +1,58 @@
+"""ISOlocity settings, from ISOLOCITY_* environment variables.
+
+What the doc leaves open is configuration here rather than a guess in code (FACTS.md marks it unconfirmed):
+- ISOLOCITY_BASE_URL is required: the host is not published, and a guessed default would send the bearer token
+  to a server nobody chose.
+- ISOLOCITY_PATH_NCRS / _CARS / _PARTS (defaults `/api/ncrs`, `/api/cars`, `/api/parts`): one variable per path
+  rather than one mapping, so each can be set on its own without quoting JSON, and an error about a wrong path
+  can name the exact variable to change.
+- ISOLOCITY_TIMEZONE (default UTC): the zone of timestamps sent as `YYYY-MM-DD HH:MM:SS`, without an offset.
+- ISOLOCITY_RATE_LIMIT_PER_MINUTE (default 60): the limit is not published; 60/minute is Laravel's stock API
+  throttle, and the envelope, meta and error messages show a Laravel backend. A full load is a few dozen
+  requests, so being cautious costs little; 429 with Retry-After is still honoured if the real limit is lower.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+from zoneinfo import ZoneInfo
+
+from mfg_pipeline.config import env_int, env_str, env_timezone, require_env
+
+DEFAULT_RATE_LIMIT_PER_MINUTE = 60
+# Stream name -> (environment variable, default path).
+PATH_VARIABLES: Mapping[str, tuple[str, str]] = {
+    "ncrs": ("ISOLOCITY_PATH_NCRS", "/api/ncrs"),
+    "cars": ("ISOLOCITY_PATH_CARS", "/api/cars"),
+    "parts": ("ISOLOCITY_PATH_PARTS", "/api/parts"),
+}
+
+
+def _as_path(raw: str) -> str:
+    return "/" + raw.strip().strip("/")
+
+
+@dataclass(frozen=True)
+class IsolocitySettings:
+    base_url: str
+    api_token: str
+    paths: Mapping[str, str] = field(default_factory=lambda: {name: default
+                                                              for name, (_, default) in PATH_VARIABLES.items()})
+    rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
+    timezone: ZoneInfo = ZoneInfo("UTC")  # for timestamps sent without an offset
+
+    def __repr__(self) -> str:  # never print the token
+        return (f"IsolocitySettings(base_url={self.base_url!r}, paths={dict(self.paths)!r}, "
+                f"rate_limit_per_minute={self.rate_limit_per_minute}, timezone={self.timezone.key!r})")
+
+    @classmethod
+    def from_env(cls) -> "IsolocitySettings":
+        return cls(
+            base_url=require_env("ISOLOCITY_BASE_URL", "ISOlocity API base URL (not published: ask ISOlocity "
+                                                       "for your organization's host, e.g. https://<host>)"),
+            api_token=require_env("ISOLOCITY_API_TOKEN", "ISOlocity API bearer token"),
+            paths={name: _as_path(env_str(variable, default)) for name, (variable, default) in PATH_VARIABLES.items()},
+            rate_limit_per_minute=env_int("ISOLOCITY_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE),
+            timezone=env_timezone("ISOLOCITY_TIMEZONE", "UTC"),
+        )

@@ -1,0 +1,67 @@
+"""Lagerkoll settings, from LAGERKOLL_* environment variables.
+
+The doc offers two credential styles, both sent as headers next to `store`: an API key (machine to machine), or
+a person's `user_id` + `user_token` from a login. The user pair wins when both of its variables are set;
+otherwise the API key is required.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mfg_pipeline.config import env_int, env_str, require_env
+from mfg_pipeline.http.errors import MissingCredentialError
+
+DEFAULT_BASE_URL = "https://capi.lagerkoll.com"
+DEFAULT_RATE_LIMIT_PER_MINUTE = 200  # the doc: "MAX number of requests per minute is set to 200"
+DEFAULT_PAGE_SIZE = 50  # the doc's default `limit` on its other lists, so any server accepts it
+
+
+@dataclass(frozen=True)
+class LagerkollSettings:
+    base_url: str
+    store: str
+    api_key: str | None = None
+    user_id: str | None = None
+    user_token: str | None = None
+    rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
+    page_size: int = DEFAULT_PAGE_SIZE
+
+    def __post_init__(self) -> None:
+        if not self.api_key and not (self.user_id and self.user_token):
+            raise ValueError("Lagerkoll settings need an api_key, or a user_id and a user_token")
+
+    @property
+    def uses_user_token(self) -> bool:
+        return bool(self.user_id and self.user_token)
+
+    def __repr__(self) -> str:  # never print the credentials
+        style = "user_id+user_token" if self.uses_user_token else "api_key"
+        return (f"LagerkollSettings(base_url={self.base_url!r}, store={self.store!r}, credentials={style}, "
+                f"rate_limit_per_minute={self.rate_limit_per_minute})")
+
+    @classmethod
+    def from_env(cls) -> "LagerkollSettings":
+        store = require_env("LAGERKOLL_STORE", "Lagerkoll store id (shown where the API was activated)")
+        user_id = env_str("LAGERKOLL_USER_ID", "")
+        user_token = env_str("LAGERKOLL_USER_TOKEN", "")
+        api_key = env_str("LAGERKOLL_API_KEY", "")
+        if not (user_id and user_token) and not api_key:
+            # Half of the user pair set: the other half is what is missing, not the API key.
+            if user_id:
+                raise MissingCredentialError("LAGERKOLL_USER_TOKEN", "Lagerkoll user token that goes with "
+                                             "LAGERKOLL_USER_ID (or unset it and set LAGERKOLL_API_KEY)")
+            if user_token:
+                raise MissingCredentialError("LAGERKOLL_USER_ID", "Lagerkoll user id that goes with "
+                                             "LAGERKOLL_USER_TOKEN (or unset it and set LAGERKOLL_API_KEY)")
+            api_key = require_env("LAGERKOLL_API_KEY", "Lagerkoll API key (or set LAGERKOLL_USER_ID and "
+                                  "LAGERKOLL_USER_TOKEN instead)")
+        use_user = bool(user_id and user_token)
+        return cls(
+            base_url=env_str("LAGERKOLL_BASE_URL", DEFAULT_BASE_URL),
+            store=store,
+            api_key=None if use_user else api_key,
+            user_id=user_id if use_user else None,
+            user_token=user_token if use_user else None,
+            rate_limit_per_minute=env_int("LAGERKOLL_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE),
+        )
