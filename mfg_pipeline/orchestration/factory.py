@@ -138,7 +138,6 @@ def source_definitions(source: SourceSystem, partitions: DailyPartitionsDefiniti
     jobs, schedules = [], []
     if partitioned_keys:
         daily_job = define_asset_job(f"{source.name}_daily", selection=AssetSelection.assets(*partitioned_keys),
-                                     partitions_def=partitions,
                                      description=f"{source.title}: the daily-partitioned streams for one day.")
         jobs.append(daily_job)
         schedules.append(_recent_partitions_schedule(source, daily_job, partitions))

@@ -1,0 +1,26 @@
+"""Fulcrum Pro: jobs with their items to make and operations, invoices with line items, sales orders, customers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mfg_pipeline.http.client import Logger
+from mfg_pipeline.sources.fulcrum.client import FulcrumClient
+from mfg_pipeline.sources.fulcrum.settings import FulcrumSettings
+from mfg_pipeline.sources.fulcrum.streams import STREAMS
+from mfg_pipeline.streams import SourceSystem
+
+
+def make_client(data_dir: Path, logger: Logger | None = None) -> FulcrumClient:
+    return FulcrumClient(FulcrumSettings.from_env(), data_dir, logger)
+
+
+SOURCE = SourceSystem(
+    name="fulcrum",
+    title="Fulcrum Pro",
+    description="ERP data from Fulcrum Pro: jobs with their items to make and routing operations, invoices with "
+                "line items, sales orders and customers.",
+    streams=STREAMS,
+    make_client=make_client,
+    concurrency_limit=2,  # no documented rate limit: keep parallel runs few so the shared budget stays smooth
+)

@@ -1,0 +1,27 @@
+"""Traede: production orders through the export API (export, land, mark as exported), with their lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mfg_pipeline.http.client import Logger
+from mfg_pipeline.sources.traede.client import TraedeClient
+from mfg_pipeline.sources.traede.settings import TraedeSettings
+from mfg_pipeline.sources.traede.streams import STREAMS
+from mfg_pipeline.streams import SourceSystem
+
+
+def make_client(data_dir: Path, logger: Logger | None = None) -> TraedeClient:
+    return TraedeClient(TraedeSettings.from_env(), data_dir, logger)
+
+
+SOURCE = SourceSystem(
+    name="traede",
+    title="Traede",
+    description="Production orders and their lines from Traede's export API, marked exported once landed.",
+    streams=STREAMS,
+    make_client=make_client,
+    # One run at a time: two runs exporting to the same system_id would land and mark the same orders twice
+    # over (harmless, thanks to the upsert, but wasted requests under an undocumented rate limit).
+    concurrency_limit=1,
+)
