@@ -39,7 +39,7 @@ NCRS = Stream(
                 "each run (the list has no date filter, and NCRs change status after they are raised).",
     table=Table(
         name="ncrs", primary_key=("id",),
-        description="ISOlocity non-conformance reports (GET /api/ncrs), one row per NCR.",
+        description="ISOlocity non-conformance reports (the NCR list, by default GET /api/ncrs), one row per NCR.",
         columns=(
             Column("id", INT, required=True),
             Column("ncr_number", STRING, description="Report number."),
@@ -64,7 +64,7 @@ CARS = Stream(
     description="Corrective action reports; pulled whole each run (no date filter).",
     table=Table(
         name="cars", primary_key=("id",),
-        description="ISOlocity corrective action reports (GET /api/cars), one row per CAR.",
+        description="ISOlocity corrective action reports (the CAR list, by default GET /api/cars), one row per CAR.",
         columns=(
             Column("id", INT, required=True),
             Column("car_number", STRING, description="Report number."),
@@ -81,7 +81,7 @@ PARTS = Stream(
     description="Parts and activities of the organization (NCRs point to them); pulled whole each run.",
     table=Table(
         name="parts", primary_key=("id",),
-        description="ISOlocity parts (GET /api/parts), one row per part.",
+        description="ISOlocity parts (the part list, by default GET /api/parts), one row per part.",
         columns=(
             Column("id", INT, required=True),
             Column("name", STRING),
