@@ -6,7 +6,7 @@ import importlib
 
 from mfg_pipeline.streams import SourceSystem
 
-SOURCE_NAMES: tuple[str, ...] = ("fusion_ops", "isolocity")
+SOURCE_NAMES: tuple[str, ...] = ("fusion_ops", "lagerkoll", "isolocity")
 
 
 def source_by_name(name: str) -> SourceSystem:
