@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
-from typing import Any, Callable
+from datetime import date, datetime, timezone, tzinfo
+from typing import Any, Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,7 +18,8 @@ from mfg_pipeline.http.client import Page
 from mfg_pipeline.http.errors import SourcePayloadError
 from mfg_pipeline.records.schema import FieldError, RowParser, Table
 from mfg_pipeline.streams import SourceClient, Stream
-from mfg_pipeline.warehouse.store import PARTITION_COLUMN, CommitResult, Stage, TableLoad, Warehouse
+from mfg_pipeline.warehouse.store import (DELETED_AT_COLUMN, PARTITION_COLUMN, CommitResult, Stage, TableLoad,
+                                          Warehouse)
 
 ROW_GROUP_ROWS = 50_000
 
@@ -59,7 +60,9 @@ class _StagedTable:
     """An append-only staged Parquet file for one table."""
 
     def __init__(self, stage: Stage, table: Table, partitioned: bool):
-        extra = [pa.field(PARTITION_COLUMN, pa.date32(), nullable=False)] if partitioned else []
+        extra = [pa.field(DELETED_AT_COLUMN, pa.timestamp("us", tz="UTC"))]
+        if partitioned:
+            extra.append(pa.field(PARTITION_COLUMN, pa.date32(), nullable=False))
         self.table = table
         self.schema = table.arrow_schema(extra)
         self.path = stage.file_for(table.name)
@@ -98,10 +101,15 @@ class StreamLoad:
     """
 
     def __init__(self, client: SourceClient, stream: Stream, warehouse: Warehouse,
-                 window: PartitionWindow | None = None):
-        if stream.partitioned != (window is not None):
-            raise ValueError(f"{client.system} {stream.name}: a partitioned stream needs a window, and only it")
+                 window: PartitionWindow | None = None, partition_timezone: tzinfo | None = None):
+        """`window`: load one partition. `partition_timezone` (partitioned stream, no window): records from
+        anywhere in time, each placed in the day of its own time column (changes-feed batches)."""
+        if window is not None and not stream.partitioned:
+            raise ValueError(f"{client.system} {stream.name}: only a partitioned stream takes a window")
+        if stream.partitioned and window is None and partition_timezone is None:
+            raise ValueError(f"{client.system} {stream.name}: a partitioned stream needs a window or a timezone")
         self.client, self.stream, self.warehouse, self.window = client, stream, warehouse, window
+        self.partition_timezone = partition_timezone
         self.started = time.monotonic()
         self.started_at = datetime.now(timezone.utc)
         self._stats_before = client.stats.as_dict()
@@ -119,8 +127,9 @@ class StreamLoad:
             params.update(self.stream.window.params(self.window.start, self.window.end))
         return params
 
-    def add_page(self, page: Page) -> list[tuple]:
-        """Parse and stage one page; returns the keys of the records kept (in the window, not seen before)."""
+    def add_page(self, page: Page, deleted_at: Sequence[datetime | None] | None = None) -> list[tuple]:
+        """Parse and stage one page; returns the keys of the records kept (in the window, not seen before).
+        `deleted_at` (one per record) soft-deletes records, and their child rows, as of that time."""
         stream, window = self.stream, self.window
         if self._stage is None:
             self._stage = self.warehouse.new_stage(self.client.system)
@@ -143,15 +152,25 @@ class StreamLoad:
                 self._seen.add(key)
         kept_keys = [k for k, kept in zip(keys, keep) if kept]
         kept_set = set(kept_keys)
+        deleted_by_key = dict(zip(keys, deleted_at or [None] * len(keys)))
+        day_by_key = {}
+        if stream.partitioned and window is None:
+            day_by_key = {k: t.astimezone(self.partition_timezone).date()
+                          for k, t in zip(keys, parent[stream.window.time_column])}
         for table_name, columns in parsed.items():
             if table_name == stream.table.name:
                 columns = _select(columns, keep)
+                row_keys = kept_keys
             else:
                 child = next(c for c in stream.children if c.table.name == table_name)
                 child_keys = list(zip(*(columns[child_col] for child_col, _ in child.parent_key)))
                 columns = _select(columns, [k in kept_set for k in child_keys])
+                row_keys = [k for k in child_keys if k in kept_set]
+            columns[DELETED_AT_COLUMN] = [deleted_by_key[k] for k in row_keys]
             if window is not None:
-                columns[PARTITION_COLUMN] = [window.key] * len(next(iter(columns.values()), []))
+                columns[PARTITION_COLUMN] = [window.key] * len(row_keys)
+            elif stream.partitioned:
+                columns[PARTITION_COLUMN] = [day_by_key[k] for k in row_keys]
             self._staged[table_name].append(columns)
             self.source_rows[table_name] += len(next(iter(columns.values()), []))
         return kept_keys
@@ -160,8 +179,9 @@ class StreamLoad:
     def staged_parent_rows(self) -> int:
         return self._staged[self.stream.table.name].rows if self._staged else 0
 
-    def commit(self, mode: str) -> CommitResult:
-        """Land what is staged: "partition" (the window's day), "snapshot" (whole table) or "upsert" (by key)."""
+    def commit(self, mode: str, extra_loads: Sequence[TableLoad] = ()) -> CommitResult:
+        """Land what is staged: "partition" (the window's day), "snapshot" (whole table) or "upsert" (by key).
+        `extra_loads` commit in the same transaction (e.g. an audit row per applied change)."""
         if self._stage is None:  # nothing staged yet: an empty result is still a result (it empties the day)
             self._stage = self.warehouse.new_stage(self.client.system)
             self._staged = {t.name: _StagedTable(self._stage, t, self.stream.partitioned) for t in self.stream.tables}
@@ -170,12 +190,13 @@ class StreamLoad:
             for table in self._staged.values():
                 table.close()
             parent = TableLoad(self.client.system, stream.table, self._staged[stream.table.name].path, mode=mode,
-                               partition=self.window.key if self.window else None)
+                               partition=self.window.key if self.window else None, partitioned=stream.partitioned)
             loads = [parent] + [
                 TableLoad(self.client.system, child.table, self._staged[child.table.name].path, mode=mode,
-                          partition=parent.partition, parent=parent, parent_link=child.parent_key)
+                          partition=parent.partition, parent=parent, parent_link=child.parent_key,
+                          partitioned=stream.partitioned)
                 for child in stream.children]
-            result = self.warehouse.commit(loads, partitioned=stream.partitioned)
+            result = self.warehouse.commit(loads + list(extra_loads))
         finally:
             self.discard()
         self.commits.append(result)

@@ -6,7 +6,7 @@ import importlib
 
 from mfg_pipeline.streams import SourceSystem
 
-SOURCE_NAMES: tuple[str, ...] = ("fusion_ops", "lagerkoll", "isolocity")
+SOURCE_NAMES: tuple[str, ...] = ("fusion_ops", "lagerkoll", "fulcrum", "isolocity", "traede")
 
 
 def source_by_name(name: str) -> SourceSystem:

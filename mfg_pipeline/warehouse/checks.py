@@ -11,7 +11,8 @@ from datetime import date, datetime
 from typing import Any
 
 from mfg_pipeline.records.schema import Table
-from mfg_pipeline.warehouse.store import LOADED_AT_COLUMN, PARQUET_FILE, PARTITION_COLUMN, Warehouse, quote
+from mfg_pipeline.warehouse.store import (DELETED_AT_COLUMN, LOADED_AT_COLUMN, PARQUET_FILE, PARTITION_COLUMN,
+                                          Warehouse, quote)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ def row_count_check(warehouse: Warehouse, schema: str, table: Table, partition: 
         return CheckOutcome("row_count_matches_source", passed,
                             f"{source_rows} rows from the source, {duckdb_rows} written to DuckDB by this load",
                             {"source_rows": source_rows, "duckdb_rows": duckdb_rows})
-    where, params = (f"WHERE {PARTITION_COLUMN} = ?", [partition]) if partition else ("", [])
+    where, params = (f"AND {PARTITION_COLUMN} = ?", [partition]) if partition else ("", [])
+    where = f"WHERE {DELETED_AT_COLUMN} IS NULL {where}"
     duckdb_rows = warehouse.query(f"SELECT count(*) FROM {relation} {where}", params)[0][0]
     parquet_path = warehouse.parquet_file(schema, table.name, partition)
     parquet_rows = (warehouse.query("SELECT count(*) FROM read_parquet(?)", [str(parquet_path)])[0][0]

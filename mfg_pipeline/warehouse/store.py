@@ -20,7 +20,7 @@ import shutil
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -35,6 +35,7 @@ from mfg_pipeline.records.schema import Table
 PARTITION_COLUMN = "partition_date"
 LOADED_AT_COLUMN = "_loaded_at"
 DELETED_AT_COLUMN = "deleted_at"
+CURRENT_VIEW_SUFFIX = "_current"
 PARQUET_FILE = "data.parquet"
 
 _ARROW_TO_DUCKDB = {
@@ -68,6 +69,7 @@ class TableLoad:
     partition: date | None = None
     parent: "TableLoad | None" = None
     parent_link: tuple[tuple[str, str], ...] = ()  # (child column, parent column)
+    partitioned: bool | None = None  # has a partition_date column (None: as `commit(partitioned=...)` says)
 
     @property
     def qualified(self) -> str:
@@ -157,30 +159,33 @@ class Warehouse:
         return (base / f"date={partition.isoformat()}" / PARQUET_FILE) if partition else base / PARQUET_FILE
 
     # --- the merge ---------------------------------------------------------------------------------------
-    def commit(self, loads: Sequence[TableLoad], partitioned: bool) -> CommitResult:
+    def commit(self, loads: Sequence[TableLoad], partitioned: bool | None = None) -> CommitResult:
+        """Merge every load in one transaction, then re-export the Parquet of every partition it touched."""
         started = time.monotonic()
+        loads = [load if load.partitioned is not None else replace(load, partitioned=bool(partitioned))
+                 for load in loads]
         with self.connect() as connection:
             touched: dict[TableLoad, set[date | None]] = {}
             connection.execute("BEGIN TRANSACTION")
             try:
                 for load in loads:
-                    self._ensure_table(connection, load, partitioned)
-                    touched[load] = self._merge(connection, load, partitioned)
+                    self._ensure_table(connection, load)
+                    touched[load] = self._merge(connection, load)
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
             rows = {load.table.name: connection.execute(
                 "SELECT count(*) FROM read_parquet(?)", [str(load.staged_file)]).fetchone()[0] for load in loads}
-            published = {load.table.name: [self._export(connection, load, partition, partitioned)
+            published = {load.table.name: [self._export(connection, load, partition)
                                             for partition in sorted(partitions, key=lambda p: (p is None, p))]
                          for load, partitions in touched.items()}
         return CommitResult(rows, published, time.monotonic() - started)
 
-    def _ensure_table(self, connection: duckdb.DuckDBPyConnection, load: TableLoad, partitioned: bool) -> None:
+    def _ensure_table(self, connection: duckdb.DuckDBPyConnection, load: TableLoad) -> None:
         arrow_schema = pq.read_schema(load.staged_file)
-        columns = [(f.name, _ARROW_TO_DUCKDB[f.type]) for f in arrow_schema]
-        columns.append((LOADED_AT_COLUMN, "TIMESTAMPTZ"))
+        columns = [(f.name, _ARROW_TO_DUCKDB[f.type]) for f in arrow_schema if f.name != DELETED_AT_COLUMN]
+        columns += [(DELETED_AT_COLUMN, "TIMESTAMPTZ"), (LOADED_AT_COLUMN, "TIMESTAMPTZ")]
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(load.schema)}")
         key = ", ".join(quote(c) for c in load.table.primary_key)
         column_sql = ", ".join(f"{quote(n)} {t}" for n, t in columns)
@@ -191,9 +196,16 @@ class Warehouse:
         for name, duck_type in columns:
             if name not in existing:  # a column added to the declaration since the table was created
                 connection.execute(f"ALTER TABLE {load.qualified} ADD COLUMN {quote(name)} {duck_type}")
+        # What analysts query by default: the current state, soft-deleted rows hidden.
+        connection.execute(f"CREATE OR REPLACE VIEW {quote(load.schema)}.{quote(load.table.name + CURRENT_VIEW_SUFFIX)}"
+                           f" AS SELECT * EXCLUDE ({DELETED_AT_COLUMN}) FROM {load.qualified} "
+                           f"WHERE {DELETED_AT_COLUMN} IS NULL")
 
-    def _merge(self, connection: duckdb.DuckDBPyConnection, load: TableLoad, partitioned: bool) -> set:
-        """Replace what `load` covers; returns the partitions whose rows changed (None: the unpartitioned file)."""
+    def _merge(self, connection: duckdb.DuckDBPyConnection, load: TableLoad) -> set:
+        """Replace what `load` covers; returns the partitions whose rows changed (None: the unpartitioned file).
+        Reloads keep soft-deleted rows (a deletion the changes feed reported stays visible as such); an upsert
+        replaces the staged keys whatever their state."""
+        partitioned = load.partitioned
         staged = str(load.staged_file)
         key_match = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in load.table.primary_key)
         if not partitioned:
@@ -205,9 +217,10 @@ class Warehouse:
                 touched.add(load.partition)
         scopes = []  # (USING source, match condition) pairs of rows to drop before the insert
         if load.mode == "snapshot":
-            connection.execute(f"DELETE FROM {load.qualified}")
+            connection.execute(f"DELETE FROM {load.qualified} WHERE {DELETED_AT_COLUMN} IS NULL")
         elif load.mode == "partition":
-            connection.execute(f"DELETE FROM {load.qualified} WHERE {PARTITION_COLUMN} = ?", [load.partition])
+            connection.execute(f"DELETE FROM {load.qualified} WHERE {PARTITION_COLUMN} = ? "
+                               f"AND {DELETED_AT_COLUMN} IS NULL", [load.partition])
         if load.parent is not None:
             parent_match = " AND ".join(f"t.{quote(c)} = s.{quote(p)}" for c, p in load.parent_link)
             scopes.append((load.parent.staged_file, parent_match))
@@ -223,16 +236,17 @@ class Warehouse:
                            f"SELECT *, now() AS {LOADED_AT_COLUMN} FROM read_parquet(?)", [staged])
         return touched
 
-    def _export(self, connection: duckdb.DuckDBPyConnection, load: TableLoad, partition: date | None,
-                partitioned: bool) -> Path:
+    def _export(self, connection: duckdb.DuckDBPyConnection, load: TableLoad, partition: date | None) -> Path:
+        """Publish the current state (soft-deleted rows left out) of one partition, or of the whole table."""
         target = self.parquet_file(load.schema, load.table.name, partition)
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        where = f"WHERE {PARTITION_COLUMN} = ?" if partitioned else ""
+        where = f"WHERE {DELETED_AT_COLUMN} IS NULL" + (f" AND {PARTITION_COLUMN} = ?" if load.partitioned else "")
         order = ", ".join(quote(c) for c in load.table.primary_key)
-        params = [partition] if partitioned else []
+        params = [partition] if load.partitioned else []
         destination = str(temporary).replace("'", "''")
-        connection.execute(f"COPY (SELECT * FROM {load.qualified} {where} ORDER BY {order}) TO '{destination}' "
+        connection.execute(f"COPY (SELECT * EXCLUDE ({DELETED_AT_COLUMN}) FROM {load.qualified} {where} "
+                           f"ORDER BY {order}) TO '{destination}' "
                            f"(FORMAT parquet, COMPRESSION zstd)", params)
         os.replace(temporary, target)
         return target

@@ -8,6 +8,20 @@
   (`rate_window_seconds` shrinks the window so tests can hit the limit quickly).
 - `boundary` chooses how `-after`/`-before` treat an exact match ("exclusive" or "inclusive"): the doc is silent,
   so the client must be right under both.
+- Changes feed (doc "Changes Feed Channels"): `GET /api/v1/changes/{channel}` for the channels given as
+  `channels` (name -> type, at most 3, as the doc allows per organization). It answers the *current* state of the
+  entities changed since they were last read, oldest change first, at most 25 per call, and removes what it
+  returns; an entity changed again while waiting moves to the newest place (never twice in the stack); changes
+  older than `feed_retention_seconds` (24 h) are dropped; `[]` when nothing is waiting; unknown channel -> 404.
+  Only changes made through the mutation methods (`create_*`/`update_*`/`delete_*`, or a `LiveShop` from
+  `live.py`) feed it; the generated history does not. Record shapes follow the doc's per-type examples (see
+  `data.feed_record`): PRODUCTION as the list items (plus the example's extra fields) with `"status": "deleted"`
+  on deletion; DOWN_TIME with `time-spent` as `HH:MM:SS` and `"event-type": "downtime_deleted"`; PUNCH_CLOCK
+  `{id, date, worker, entry}` with `"notification": "punch_clock_deleted"`; PRODUCTION_ORDER with `is-active` and
+  `"running-status": "deleted"`. PRODUCT and STOCK channels are valid but unsupported: nothing here changes
+  products or stock, so they always answer `[]`.
+- Mutations take `lock` (shared with request handling), update the lists at once (a deleted record vanishes from
+  them), append a `Change` to `change_log` and push the entity onto every channel of its type.
 """
 
 from __future__ import annotations
@@ -16,16 +30,31 @@ import base64
 import secrets
 import threading
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Mapping
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from mfg_pipeline.simulators.base import Reject, SimulatorApp, json_response
-from mfg_pipeline.simulators.fusion_ops.data import FusionDataset, SimRecord
+from mfg_pipeline.simulators.fusion_ops.data import FEED_KIND, FEED_TYPES, FusionDataset, SimRecord, feed_record
 
 PAGE_SIZE = 25
+FEED_BATCH = 25  # at most this many entities per changes-feed call
+MAX_CHANNELS = 3  # per organization, as the doc says
+DEFAULT_CHANNELS = {"production": "PRODUCTION", "downtime": "DOWN_TIME", "punch_clock": "PUNCH_CLOCK"}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One mutation made after the simulator started."""
+
+    time: float  # time.time() when it happened
+    type: str  # the channel type it feeds: PRODUCTION, DOWN_TIME, PUNCH_CLOCK or PRODUCTION_ORDER
+    entity_id: int
+    op: str  # "create", "update" or "delete"
 
 
 class FusionOpsSimulator(SimulatorApp):
@@ -34,7 +63,14 @@ class FusionOpsSimulator(SimulatorApp):
 
     def __init__(self, dataset: FusionDataset | None = None, *, api_key: str = "demo-key",
                  api_secret: str = "demo-secret", rate_limit_per_minute: int = 120, token_ttl: float = 7200.0,
-                 boundary: str = "exclusive", company: str = "demo-company", rate_window_seconds: float = 60.0):
+                 boundary: str = "exclusive", company: str = "demo-company", rate_window_seconds: float = 60.0,
+                 channels: Mapping[str, str] | None = None, feed_retention_seconds: float = 86400.0):
+        channels = dict(DEFAULT_CHANNELS if channels is None else channels)
+        if len(channels) > MAX_CHANNELS:
+            raise ValueError(f"at most {MAX_CHANNELS} changes channels per organization, got {len(channels)}")
+        for name, channel_type in channels.items():
+            if channel_type not in FEED_TYPES:
+                raise ValueError(f"channel {name!r}: unknown type {channel_type!r} (one of {', '.join(FEED_TYPES)})")
         super().__init__(rate_limit_per_minute, rate_window_seconds)
         self.data = dataset or FusionDataset()
         self.credentials = {(api_key, api_secret): company}
@@ -45,6 +81,13 @@ class FusionOpsSimulator(SimulatorApp):
         self._tokens: dict[str, tuple[str, float]] = {}  # token -> (company, monotonic expiry)
         self._current_token: dict[str, str] = {}  # company -> newest token
         self._token_lock = threading.Lock()
+        # Data and feed state: list requests, feed reads and mutations all hold it (re-entrant for LiveShop.step).
+        self.lock = threading.RLock()
+        self.channels: dict[str, str] = channels
+        self.feed_retention_seconds = feed_retention_seconds
+        self.change_log: list[Change] = []
+        # channel -> entity id -> (time of its latest change, record); oldest change first.
+        self._stacks: dict[str, OrderedDict[int, tuple[float, SimRecord]]] = {name: OrderedDict() for name in channels}
 
     def rules(self) -> list[Rule]:
         return [
@@ -53,6 +96,7 @@ class FusionOpsSimulator(SimulatorApp):
             Rule("/api/v1/downtimes", endpoint="downtimes", methods=["GET"], strict_slashes=False),
             Rule("/api/v1/punchclocks", endpoint="punchclocks", methods=["GET"], strict_slashes=False),
             Rule("/api/v1/production-orders", endpoint="production_orders", methods=["GET"], strict_slashes=False),
+            Rule("/api/v1/changes/<channel>", endpoint="changes", methods=["GET"], strict_slashes=False),
         ]
 
     # --- auth ------------------------------------------------------------------------------------------
@@ -114,9 +158,10 @@ class FusionOpsSimulator(SimulatorApp):
         if not raw_page.isdigit() or int(raw_page) < 1:
             return json_response({"message": f"Invalid page '{raw_page}': pages start at 1"}, status=400)
         page = int(raw_page)
-        matching = [r for r in records if not r.deleted and all(f(r) for f in filters)]
-        chunk = matching[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-        return json_response([shape(r.body) for r in chunk])
+        with self.lock:
+            matching = [r for r in records if not r.deleted and all(f(r) for f in filters)]
+            chunk = matching[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+            return json_response([shape(r.body) for r in chunk])
 
     def _instant(self, request: Request, name: str) -> datetime | None:
         raw = request.args.get(name)
@@ -210,3 +255,148 @@ class FusionOpsSimulator(SimulatorApp):
             return body if with_workers else {k: v for k, v in body.items() if k != "workers-assigned"}
 
         return self._page(request, self.data.production_orders, filters, shape)
+
+    # --- changes feed ----------------------------------------------------------------------------------
+    def on_changes(self, request: Request, company: str, channel: str) -> Response:
+        channel_type = self.channels.get(channel)
+        if channel_type is None:
+            return json_response({"message": f"Unknown changes channel '{channel}'"}, status=404)
+        workers = bool(self._bool_arg(request, "workers"))
+        with self.lock:
+            stack = self._stacks[channel]
+            self._drop_expired(stack, time.time())
+            batch = []
+            while stack and len(batch) < FEED_BATCH:
+                _, (_, record) = stack.popitem(last=False)
+                batch.append(feed_record(channel_type, record, workers=workers))
+            return json_response(batch)
+
+    def _drop_expired(self, stack: OrderedDict[int, tuple[float, SimRecord]], now: float) -> None:
+        while stack and next(iter(stack.values()))[0] < now - self.feed_retention_seconds:
+            stack.popitem(last=False)
+
+    def pending_changes(self, channel: str) -> list[int]:
+        """Test hook: the entity ids waiting on a channel, oldest change first (expired ones dropped)."""
+        with self.lock:
+            stack = self._stacks[channel]
+            self._drop_expired(stack, time.time())
+            return list(stack)
+
+    def _changed(self, channel_type: str, record: SimRecord, op: str) -> Change:
+        """Log a mutation and put the entity at the newest place of every channel of its type."""
+        change = Change(time=time.time(), type=channel_type, entity_id=record.id, op=op)
+        self.change_log.append(change)
+        for name, stack in self._stacks.items():
+            if self.channels[name] == channel_type:
+                stack.pop(record.id, None)
+                stack[record.id] = (change.time, record)
+                self._drop_expired(stack, change.time)
+        return change
+
+    def _delete(self, channel_type: str, record_id: int) -> None:
+        with self.lock:
+            record = self.data.find(FEED_KIND[channel_type], record_id)
+            record.deleted = True
+            self._changed(channel_type, record, "delete")
+
+    # --- mutations: productions --------------------------------------------------------------------------
+    def create_production(self, *, worker: int | None = None, order_id: int | None = None,
+                          machine: str | None = None, quantity: float = 10, start: datetime | None = None,
+                          end: datetime | None = None, operation: str | None = None,
+                          duration_seconds: int = 1800) -> int:
+        """A checked-out production (ending now and `duration_seconds` long unless told); returns its id.
+
+        Defaults: the first worker and machine, the newest production order running at `start`, that order's first
+        product and its first operation. The order's quantities are left alone (no cascade onto PRODUCTION_ORDER).
+        """
+        with self.lock:
+            record = self.data.add_production(worker=worker, order_id=order_id, machine=machine, quantity=quantity,
+                                              start=start, end=end, operation=operation,
+                                              duration_seconds=duration_seconds)
+            self._changed("PRODUCTION", record, "create")
+            return record.id
+
+    def update_production(self, production_id: int, *, quantity: float | None = None,
+                          start: datetime | None = None, end: datetime | None = None, worker: int | None = None,
+                          machine: str | None = None, checked_out: bool | None = None,
+                          operation: str | None = None) -> None:
+        """Change fields of a live production; new start/end also move `work-time`. KeyError if unknown/deleted."""
+        with self.lock:
+            record = self.data.find("production", production_id)
+            self.data.edit_production(record, quantity=quantity, start=start, end=end, worker=worker,
+                                      machine=machine, checked_out=checked_out, operation=operation)
+            self._changed("PRODUCTION", record, "update")
+
+    def delete_production(self, production_id: int) -> None:
+        self._delete("PRODUCTION", production_id)
+
+    # --- mutations: downtimes ----------------------------------------------------------------------------
+    def create_downtime(self, *, machine: str | None = None, downtime_type: str = "Malfunction",
+                        start: datetime | None = None, end: datetime | None = None, worker: int | None = None,
+                        product: str = "", production_order: str = "", duration_seconds: int = 600) -> int:
+        """A closed downtime on `machine` (default the first), ending now unless told; returns its id."""
+        with self.lock:
+            record = self.data.add_downtime(machine=machine, downtime_type=downtime_type, start=start, end=end,
+                                            worker=worker, product=product, production_order=production_order,
+                                            duration_seconds=duration_seconds)
+            self._changed("DOWN_TIME", record, "create")
+            return record.id
+
+    def update_downtime(self, downtime_id: int, *, downtime_type: str | None = None, start: datetime | None = None,
+                        end: datetime | None = None, machine: str | None = None,
+                        closed_by: int | None = None) -> None:
+        """Change fields of a live downtime; new start/end also move `time-spent`."""
+        with self.lock:
+            record = self.data.find("downtime", downtime_id)
+            self.data.edit_downtime(record, downtime_type=downtime_type, start=start, end=end, machine=machine,
+                                    closed_by=closed_by)
+            self._changed("DOWN_TIME", record, "update")
+
+    def delete_downtime(self, downtime_id: int) -> None:
+        self._delete("DOWN_TIME", downtime_id)
+
+    # --- mutations: punch clocks -------------------------------------------------------------------------
+    def create_punch_clock(self, *, worker: int | None = None, kind: int = 1, at: datetime | None = None) -> int:
+        """A punch (`kind` 1 = in, 0 = out: the list's `type`, the feed's `entry`) at `at` (default now)."""
+        with self.lock:
+            record = self.data.add_punch_clock(worker=worker, kind=kind, at=at)
+            self._changed("PUNCH_CLOCK", record, "create")
+            return record.id
+
+    def update_punch_clock(self, punch_id: int, *, kind: int | None = None, at: datetime | None = None,
+                           worker: int | None = None) -> None:
+        with self.lock:
+            record = self.data.find("punch", punch_id)
+            self.data.edit_punch_clock(record, kind=kind, at=at, worker=worker)
+            self._changed("PUNCH_CLOCK", record, "update")
+
+    def delete_punch_clock(self, punch_id: int) -> None:
+        self._delete("PUNCH_CLOCK", punch_id)
+
+    # --- mutations: production orders --------------------------------------------------------------------
+    def create_production_order(self, *, products: Mapping[str, float] | None = None,
+                                start: datetime | None = None, due: datetime | None = None,
+                                code: str | None = None, notes: str = "", description: str | None = None) -> int:
+        """An order for `products` (code -> quantity ordered; default 100 of the first catalog product), starting
+        at `start` (default now) and due a week later unless told; statuses settled against the wall clock."""
+        with self.lock:
+            record = self.data.add_production_order(products=dict(products) if products else None, start=start,
+                                                    due=due, code=code, notes=notes, description=description)
+            self._changed("PRODUCTION_ORDER", record, "create")
+            return record.id
+
+    def update_production_order(self, order_id: int, *, quantity_produced: Mapping[str, float] | None = None,
+                                quantity_ordered: Mapping[str, float] | None = None, start: datetime | None = None,
+                                due: datetime | None = None, notes: str | None = None,
+                                description: str | None = None) -> None:
+        """Change an order's lines (by product code), dates or texts; its statuses are settled again."""
+        with self.lock:
+            record = self.data.find("order", order_id)
+            self.data.edit_production_order(
+                record, quantity_produced=dict(quantity_produced) if quantity_produced else None,
+                quantity_ordered=dict(quantity_ordered) if quantity_ordered else None, start=start, due=due,
+                notes=notes, description=description)
+            self._changed("PRODUCTION_ORDER", record, "update")
+
+    def delete_production_order(self, order_id: int) -> None:
+        self._delete("PRODUCTION_ORDER", order_id)

@@ -7,7 +7,10 @@ Records are kept in the API's own JSON shape (`body`) plus parsed instants for f
 
 from __future__ import annotations
 
+import bisect
+import copy
 import random
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -234,19 +237,304 @@ class FusionDataset:
     def _settle_orders(self) -> None:
         """Statuses as the doc defines them, relative to `now`."""
         for order in self.production_orders:
-            body = order.body
-            ordered = sum(p["quantity-ordered"] for p in body["products"])
-            produced = sum(p["quantity-produced"] for p in body["products"])
-            started = produced > 0
-            complete = produced >= ordered
-            body["running-status"] = "closed" if complete else ("started" if started else "notstarted")
-            body["ended"] = complete
-            body["active"] = not complete
-            if complete:
-                body["status"] = "completed"
-            elif self.now < order.start and not started:
-                body["status"] = "scheduled"
-            elif self.now <= order.end:
-                body["status"] = "onschedule"
-            else:
-                body["status"] = "delayed"
+            self.settle_order(order, self.now)
+
+    def settle_order(self, order: SimRecord, now: datetime) -> None:
+        """One order's `running-status`, `ended`, `active` and `status` from its quantities, relative to `now`."""
+        body = order.body
+        ordered = sum(p["quantity-ordered"] for p in body["products"])
+        produced = sum(p["quantity-produced"] for p in body["products"])
+        started = produced > 0
+        complete = produced >= ordered
+        body["running-status"] = "closed" if complete else ("started" if started else "notstarted")
+        body["ended"] = complete
+        body["active"] = not complete
+        if complete:
+            body["status"] = "completed"
+        elif now < order.start and not started:
+            body["status"] = "scheduled"
+        elif now <= order.end:
+            body["status"] = "onschedule"
+        else:
+            body["status"] = "delayed"
+
+    # --- live changes (after generation; these never draw from `self.rng`, so generation stays as it was) ---
+    def records(self, kind: str) -> list[SimRecord]:
+        """The record list of an id kind: "production", "downtime", "punch" or "order"."""
+        return {"production": self.productions, "downtime": self.downtimes, "punch": self.punchclocks,
+                "order": self.production_orders}[kind]
+
+    def find(self, kind: str, record_id: int) -> SimRecord:
+        """The live (not deleted) record of that kind and id, else KeyError. Lists stay sorted by id."""
+        records = self.records(kind)
+        index = bisect.bisect_left(records, record_id, key=lambda r: r.id)
+        if index < len(records) and records[index].id == record_id and not records[index].deleted:
+            return records[index]
+        raise KeyError(f"no live {kind} with id {record_id}")
+
+    def machine(self, code: str | None) -> dict:
+        if code is None:
+            return dict(self.machines[0])
+        return dict(next((m for m in self.machines if m["code"] == code), {"code": code, "name": code}))
+
+    def _span(self, start: datetime | None, end: datetime | None, seconds: int) -> tuple[datetime, datetime]:
+        """(start, end) of a new record: ending now unless told, `seconds` long unless both ends are given."""
+        if end is None:
+            end = start + timedelta(seconds=seconds) if start is not None else live_now()
+        end = self.instant(end)
+        start = self.instant(start) if start is not None else end - timedelta(seconds=seconds)
+        if end < start:
+            raise ValueError("end is before start")
+        return start, end
+
+    def instant(self, moment: datetime) -> datetime:
+        """UTC, whole milliseconds (what the API's timestamps can say); naive means the company's timezone."""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=self.tz)
+        moment = moment.astimezone(UTC)
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+    def _live_order(self, moment: datetime, order_id: int | None) -> SimRecord:
+        if order_id is not None:
+            return self.find("order", order_id)
+        live = [o for o in self.production_orders if not o.deleted]
+        if not live:
+            raise ValueError("no production order to book a production on")
+        current = [o for o in live if o.start <= moment <= o.end]
+        return (current or live)[-1]
+
+    def add_production(self, *, worker: int | None = None, order_id: int | None = None, machine: str | None = None,
+                       quantity: float = 10, start: datetime | None = None, end: datetime | None = None,
+                       operation: str | None = None, duration_seconds: int = 1800) -> SimRecord:
+        start, end = self._span(start, end, duration_seconds)
+        order = self._live_order(start, order_id)
+        product_code = order.body["products"][0]["product"]
+        product = self.catalog.product(product_code)
+        production_id = self.new_id("production")
+        body = {
+            "production-order": {"code": order.body["code"], "id": order.id},
+            "operation": {"code": operation or product.operations[0], "product": product_code},
+            "worker": {"number": worker if worker is not None else self.workers[0]["number"]},
+            "machine": {"code": self.machine(machine)["code"]},
+            "produced-waste": [],
+            "parameters": [],
+            "quantity": quantity,
+            "checked-out": True,
+            "work-time": format_duration(int((end - start).total_seconds())),
+            "start-time": format_instant(start, self.tz),
+            "end-time": format_instant(end, self.tz),
+            "lot-number": lot_number(product_code, start.astimezone(self.tz).date()),
+            "location": {"id": "1", "code": "PLANT1", "name": "Main plant"},
+            "id": production_id,
+        }
+        record = SimRecord(production_id, body, start, end)
+        self.productions.append(record)
+        return record
+
+    def edit_production(self, record: SimRecord, *, quantity: float | None = None, start: datetime | None = None,
+                        end: datetime | None = None, worker: int | None = None, machine: str | None = None,
+                        checked_out: bool | None = None, operation: str | None = None) -> None:
+        body = record.body
+        self._edit_span(record, start, end, "work-time")
+        if quantity is not None:
+            body["quantity"] = quantity
+        if worker is not None:
+            body["worker"] = {"number": worker}
+        if machine is not None:
+            body["machine"] = {"code": self.machine(machine)["code"]}
+        if checked_out is not None:
+            body["checked-out"] = checked_out
+        if operation is not None:
+            body["operation"] = {**body["operation"], "code": operation}
+
+    def _edit_span(self, record: SimRecord, start: datetime | None, end: datetime | None, duration_field: str) -> None:
+        """New start and/or end: the body's timestamps, the record's instants and its duration field move together."""
+        if start is None and end is None:
+            return
+        new_start = self.instant(start) if start is not None else record.start
+        new_end = self.instant(end) if end is not None else record.end
+        if new_end is not None and new_end < new_start:
+            raise ValueError("end is before start")
+        record.start, record.end = new_start, new_end
+        record.body["start-time"] = format_instant(new_start, self.tz)
+        if new_end is not None:
+            record.body["end-time"] = format_instant(new_end, self.tz)
+            record.body[duration_field] = format_duration(int((new_end - new_start).total_seconds()))
+
+    def add_downtime(self, *, machine: str | None = None, downtime_type: str = "Malfunction",
+                     start: datetime | None = None, end: datetime | None = None, worker: int | None = None,
+                     product: str = "", production_order: str = "", duration_seconds: int = 600) -> SimRecord:
+        start, end = self._span(start, end, duration_seconds)
+        number = worker if worker is not None else self.workers[0]["number"]
+        downtime_id = self.new_id("downtime")
+        body = {
+            "id": downtime_id,
+            "start-time": format_instant(start, self.tz),
+            "end-time": format_instant(end, self.tz),
+            "started-by": {"number": number},
+            "closed-by": {"number": number},
+            "workers": [],
+            "machines": [self.machine(machine)],
+            "product": product,
+            "production-order": production_order,
+            "checked-out": True,
+            "downtime-type": downtime_type,
+            "time-spent": format_duration(int((end - start).total_seconds())),
+        }
+        record = SimRecord(downtime_id, body, start, end)
+        self.downtimes.append(record)
+        return record
+
+    def edit_downtime(self, record: SimRecord, *, downtime_type: str | None = None, start: datetime | None = None,
+                      end: datetime | None = None, machine: str | None = None, closed_by: int | None = None) -> None:
+        self._edit_span(record, start, end, "time-spent")
+        if downtime_type is not None:
+            record.body["downtime-type"] = downtime_type
+        if machine is not None:
+            record.body["machines"] = [self.machine(machine)]
+        if closed_by is not None:
+            record.body["closed-by"] = {"number": closed_by}
+
+    def add_punch_clock(self, *, worker: int | None = None, kind: int = 1, at: datetime | None = None) -> SimRecord:
+        if kind not in (0, 1):
+            raise ValueError("kind is 1 (in) or 0 (out)")
+        moment = self.instant(at if at is not None else live_now())
+        punch_id = self.new_id("punch")
+        body = {"id": punch_id, "date": format_instant(moment, self.tz),
+                "worker": {"number": worker if worker is not None else self.workers[0]["number"]}, "type": kind}
+        record = SimRecord(punch_id, body, moment)
+        self.punchclocks.append(record)
+        return record
+
+    def edit_punch_clock(self, record: SimRecord, *, kind: int | None = None, at: datetime | None = None,
+                         worker: int | None = None) -> None:
+        if kind is not None:
+            if kind not in (0, 1):
+                raise ValueError("kind is 1 (in) or 0 (out)")
+            record.body["type"] = kind
+        if at is not None:
+            record.start = self.instant(at)
+            record.body["date"] = format_instant(record.start, self.tz)
+        if worker is not None:
+            record.body["worker"] = {"number": worker}
+
+    def add_production_order(self, *, products: dict[str, float] | None = None, start: datetime | None = None,
+                             due: datetime | None = None, code: str | None = None, notes: str = "",
+                             description: str | None = None, now: datetime | None = None) -> SimRecord:
+        start = self.instant(start if start is not None else live_now())
+        due = self.instant(due) if due is not None else start + timedelta(days=7)
+        if due < start:
+            raise ValueError("due is before start")
+        products = products or {self.catalog.products[0].code: 100}
+        first = self.catalog.product(next(iter(products)))
+        order_id = self.new_id("order")
+        body = {
+            "products": [{"product": code_, "quantity-ordered": quantity, "observations": "", "quantity-produced": 0}
+                         for code_, quantity in products.items()],
+            "code": code or f"PO-{start.astimezone(self.tz):%y%m%d}-{order_id % 1000:03d}",
+            "shipping": "",
+            "serial-number": "",
+            "description": description if description is not None else f"Order for {first.name}",
+            "start-date": format_instant(start, self.tz),
+            "due-date": format_instant(due, self.tz),
+            "workers-assigned": [],
+            "ended": False,
+            "machines": [],
+            "pieces-by-box": 10,
+            "status": "scheduled",
+            "running-status": "notstarted",
+            "notes": notes,
+            "active": True,
+            "location": {"id": "1", "code": "PLANT1", "name": "Main plant"},
+            "id": order_id,
+        }
+        record = SimRecord(order_id, body, start, due)
+        self.settle_order(record, now or live_now())
+        self.production_orders.append(record)
+        return record
+
+    def edit_production_order(self, record: SimRecord, *, quantity_produced: dict[str, float] | None = None,
+                              quantity_ordered: dict[str, float] | None = None, start: datetime | None = None,
+                              due: datetime | None = None, notes: str | None = None,
+                              description: str | None = None, now: datetime | None = None) -> None:
+        body = record.body
+        lines = {line["product"]: line for line in body["products"]}
+        for field_name, changes in (("quantity-produced", quantity_produced), ("quantity-ordered", quantity_ordered)):
+            for product, quantity in (changes or {}).items():
+                if product not in lines:
+                    raise KeyError(f"order {record.id} has no line for product {product}")
+                lines[product][field_name] = quantity
+        new_start = self.instant(start) if start is not None else record.start
+        new_due = self.instant(due) if due is not None else record.end
+        if new_due < new_start:
+            raise ValueError("due is before start")
+        record.start, record.end = new_start, new_due
+        body["start-date"] = format_instant(new_start, self.tz)
+        body["due-date"] = format_instant(new_due, self.tz)
+        if notes is not None:
+            body["notes"] = notes
+        if description is not None:
+            body["description"] = description
+        self.settle_order(record, now or live_now())
+
+
+def live_now() -> datetime:
+    """The wall clock, in whole seconds: when a live change happens."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+# --- the changes feed ---------------------------------------------------------------------------------------
+# Channel types the doc lists, and the id kind each one follows (PRODUCT and STOCK follow nothing here).
+FEED_TYPES = ("DOWN_TIME", "PRODUCT", "PRODUCTION", "PRODUCTION_ORDER", "PUNCH_CLOCK", "STOCK")
+FEED_KIND = {"PRODUCTION": "production", "DOWN_TIME": "downtime", "PUNCH_CLOCK": "punch",
+             "PRODUCTION_ORDER": "order"}
+# Fields the doc's PRODUCTION feed example carries that the list items do not.
+PRODUCTION_FEED_EXTRAS = {"consumptions": [], "total-time-factor": 1.0, "rework": False,
+                          "show-check-in-checklist-and-c-f": False}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds from the list's `00H02m00s` (or the feed's `09:13:00`)."""
+    match = re.fullmatch(r"(\d+)H(\d+)m(\d+)s", text) or re.fullmatch(r"(\d+):(\d+):(\d+)", text)
+    if match is None:
+        raise ValueError(f"not a duration: {text!r}")
+    hours, minutes, seconds = (int(g) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def format_clock(seconds: int) -> str:
+    """The changes feed's duration shape: HH:MM:SS (the doc's example `"time-spent": "09:13:00"`)."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+def feed_record(channel_type: str, record: SimRecord, workers: bool = False) -> dict:
+    """A record as the changes feed of that type shows its current state (the doc's per-type examples)."""
+    body = copy.deepcopy(record.body)
+    if channel_type == "PRODUCTION":
+        for name, value in PRODUCTION_FEED_EXTRAS.items():
+            body.setdefault(name, copy.deepcopy(value))
+        if record.deleted:
+            body["status"] = "deleted"
+        return body
+    if channel_type == "DOWN_TIME":
+        body["time-spent"] = format_clock(parse_duration(body["time-spent"]))
+        if record.deleted:
+            body["event-type"] = "downtime_deleted"
+        return body
+    if channel_type == "PUNCH_CLOCK":
+        shaped = {"id": body["id"], "date": body["date"]}
+        if record.deleted:
+            shaped["notification"] = "punch_clock_deleted"
+        shaped["worker"] = {"number": body["worker"]["number"]}
+        shaped["entry"] = body["type"]
+        return shaped
+    if channel_type == "PRODUCTION_ORDER":
+        # `is-active` where the list says `active`, in the same place; workers only when asked for (`workers`).
+        shaped = {("is-active" if k == "active" else k): v for k, v in body.items()
+                  if workers or k != "workers-assigned"}
+        if record.deleted:
+            shaped["running-status"] = "deleted"
+        return shaped
+    raise ValueError(f"no feed shape for channel type {channel_type}")

@@ -5,7 +5,8 @@ Exactly once, whatever the server's paging and wherever the run dies:
   means it is simply exported again next run, and the upsert (by order id) replaces it instead of adding it;
 - the first page (page 0) is read again after every mark. Marking takes orders out of the export, so on a server
   that pages, page 0 then holds the next ones, and on one that ignores paging, the whole (smaller) remainder.
-  Advancing page numbers instead would skip orders on the first kind, and never end on the second;
+  Advancing page numbers instead would skip orders on a server that pages: the marked ones no longer fill the
+  pages before, so what was on page 1 has moved to page 0;
 - a page holding only orders this run already landed and marked means the marks are not taking effect (wrong
   system_id, or a server ignoring them): stop with an error rather than loop forever.
 A re-export (`not_exported_since`) is different: marks made now do not take orders out of it, so it advances

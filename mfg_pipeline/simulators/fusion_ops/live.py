@@ -1,0 +1,160 @@
+"""Live mode for the Fusion Operations simulator: a shop floor that keeps changing while the simulator serves.
+
+`LiveShop(simulator, interval_seconds, seed)` makes one random mutation every interval on a daemon thread
+(`start()`/`stop()`, or `with LiveShop(...):`), or one at a time with `step()`. Mostly it creates records at the
+wall clock's "now" (productions, punch clocks, downtimes, now and then a production order); sometimes it updates
+or deletes one of the records it made itself. Every mutation goes through the simulator's public methods, so it
+lands in the lists, in `change_log` and on the changes-feed channels like any other change.
+
+The sequence of choices (what to do, to which of its records, with which worker/machine/quantity) depends only on
+`seed` and the dataset it starts from; the timestamps are the wall clock's.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from typing import Any
+
+from mfg_pipeline.simulators.fusion_ops.app import Change, FusionOpsSimulator
+from mfg_pipeline.simulators.fusion_ops.data import DOWNTIME_TYPES
+
+log = logging.getLogger(__name__)
+
+# (action, weight): mostly creates, some updates, a few deletes.
+ACTIONS = [
+    ("create_production", 30), ("create_punch_clock", 20), ("create_downtime", 12), ("create_production_order", 3),
+    ("update_production", 12), ("update_downtime", 6), ("update_punch_clock", 4), ("update_production_order", 3),
+    ("delete_production", 4), ("delete_downtime", 3), ("delete_punch_clock", 3),
+]
+DATA_KIND = {"production": "production", "downtime": "downtime", "punch_clock": "punch", "production_order": "order"}
+RECENT = 10  # updates and deletes pick among the last this many live records of a kind the shop made
+
+
+class LiveShop:
+    def __init__(self, simulator: FusionOpsSimulator, interval_seconds: float = 2.0, seed: int = 0):
+        if interval_seconds <= 0:
+            raise ValueError("interval_seconds must be positive")
+        self.simulator = simulator
+        self.interval_seconds = interval_seconds
+        self.rng = random.Random(seed)
+        # ids this shop created and has not deleted, per kind, oldest first
+        self.made: dict[str, list[int]] = {"production": [], "downtime": [], "punch_clock": [],
+                                           "production_order": []}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- one mutation ------------------------------------------------------------------------------------
+    def step(self) -> Change:
+        """Make one random mutation now and return its `Change`."""
+        names, weights = zip(*ACTIONS)
+        action = self.rng.choices(names, weights=weights)[0]
+        verb, kind = action.split("_", 1)
+        sim = self.simulator
+        with sim.lock:
+            self.made[kind] = [i for i in self.made[kind] if self._alive(kind, i)]  # others may have deleted some
+            if verb != "create" and not self.made[kind]:
+                verb, action = "create", "create_" + kind  # nothing of ours to touch yet: make one instead
+            getattr(self, "_" + action)()
+            return sim.change_log[-1]
+
+    def _alive(self, kind: str, record_id: int) -> bool:
+        try:
+            self.simulator.data.find(DATA_KIND[kind], record_id)
+        except KeyError:
+            return False
+        return True
+
+    def _recent(self, kind: str) -> int:
+        return self.rng.choice(self.made[kind][-RECENT:])
+
+    def _worker(self) -> int:
+        return self.rng.choice(self.simulator.data.workers)["number"]
+
+    def _machine(self) -> str:
+        return self.rng.choice(self.simulator.data.machines)["code"]
+
+    def _create_production(self) -> None:
+        worker, machine = self._worker(), self._machine()
+        quantity = self.rng.randint(1, 60)
+        duration = self.rng.randint(5, 90) * 60
+        self.made["production"].append(self.simulator.create_production(
+            worker=worker, machine=machine, quantity=quantity, duration_seconds=duration))
+
+    def _create_punch_clock(self) -> None:
+        worker, kind = self._worker(), self.rng.choice([0, 1])
+        self.made["punch_clock"].append(self.simulator.create_punch_clock(worker=worker, kind=kind))
+
+    def _create_downtime(self) -> None:
+        machine, cause = self._machine(), self.rng.choice(DOWNTIME_TYPES)
+        worker, duration = self._worker(), self.rng.randint(1, 45) * 60
+        self.made["downtime"].append(self.simulator.create_downtime(
+            machine=machine, downtime_type=cause, worker=worker, duration_seconds=duration))
+
+    def _create_production_order(self) -> None:
+        products = self.simulator.data.catalog.products
+        product = self.rng.choice(products).code
+        quantity = self.rng.randrange(50, 500, 50)
+        self.made["production_order"].append(self.simulator.create_production_order(products={product: quantity}))
+
+    def _update_production(self) -> None:
+        target, quantity = self._recent("production"), self.rng.randint(1, 80)
+        self.simulator.update_production(target, quantity=quantity)
+
+    def _update_downtime(self) -> None:
+        target, cause = self._recent("downtime"), self.rng.choice(DOWNTIME_TYPES)
+        self.simulator.update_downtime(target, downtime_type=cause)
+
+    def _update_punch_clock(self) -> None:
+        target = self._recent("punch_clock")
+        current = self.simulator.data.find("punch", target).body["type"]
+        self.simulator.update_punch_clock(target, kind=1 - current)
+
+    def _update_production_order(self) -> None:
+        target = self._recent("production_order")
+        line = self.simulator.data.find("order", target).body["products"][0]
+        produced = line["quantity-produced"] + self.rng.randint(5, 50)
+        self.simulator.update_production_order(target, quantity_produced={line["product"]: produced})
+
+    def _delete(self, kind: str) -> None:
+        target = self._recent(kind)
+        self.made[kind].remove(target)
+        getattr(self.simulator, "delete_" + kind)(target)
+
+    def _delete_production(self) -> None:
+        self._delete("production")
+
+    def _delete_downtime(self) -> None:
+        self._delete("downtime")
+
+    def _delete_punch_clock(self) -> None:
+        self._delete("punch_clock")
+
+    # --- background thread -------------------------------------------------------------------------------
+    def start(self) -> "LiveShop":
+        if self._thread is not None and self._thread.is_alive():
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="fusion_ops-live-shop", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_seconds):
+            try:
+                self.step()
+            except Exception:  # one bad step must not end live mode
+                log.exception("live shop step failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=max(5.0, 2 * self.interval_seconds))
+            self._thread = None
+
+    def __enter__(self) -> "LiveShop":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
