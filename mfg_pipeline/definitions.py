@@ -11,15 +11,17 @@ from mfg_pipeline.sources.registry import ALL_SOURCES
 
 def build_definitions() -> Definitions:
     partitions = daily_partitions()
-    assets, jobs, schedules = [], [], []
+    collected: dict[str, list] = {"assets": [], "jobs": [], "schedules": [], "sensors": []}
     resources: dict = {"warehouse": WarehouseResource()}
     for source in ALL_SOURCES:
-        parts = source_definitions(source, partitions)
-        assets += parts["assets"]
-        jobs += parts["jobs"]
-        schedules += parts["schedules"]
+        parts = [source_definitions(source, partitions)]
+        if source.extra_definitions:
+            parts.append(source.extra_definitions())
+        for part in parts:
+            for kind, items in part.items():
+                collected[kind] += items
         resources[api_resource_key(source.name)] = SourceApiResource(source=source.name)
-    return Definitions(assets=assets, jobs=jobs, schedules=schedules, resources=resources)
+    return Definitions(**collected, resources=resources)
 
 
 defs = build_definitions()

@@ -90,6 +90,9 @@ class SourceSystem:
     make_client: Callable[[Path, Logger | None], SourceClient]  # (data_dir, logger) -> client
     concurrency_limit: int = 2  # concurrent runs calling this vendor (the Dagster pool's default limit)
     description: str = ""
+    # Source-specific Dagster definitions beyond the generated ones (e.g. sensors): a callable returning
+    # {"assets": [...], "jobs": [...], "sensors": [...], "schedules": [...]}, imported only when Dagster loads.
+    extra_definitions: Callable[[], dict[str, list]] | None = None
 
     def stream(self, name: str) -> Stream:
         return next(s for s in self.streams if s.name == name)

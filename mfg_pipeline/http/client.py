@@ -8,6 +8,7 @@ refresh on 401, errors that name system, endpoint and page without leaking secre
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import random
@@ -22,10 +23,12 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
 from mfg_pipeline.http.auth import RefreshingTokenAuth, SecretAuth
-from mfg_pipeline.http.errors import PaginationLoopError, SecretMasker, SourceHttpError, SourcePayloadError
+from mfg_pipeline.http.errors import (DeadlineExceeded, PaginationLoopError, SecretMasker, SourceHttpError,
+                                     SourcePayloadError)
 from mfg_pipeline.http.ratelimit import acquire
 
 DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds
+_request_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("request_deadline", default=None)
 _SECRET_QUERY = re.compile(r"((?:access_token|api_key|user_token|token)=)[^&\s\"']+", re.IGNORECASE)
 
 
@@ -165,9 +168,15 @@ class ApiClient:
     # --- one request, with limit, retries and auth -------------------------------------------------------
     def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json_body: Any = None,
                 page: int | str | None = None, auth: SecretAuth | None = None,
-                endpoint: str | None = None, ok_statuses: tuple[int, ...] = ()) -> requests.Response:
-        """Send one logical request; returns a 2xx response (or one whose status is in `ok_statuses`)."""
+                endpoint: str | None = None, ok_statuses: tuple[int, ...] = (),
+                deadline: float | None = None) -> requests.Response:
+        """Send one logical request; returns a 2xx response (or one whose status is in `ok_statuses`).
+
+        `deadline` (time.monotonic()): no attempt starts after it, waits for the rate limit end at it, and the
+        read timeout shrinks to fit; `DeadlineExceeded` says nothing more was sent."""
         endpoint = endpoint or f"{method} {path}"
+        if deadline is None:
+            deadline = _request_deadline.get()  # a token call made on behalf of a request with a deadline
         use_auth = auth if auth is not None else self.auth
         if use_auth is not None:
             self.masker.add(*use_auth.secrets())
@@ -179,11 +188,18 @@ class ApiClient:
                 use_auth.ensure_token()  # may itself call the token endpoint, through this client
                 self.masker.add(*use_auth.secrets())
             waited = time.monotonic()
-            acquire(self._limiter, self._limiter_name)
+            timeout = self.timeout
+            if deadline is None:
+                acquire(self._limiter, self._limiter_name)
+            else:
+                if not acquire(self._limiter, self._limiter_name, timeout=deadline - waited):
+                    raise DeadlineExceeded("deadline reached while waiting for the rate limit", system=self.system,
+                                           endpoint=endpoint, page=page)
+                timeout = (timeout[0], max(1.0, min(timeout[1], deadline - time.monotonic())))
             self.stats.add(requests=1, rate_limit_wait_seconds=time.monotonic() - waited)
             try:
                 response = self.session.request(method, self.base_url + path, params=params, json=json_body,
-                                                auth=use_auth, timeout=self.timeout)
+                                                auth=use_auth, timeout=timeout)
             except requests.Timeout:
                 raise _Retryable(f"timed out after {self.timeout[1]:.0f}s") from None
             except requests.ConnectionError as exc:
@@ -216,13 +232,20 @@ class ApiClient:
 
         retrying = Retrying(
             retry=retry_if_exception_type(_Retryable),
-            stop=stop_after_attempt(self.retry.max_attempts) | stop_after_delay(self.retry.max_elapsed_seconds),
+            stop=(stop_after_attempt(self.retry.max_attempts) | stop_after_delay(self.retry.max_elapsed_seconds)
+                  | (lambda state: deadline is not None and time.monotonic() + (state.upcoming_sleep or 0) >= deadline)),
             wait=self.retry.wait, before_sleep=before_sleep, reraise=True)
+        token = _request_deadline.set(deadline)
         try:
             return retrying(attempt)
         except _Retryable as exc:
+            if deadline is not None and time.monotonic() + self.retry.backoff_initial >= deadline:
+                raise DeadlineExceeded(f"{exc.description}; deadline reached before a retry", system=self.system,
+                                       endpoint=endpoint, page=page, status=exc.status) from None
             raise SourceHttpError(f"{exc.description}, giving up after {self.retry.max_attempts} attempts",
                                   system=self.system, endpoint=endpoint, page=page, status=exc.status) from None
+        finally:
+            _request_deadline.reset(token)
 
     def get_json(self, method: str, path: str, *, page: int | str | None = None, endpoint: str | None = None,
                  **kwargs: Any) -> Any:

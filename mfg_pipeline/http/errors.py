@@ -29,6 +29,11 @@ class SourceHttpError(SourceError):
     """The server refused the request, or kept failing after every retry."""
 
 
+class DeadlineExceeded(SourceError):
+    """The caller's deadline came before the request could be sent (rate-limit wait or retries): nothing was
+    sent for this attempt, so a caller with a time budget (a sensor tick) can stop cleanly."""
+
+
 class SourcePayloadError(SourceError):
     """The server answered 200 with something the doc does not allow (not JSON, wrong shape, wrong types)."""
 

@@ -71,7 +71,11 @@ def _build(name: str, per_minute: int, data_dir: Path, backend: str) -> Limiter:
                      "(use a sqlite:/// directory, redis://... or postgresql://...)")
 
 
-def acquire(limiter: Limiter, name: str) -> None:
-    """Block until the shared budget admits one more request."""
+def acquire(limiter: Limiter, name: str, timeout: float | None = None) -> bool:
+    """Block until the shared budget admits one more request; with `timeout` (seconds), give up after it and
+    return False."""
+    if timeout is not None:
+        return timeout > 0 and limiter.try_acquire(name, blocking=True, timeout=timeout)
     if not limiter.try_acquire(name, blocking=True):
         raise RuntimeError(f"rate limiter {name} refused a request it can never admit")
+    return True

@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Iterator
 
-from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey,
-                     AssetSelection, AssetSpec, DailyPartitionsDefinition, FreshnessPolicy, MaterializeResult,
-                     MetadataValue, RunRequest, ScheduleDefinition, ScheduleEvaluationContext, TableColumn,
-                     TableSchema, define_asset_job, multi_asset, schedule)
+from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, AssetSelection, AssetSpec,
+                     DailyPartitionsDefinition, DefaultScheduleStatus, FreshnessPolicy, MaterializeResult, MetadataValue,
+                     RunRequest, ScheduleDefinition, ScheduleEvaluationContext, TableColumn, TableSchema,
+                     define_asset_job, multi_asset, schedule)
 
 from mfg_pipeline import config
 from mfg_pipeline.loading import LoadReport, PartitionWindow, load_stream
@@ -52,7 +52,8 @@ def _asset_metadata(source: SourceSystem, stream: Stream, table: Table) -> dict:
 
 def stream_assets(source: SourceSystem, stream: Stream, partitions: DailyPartitionsDefinition):
     resource_key = api_resource_key(source.name)
-    freshness = FreshnessPolicy.time_window(fail_window=timedelta(hours=30), warn_window=timedelta(hours=26))
+    # Schedules refresh every asset hourly: warn after two missed runs, fail after five.
+    freshness = FreshnessPolicy.time_window(fail_window=timedelta(hours=6), warn_window=timedelta(hours=3))
     specs = [AssetSpec(table_key(source, table), description=table.description or stream.description,
                        group_name=source.name, kinds={"duckdb", "parquet"}, freshness_policy=freshness,
                        metadata=_asset_metadata(source, stream, table),
@@ -147,6 +148,7 @@ def source_definitions(source: SourceSystem, partitions: DailyPartitionsDefiniti
         jobs.append(snapshot_job)
         schedules.append(ScheduleDefinition(name=f"{source.name}_snapshot_schedule", job=snapshot_job,
                                             cron_schedule="30 * * * *",
+                                            default_status=DefaultScheduleStatus.RUNNING,
                                             execution_timezone=partitions.timezone,
                                             description=f"Refresh {source.title}'s unpartitioned streams hourly."))
     return {"assets": assets, "jobs": jobs, "schedules": schedules}
@@ -154,6 +156,7 @@ def source_definitions(source: SourceSystem, partitions: DailyPartitionsDefiniti
 
 def _recent_partitions_schedule(source: SourceSystem, job, partitions: DailyPartitionsDefinition):
     @schedule(name=f"{source.name}_daily_schedule", job=job, cron_schedule="15 * * * *",
+              default_status=DefaultScheduleStatus.RUNNING,
               execution_timezone=partitions.timezone,
               description=f"Every hour: today's {source.title} partition and the last MFG_SCHEDULE_LOOKBACK_DAYS "
                           "days (default 2), to catch late edits.")

@@ -14,8 +14,9 @@ from mfg_pipeline_tests.conftest import SIM_NOW
 API_KEY, API_SECRET = "test-key-7f3a9c", "test-secret-51be02"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def fusion_dataset() -> FusionDataset:
+    """A fresh shop per test (0.1 s): the live-mode tests change it, and no change may leak into another test."""
     return FusionDataset(seed=42, now=SIM_NOW)
 
 

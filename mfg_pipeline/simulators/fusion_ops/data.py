@@ -3,6 +3,11 @@ orders, punch clock pairs, productions with waste, and downtimes of typed causes
 
 The same (seed, scale, now, history_days) always gives the same records, so tests know exactly what must land.
 Records are kept in the API's own JSON shape (`body`) plus parsed instants for filtering.
+
+After generation, `add_*`/`edit_*` change the shop live (the simulator's `create_*`/`update_*`/`delete_*` call
+them under its lock): new ids continue the id sequences, timestamps default to the wall clock, and `self.rng` is
+never drawn from, so the generated records stay exactly as they were. `feed_record` gives a record in the changes
+feed's per-type shape.
 """
 
 from __future__ import annotations
@@ -459,15 +464,19 @@ class FusionDataset:
                               description: str | None = None, now: datetime | None = None) -> None:
         body = record.body
         lines = {line["product"]: line for line in body["products"]}
-        for field_name, changes in (("quantity-produced", quantity_produced), ("quantity-ordered", quantity_ordered)):
-            for product, quantity in (changes or {}).items():
-                if product not in lines:
-                    raise KeyError(f"order {record.id} has no line for product {product}")
-                lines[product][field_name] = quantity
+        edits = [(field_name, product, quantity)
+                 for field_name, changes in (("quantity-produced", quantity_produced),
+                                             ("quantity-ordered", quantity_ordered))
+                 for product, quantity in (changes or {}).items()]
+        missing = sorted({product for _, product, _ in edits if product not in lines})
+        if missing:
+            raise KeyError(f"order {record.id} has no line for product(s) {', '.join(missing)}")
         new_start = self.instant(start) if start is not None else record.start
         new_due = self.instant(due) if due is not None else record.end
         if new_due < new_start:
             raise ValueError("due is before start")
+        for field_name, product, quantity in edits:
+            lines[product][field_name] = quantity
         record.start, record.end = new_start, new_due
         body["start-date"] = format_instant(new_start, self.tz)
         body["due-date"] = format_instant(new_due, self.tz)

@@ -15,6 +15,12 @@ def make_client(data_dir: Path, logger: Logger | None = None) -> FusionOpsClient
     return FusionOpsClient(FusionOpsSettings.from_env(), data_dir, logger)
 
 
+def _change_feed_definitions() -> dict[str, list]:
+    from mfg_pipeline.sources.fusion_ops.sensors import change_definitions
+
+    return change_definitions()
+
+
 SOURCE = SourceSystem(
     name="fusion_ops",
     title="Autodesk Fusion Operations",
@@ -22,4 +28,5 @@ SOURCE = SourceSystem(
     streams=STREAMS,
     make_client=make_client,
     concurrency_limit=4,
+    extra_definitions=_change_feed_definitions,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Iterator, Mapping
+from urllib.parse import quote
 
 from mfg_pipeline.http.auth import BasicAuth, RefreshingTokenAuth
 from mfg_pipeline.http.client import ApiClient, Logger, Page
@@ -72,3 +73,17 @@ class FusionOpsClient:
     def pages(self, stream: Stream, params: Mapping[str, Any]) -> Iterator[Page]:
         return self.api.pages(stream.method, stream.path, PageNumberPaginator(page_size=PAGE_SIZE), params=params,
                               endpoint=stream.endpoint)
+
+    def read_changes(self, channel: str, deadline: float | None = None) -> list:
+        """One call to the changes feed (destructive: what it returns is gone from the server's stack).
+
+        429 and 5xx answers are retried safely (the server removed nothing). A response lost in transit after the
+        server removed its changes cannot be recovered by anyone; the caller journals every answer it does get
+        before it calls again. With `deadline` (monotonic), `DeadlineExceeded` means nothing was read."""
+        endpoint = f"GET /api/v1/changes/{channel}"
+        payload = self.api.get_json("GET", f"/api/v1/changes/{quote(channel, safe='')}", endpoint=endpoint,
+                                    deadline=deadline)
+        if not isinstance(payload, list):
+            raise SourcePayloadError(f"expected a JSON array of changes, got {type(payload).__name__}",
+                                     system=SYSTEM, endpoint=endpoint)
+        return payload

@@ -1,0 +1,297 @@
+"""The Fusion Operations changes feed: a destructive read, made safe by a durable journal. No Dagster inside.
+
+`GET /api/v1/changes/{channel}` returns up to 25 changed entities, oldest first, and removes them from the
+channel's stack. Whatever the feed returned is therefore written to the journal (an atomic, fsynced file named by
+its read time) *before* the next call to the feed; only then is it ours to lose. Applying is separate and
+idempotent: pending batches are applied in read order, each in one warehouse transaction together with an audit
+row per change (`fusion_ops.change_log`); a batch whose id is already in the audit table is never applied again,
+so a crash between commit and journal bookkeeping cannot apply a batch twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone, tzinfo
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from filelock import FileLock
+
+from mfg_pipeline.config import env_int, env_str
+from mfg_pipeline.http.client import Page, RequestStats
+from mfg_pipeline.http.errors import DeadlineExceeded, SourcePayloadError
+from mfg_pipeline.loading import StreamLoad
+from mfg_pipeline.records.schema import BOOL, INT, STRING, TIMESTAMP, Column, Table
+from mfg_pipeline.sources.fusion_ops.streams import DOWNTIMES, PRODUCTION_ORDERS, PRODUCTIONS, PUNCH_CLOCKS
+from mfg_pipeline.streams import Stream
+from mfg_pipeline.warehouse.store import TableLoad, Warehouse
+
+SYSTEM = "fusion_ops"
+FEED_PAGE_SIZE = 25  # the doc: "a maximum of 25 per service call"
+CHANNEL_TYPES = ("DOWN_TIME", "PRODUCT", "PRODUCTION", "PRODUCTION_ORDER", "PUNCH_CLOCK", "STOCK")
+MAX_CHANNELS = 3  # the doc: "You can create up to 3 channels per organization"
+
+# Which warehouse stream a channel type lands in, and how the doc marks a deletion in that type's feed.
+STREAM_BY_TYPE: dict[str, Stream] = {"PRODUCTION": PRODUCTIONS, "DOWN_TIME": DOWNTIMES,
+                                     "PUNCH_CLOCK": PUNCH_CLOCKS, "PRODUCTION_ORDER": PRODUCTION_ORDERS}
+DELETION_MARKERS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
+    "PRODUCTION": lambda r: r.get("status") == "deleted",
+    "DOWN_TIME": lambda r: r.get("event-type") == "downtime_deleted",
+    "PUNCH_CLOCK": lambda r: r.get("notification") == "punch_clock_deleted",
+    "PRODUCTION_ORDER": lambda r: r.get("running-status") == "deleted",
+}
+DEFAULT_CHANNELS = "production=PRODUCTION,downtime=DOWN_TIME,punch_clock=PUNCH_CLOCK"
+
+CHANGE_LOG = Table(
+    name="change_log", primary_key=("batch_id", "position"),
+    description="Every change applied from the Fusion Operations changes feed, once: which batch (feed read) it "
+                "came in, the entity and whether it was a deletion.",
+    columns=(Column("batch_id", STRING, required=True), Column("position", INT, required=True),
+             Column("channel", STRING), Column("entity_type", STRING), Column("entity_id", INT),
+             Column("deleted", BOOL), Column("read_at", TIMESTAMP), Column("applied_at", TIMESTAMP)))
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str  # as created in the Fusion Operations integrations menu; the path parameter
+    type: str
+
+    @property
+    def stream(self) -> Stream:
+        return STREAM_BY_TYPE[self.type]
+
+
+def channels_from_env() -> list[Channel]:
+    """FUSION_OPS_CHANGE_CHANNELS: `name=TYPE,...` (default: production records, downtimes and punch clocks)."""
+    raw = env_str("FUSION_OPS_CHANGE_CHANNELS", DEFAULT_CHANNELS)
+    channels = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, kind = item.partition("=")
+        kind = kind.strip().upper()
+        if not name or kind not in CHANNEL_TYPES:
+            raise ValueError(f"FUSION_OPS_CHANGE_CHANNELS: {item!r} is not name=TYPE with TYPE one of {CHANNEL_TYPES}")
+        if kind not in STREAM_BY_TYPE:
+            raise ValueError(f"FUSION_OPS_CHANGE_CHANNELS: channel {name!r} has type {kind}, which this pipeline "
+                             f"does not land (supported: {sorted(STREAM_BY_TYPE)})")
+        channels.append(Channel(name.strip(), kind))
+    if len(channels) > MAX_CHANNELS:
+        raise ValueError(f"FUSION_OPS_CHANGE_CHANNELS: {len(channels)} channels; an organization has at most "
+                         f"{MAX_CHANNELS}")
+    return channels
+
+
+# --- the journal ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Batch:
+    """One page read from the feed, as saved in the journal."""
+
+    id: str  # sorts by read time
+    channel: Channel
+    read_at: datetime
+    records: list[dict]
+    path: Path
+
+
+class ChangeJournal:
+    """Feed pages on disk: `pending/` until applied, then `applied/` (pruned after `keep_days`)."""
+
+    def __init__(self, root: Path, keep_days: int = 7):
+        self.root = root
+        self.pending_dir = root / "pending"
+        self.applied_dir = root / "applied"
+        self.keep_days = keep_days
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path) -> "ChangeJournal":
+        return cls(data_dir / "changes" / SYSTEM)
+
+    def lock(self) -> FileLock:
+        """Held while applying, so batches are applied one at a time and in order."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.root / "apply.lock"), timeout=600)
+
+    def save(self, channel: Channel, records: list, read_at: datetime) -> Batch:
+        """Durably: write a temporary file, fsync it, rename it into place, fsync the folder."""
+        self.pending_dir.mkdir(parents=True, exist_ok=True)
+        batch_id = f"{read_at:%Y%m%dT%H%M%S%fZ}-{channel.name}-{uuid.uuid4().hex[:8]}"
+        path = self.pending_dir / f"{batch_id}.json"
+        temporary = path.with_suffix(".tmp")
+        payload = {"batch_id": batch_id, "channel": channel.name, "type": channel.type,
+                   "read_at": read_at.isoformat(), "records": records}
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        directory = os.open(self.pending_dir, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        return Batch(batch_id, channel, read_at, records, path)
+
+    def pending(self) -> list[Batch]:
+        if not self.pending_dir.exists():
+            return []
+        batches = []
+        for path in sorted(self.pending_dir.glob("*.json")):
+            payload = json.loads(path.read_text(encoding="utf-8"))
+            batches.append(Batch(payload["batch_id"], Channel(payload["channel"], payload["type"]),
+                                 datetime.fromisoformat(payload["read_at"]), payload["records"], path))
+        return batches
+
+    def mark_applied(self, batch: Batch) -> None:
+        self.applied_dir.mkdir(parents=True, exist_ok=True)
+        os.replace(batch.path, self.applied_dir / batch.path.name)
+        cutoff = time.time() - self.keep_days * 86400
+        for old in self.applied_dir.glob("*.json"):
+            if old.stat().st_mtime < cutoff:
+                old.unlink(missing_ok=True)
+
+
+# --- reading the feed ----------------------------------------------------------------------------------------
+@dataclass
+class FeedReadReport:
+    calls: int = 0
+    records: int = 0
+    batches: list[Batch] = field(default_factory=list)
+    stopped_because: str = "drained"
+
+
+def read_feed(client: Any, channel: Channel, journal: ChangeJournal, *, max_calls: int, deadline: float,
+              on_saved: Callable[[Batch], None] | None = None) -> FeedReadReport:
+    """Drain `channel` until a short page, `max_calls` calls, or `deadline` (monotonic). Each page is in the
+    journal before the next call."""
+    report = FeedReadReport()
+    while True:
+        if report.calls >= max_calls:
+            report.stopped_because = "request budget for this tick used"
+            return report
+        if time.monotonic() >= deadline:
+            report.stopped_because = "time budget for this tick used"
+            return report
+        try:
+            records = client.read_changes(channel.name, deadline=deadline)
+        except DeadlineExceeded:  # the company's budget is busy (a backfill): nothing was read, try next tick
+            report.stopped_because = "time budget for this tick used waiting for the rate limit"
+            return report
+        read_at = datetime.now(timezone.utc)
+        report.calls += 1
+        if records:
+            batch = journal.save(channel, records, read_at)
+            report.batches.append(batch)
+            report.records += len(records)
+            if on_saved:
+                on_saved(batch)
+        if len(records) < FEED_PAGE_SIZE:
+            return report
+
+
+# --- applying ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FeedSource:
+    """Stands in for a client when loading pages that were read earlier (the journal)."""
+
+    naive_timezone: tzinfo
+    system: str = SYSTEM
+    stats: RequestStats = field(default_factory=RequestStats)
+
+
+@dataclass
+class ApplyReport:
+    batches_applied: int = 0
+    batches_skipped: int = 0  # already in the change log (a crash after commit, before the journal moved it)
+    changes: int = 0
+    deletions: int = 0
+    partitions_by_table: dict[str, set] = field(default_factory=dict)
+
+
+def _applied_batch_ids(warehouse: Warehouse, batch_ids: list[str]) -> set[str]:
+    if not warehouse.duckdb_path.exists() or not batch_ids:
+        return set()
+    exists = warehouse.query("SELECT count(*) FROM information_schema.tables "
+                             "WHERE table_schema = ? AND table_name = ?", [SYSTEM, CHANGE_LOG.name])[0][0]
+    if not exists:
+        return set()
+    rows = warehouse.query(f"SELECT DISTINCT batch_id FROM {SYSTEM}.{CHANGE_LOG.name} "
+                           "WHERE list_contains(?, batch_id)", [batch_ids])
+    return {r[0] for r in rows}
+
+
+def apply_pending(journal: ChangeJournal, warehouse: Warehouse, *, naive_timezone: tzinfo,
+                  partition_timezone: tzinfo) -> ApplyReport:
+    """Apply every pending batch, oldest read first: upsert each entity's current state by id, soft-delete
+    what the feed marks deleted, record each change in the change log; all of one batch in one transaction."""
+    report = ApplyReport()
+    with journal.lock():
+        pending = journal.pending()
+        already = _applied_batch_ids(warehouse, [b.id for b in pending])
+        for batch in pending:
+            if batch.id in already:
+                report.batches_skipped += 1
+                journal.mark_applied(batch)
+                continue
+            _apply_batch(batch, warehouse, naive_timezone, partition_timezone, report)
+            journal.mark_applied(batch)
+    return report
+
+
+def _apply_batch(batch: Batch, warehouse: Warehouse, naive_timezone: tzinfo, partition_timezone: tzinfo,
+                 report: ApplyReport) -> None:
+    stream = batch.channel.stream
+    is_deleted = DELETION_MARKERS[batch.channel.type]
+    # Within one read an entity appears once (the doc), but be safe: the last state of an id wins.
+    latest: dict[Any, dict] = {}
+    for record in batch.records:
+        if not isinstance(record, Mapping):
+            raise SourcePayloadError(f"batch {batch.id}: a change is {type(record).__name__}, expected an object",
+                                     system=SYSTEM, endpoint=f"GET /api/v1/changes/{batch.channel.name}")
+        latest[record.get("id")] = record
+    records = list(latest.values())
+    deleted = [is_deleted(r) for r in records]
+    load = StreamLoad(FeedSource(naive_timezone), stream, warehouse,
+                      partition_timezone=partition_timezone if stream.partitioned else None)
+    page = Page(number=batch.id, records=records, payload=None)
+    try:
+        keys = load.add_page(page, deleted_at=[batch.read_at if d else None for d in deleted])
+    except SourcePayloadError as exc:  # name the feed, not the list endpoint the stream is declared with
+        raise SourcePayloadError(str(exc).split(": ", 1)[1], system=SYSTEM,
+                                 endpoint=f"GET /api/v1/changes/{batch.channel.name}", page=batch.id) from None
+    audit = _stage_change_log(warehouse, batch, keys, deleted)
+    try:
+        result = load.commit("upsert", extra_loads=[audit])
+    finally:
+        audit.staged_file.unlink(missing_ok=True)
+    report.batches_applied += 1
+    report.changes += len(keys)
+    report.deletions += sum(deleted)
+    for table, paths in result.published.items():
+        if table == CHANGE_LOG.name:
+            continue
+        days = {p.parent.name.removeprefix("date=") for p in paths if p.parent.name.startswith("date=")}
+        report.partitions_by_table.setdefault(table, set()).update(days or {None})
+
+
+def _stage_change_log(warehouse: Warehouse, batch: Batch, keys: list[tuple], deleted: list[bool]) -> TableLoad:
+    applied_at = datetime.now(timezone.utc)
+    path = warehouse.staging_root / SYSTEM / f"change_log-{batch.id}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = {"batch_id": [batch.id] * len(keys), "position": list(range(len(keys))),
+               "channel": [batch.channel.name] * len(keys), "entity_type": [batch.channel.type] * len(keys),
+               "entity_id": [k[0] for k in keys], "deleted": deleted[:len(keys)],
+               "read_at": [batch.read_at] * len(keys), "applied_at": [applied_at] * len(keys)}
+    pq.write_table(pa.Table.from_pydict(columns, schema=CHANGE_LOG.arrow_schema()), path)
+    return TableLoad(SYSTEM, CHANGE_LOG, path, mode="upsert", partitioned=False)
+
+
+def tick_budget() -> tuple[int, float]:
+    """(feed calls, seconds) one sensor tick may spend: FUSION_OPS_FEED_CALLS_PER_TICK (default 12: with a tick
+    every 30 s that is at most 24 of the company's 120 requests/minute, leaving the rest to scheduled runs and
+    backfills) and FUSION_OPS_FEED_SECONDS_PER_TICK (default 20, well inside Dagster's 60 s sensor limit)."""
+    return env_int("FUSION_OPS_FEED_CALLS_PER_TICK", 12), float(env_int("FUSION_OPS_FEED_SECONDS_PER_TICK", 20))
