@@ -27,16 +27,37 @@ def _dagster_home() -> Path:
     if packaged.exists() and not (home / "dagster.yaml").exists():
         shutil.copy(packaged, home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
+    _apply_pool_limits(overwrite=False)
     return home
 
 
-def _start_simulators(systems: list[str], first_port: int, rate_limits: dict[str, int] | None = None):
+def _apply_pool_limits(overwrite: bool) -> dict[str, int]:
+    from dagster import DagsterInstance
+
+    from mfg_pipeline.orchestration.pools import apply_pool_limits
+    from mfg_pipeline.sources.registry import ALL_SOURCES
+
+    with DagsterInstance.get() as instance:
+        return apply_pool_limits(instance, ALL_SOURCES, overwrite=overwrite)
+
+
+def _start_simulators(systems: list[str], first_port: int, rate_limits: dict[str, int] | None = None,
+                      live_interval: float = 0.0):
+    """Serve the simulators and point this process's environment at them; with `live_interval`, the Fusion shop
+    keeps changing (a create, update or delete every that many seconds) so the changes feed has news."""
+    from mfg_pipeline.simulators.fusion_ops.live import LiveShop
     from mfg_pipeline.simulators.registry import start_simulators
 
     running = start_simulators(systems, now=datetime.now(timezone.utc), first_port=first_port,
                                rate_limits=rate_limits)
     os.environ.update(running.env)
+    if live_interval > 0 and "fusion_ops" in running.servers:
+        LiveShop(running.servers["fusion_ops"].app, interval_seconds=live_interval).start()  # daemon thread
     return running
+
+
+LIVE_OPTION = click.option("--live-interval", default=5.0, show_default=True,
+                           help="Seconds between live changes in the Fusion simulator (0: a frozen shop).")
 
 
 @click.group()
@@ -135,12 +156,13 @@ def _print_summary(running, started: float) -> None:
 @main.command()
 @click.option("--port", default=DEFAULT_SIM_PORT, show_default=True, help="First port; one port per simulator.")
 @click.option("--sources", default="", help="Comma-separated systems (default: all five).")
-def simulators(port: int, sources: str) -> None:
+@LIVE_OPTION
+def simulators(port: int, sources: str, live_interval: float) -> None:
     """Serve the five vendor simulators until Ctrl-C, and print the environment that points at them."""
     from mfg_pipeline.simulators.registry import SIMULATORS
 
     systems = [s for s in SIMULATORS if not sources or s in sources.split(",")]
-    running = _start_simulators(systems, first_port=port)
+    running = _start_simulators(systems, first_port=port, live_interval=live_interval)
     for name, value in running.env.items():
         click.echo(f"export {name}={value}")
     click.echo("# serving; Ctrl-C to stop", err=True)
@@ -155,13 +177,14 @@ def simulators(port: int, sources: str) -> None:
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("dagster_args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--port", default=DEFAULT_SIM_PORT, show_default=True, help="First simulator port.")
-def dev(dagster_args: tuple[str, ...], port: int) -> None:
+@LIVE_OPTION
+def dev(dagster_args: tuple[str, ...], port: int, live_interval: float) -> None:
     """`dagster dev` with the simulators running and the environment pointing at them.
 
     Schedules and sensors are started too (see the README); extra arguments go to `dagster dev`."""
     from mfg_pipeline.simulators.registry import SIMULATORS
 
-    running = _start_simulators(list(SIMULATORS), first_port=port)
+    running = _start_simulators(list(SIMULATORS), first_port=port, live_interval=live_interval)
     _dagster_home()
     click.echo("Simulators: " + ", ".join(f"{n} {s.url}" for n, s in running.servers.items()))
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"), *dagster_args]
@@ -169,6 +192,17 @@ def dev(dagster_args: tuple[str, ...], port: int) -> None:
         raise SystemExit(subprocess.call(command, env=os.environ.copy()))
     finally:
         running.stop()
+
+
+@main.command()
+@click.option("--overwrite", is_flag=True, help="Reset limits someone changed back to the sources' defaults.")
+def pools(overwrite: bool) -> None:
+    """Set each vendor's concurrency pool limit on the Dagster instance (DAGSTER_HOME, default
+    <MFG_DATA_DIR>/dagster_home); `demo` and `dev` do this for their own instance."""
+    if not os.environ.get("DAGSTER_HOME"):
+        _dagster_home()
+    for pool, limit in _apply_pool_limits(overwrite).items():
+        click.echo(f"{pool}: {limit}")
 
 
 if __name__ == "__main__":

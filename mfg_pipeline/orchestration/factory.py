@@ -15,6 +15,7 @@ from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Asset
 
 from mfg_pipeline import config
 from mfg_pipeline.loading import LoadReport, PartitionWindow, load_stream
+from mfg_pipeline.orchestration.pools import pool_name
 from mfg_pipeline.orchestration.resources import SourceApiResource, WarehouseResource, api_resource_key
 from mfg_pipeline.records.schema import Table
 from mfg_pipeline.streams import SourceSystem, Stream
@@ -67,7 +68,7 @@ def stream_assets(source: SourceSystem, stream: Stream, partitions: DailyPartiti
                    for table in stream.tables for name in CHECK_NAMES]
 
     @multi_asset(name=f"{source.name}__{stream.name}", specs=specs, check_specs=check_specs,
-                 partitions_def=partitions if stream.partitioned else None, pool=f"{source.name}_api",
+                 partitions_def=partitions if stream.partitioned else None, pool=pool_name(source.name),
                  required_resource_keys={resource_key, "warehouse"}, description=stream.description,
                  op_tags={"source": source.name})
     def _materialize(context) -> Iterator:  # AssetExecutionContext (a string hint breaks Dagster)
@@ -93,7 +94,7 @@ def stream_assets(source: SourceSystem, stream: Stream, partitions: DailyPartiti
             yield MaterializeResult(asset_key=table_key(source, table), metadata=_run_metadata(report, table))
         for table in stream.tables:
             partition = window.key if window else None
-            outcomes = [primary_key_check(warehouse, source.name, table, stream.partitioned),
+            outcomes = [primary_key_check(warehouse, source.name, table, stream.partitioned, partition),
                         row_count_check(warehouse, source.name, table, partition, report.source_rows[table.name],
                                         loaded_since=report.started_at if report.mode == "upsert" else None)]
             for outcome in outcomes:

@@ -37,6 +37,17 @@ class LoggedRequest:
     duration: float
 
 
+def busiest_window(times: list[float], seconds: float = 60.0) -> int:
+    """The most requests that arrived within any `seconds`-long window (half-open), from arrival times."""
+    ordered = sorted(times)
+    busiest, start = 0, 0
+    for end, arrived in enumerate(ordered):
+        while ordered[start] <= arrived - seconds:
+            start += 1
+        busiest = max(busiest, end - start + 1)
+    return busiest
+
+
 @dataclass
 class Fault:
     """A failure to inject: the next `times` requests matching `method`/`path_prefix` get this answer instead."""

@@ -29,16 +29,31 @@ def _parquet_glob(warehouse: Warehouse, schema: str, table: Table, partitioned: 
     return str(base / pattern) if any(base.glob(pattern)) else None
 
 
-def _key_stats(warehouse: Warehouse, relation: str, table: Table, params: list) -> tuple[int, int, int]:
+def _key_stats(warehouse: Warehouse, relation: str, table: Table, params: list,
+               partition: date | None) -> tuple[int, int, int]:
+    """(rows, rows with a null key, keys held more than once). With `partition`: that day's rows, and those of its
+    keys held more than once anywhere in the table; the work is a semi-join on the day's keys, so memory stays
+    bounded by the partition, not the table."""
     key = ", ".join(quote(c) for c in table.primary_key)
     null_key = " OR ".join(f"{quote(c)} IS NULL" for c in table.primary_key)
-    rows, nulls = warehouse.query(f"SELECT count(*), count(*) FILTER (WHERE {null_key}) FROM {relation}", params)[0]
+    if partition is None:
+        scope, scope_params, candidates = relation, params, relation
+    else:
+        scope = f"(SELECT * FROM {relation} WHERE {PARTITION_COLUMN} = ?)"
+        scope_params = [*params, partition]
+        candidates = f"{relation} SEMI JOIN (SELECT {key} FROM {scope}) USING ({key})"
+    rows, nulls = warehouse.query(f"SELECT count(*), count(*) FILTER (WHERE {null_key}) FROM {scope}",
+                                  scope_params)[0]
     duplicates = warehouse.query(
-        f"SELECT count(*) FROM (SELECT {key} FROM {relation} GROUP BY {key} HAVING count(*) > 1)", params)[0][0]
+        f"SELECT count(*) FROM (SELECT {key} FROM {candidates} GROUP BY {key} HAVING count(*) > 1)",
+        params + scope_params if partition is not None else params)[0][0]
     return rows, nulls, duplicates
 
 
-def primary_key_check(warehouse: Warehouse, schema: str, table: Table, partitioned: bool) -> CheckOutcome:
+def primary_key_check(warehouse: Warehouse, schema: str, table: Table, partitioned: bool,
+                      partition: date | None = None) -> CheckOutcome:
+    """Key unique and not null in DuckDB and in the published Parquet (for `partition`: the day's keys, each
+    checked against the whole table)."""
     relations = {"duckdb": (f"{quote(schema)}.{quote(table.name)}", [])}
     glob = _parquet_glob(warehouse, schema, table, partitioned)
     if glob:
@@ -46,7 +61,7 @@ def primary_key_check(warehouse: Warehouse, schema: str, table: Table, partition
     metadata: dict[str, Any] = {"primary_key": ", ".join(table.primary_key)}
     failures = []
     for label, (relation, params) in relations.items():
-        rows, nulls, duplicates = _key_stats(warehouse, relation, table, params)
+        rows, nulls, duplicates = _key_stats(warehouse, relation, table, params, partition)
         metadata.update({f"{label}_rows": rows, f"{label}_null_keys": nulls, f"{label}_duplicate_keys": duplicates})
         if nulls or duplicates:
             failures.append(f"{label}: {duplicates} duplicated and {nulls} null keys")

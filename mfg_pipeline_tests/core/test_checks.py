@@ -1,0 +1,62 @@
+"""Asset checks catch what they claim to: a key held twice (across partitions, in the published Parquet) or a null
+key fails the primary-key check, and a row count off from the source fails the count check."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+
+import pyarrow.parquet as pq
+
+from mfg_pipeline.warehouse.checks import primary_key_check, row_count_check
+from mfg_pipeline.warehouse.store import TableLoad, Warehouse
+from mfg_pipeline_tests.core.test_warehouse import DAY, TABLE, stage_rows
+
+NEXT_DAY = DAY + timedelta(days=1)
+
+
+def land(warehouse: Warehouse, rows, day) -> None:
+    warehouse.commit([TableLoad("demo", TABLE, stage_rows(warehouse, rows, day), mode="partition", partition=day)],
+                     partitioned=True)
+
+
+def test_clean_partitions_pass_both_checks(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    land(warehouse, [(1, "a"), (2, "b")], DAY)
+    land(warehouse, [(3, "c")], NEXT_DAY)
+    outcome = primary_key_check(warehouse, "demo", TABLE, partitioned=True, partition=DAY)
+    assert outcome.passed and outcome.metadata["duckdb_rows"] == 2 and outcome.metadata["parquet_rows"] == 2
+    assert primary_key_check(warehouse, "demo", TABLE, partitioned=True).passed
+    assert row_count_check(warehouse, "demo", TABLE, DAY, source_rows=2).passed
+
+
+def test_a_key_published_in_two_partitions_fails_the_check_of_either_day(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    land(warehouse, [(1, "a"), (2, "b")], DAY)
+    land(warehouse, [(3, "c")], NEXT_DAY)
+    # The first day's file published again as the second day's: keys 1 and 2 now twice in the Parquet.
+    shutil.copy(warehouse.parquet_file("demo", "events", DAY), warehouse.parquet_file("demo", "events", NEXT_DAY))
+    for day in (DAY, None):
+        outcome = primary_key_check(warehouse, "demo", TABLE, partitioned=True, partition=day)
+        assert not outcome.passed, day
+        assert outcome.metadata["parquet_duplicate_keys"] == 2 and outcome.metadata["duckdb_duplicate_keys"] == 0
+
+
+def test_a_null_key_in_the_parquet_fails_the_check(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    land(warehouse, [(1, "a"), (2, "b")], DAY)
+    path = warehouse.parquet_file("demo", "events", DAY)
+    table = pq.read_table(path)
+    column = table.schema.get_field_index("id")
+    nullable = table.schema.set(column, table.schema.field("id").with_nullable(True))
+    ids = table.column("id").to_pylist()
+    table = table.cast(nullable).set_column(column, nullable.field("id"), [[None] + ids[1:]])
+    pq.write_table(table, path)
+    outcome = primary_key_check(warehouse, "demo", TABLE, partitioned=True, partition=DAY)
+    assert not outcome.passed and outcome.metadata["parquet_null_keys"] == 1
+
+
+def test_a_count_different_from_the_source_fails_the_count_check(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    land(warehouse, [(1, "a"), (2, "b")], DAY)
+    assert not row_count_check(warehouse, "demo", TABLE, DAY, source_rows=3).passed
