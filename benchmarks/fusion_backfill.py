@@ -176,6 +176,12 @@ def run_pipeline(args: argparse.Namespace, days: list[date], now: datetime, work
                              + ("yes" if landed == expected else f"NO ({landed} != {expected})"))
         outcome.notes.append(f"sensor: {sensor.ticks} ticks applied {sensor.changes} live changes"
                              + (f", {len(sensor.errors)} failed ticks: {sensor.errors[:2]}" if sensor.errors else ""))
+        if reports:  # memory must not grow with the partition: compare the smallest and the largest
+            by_size = sorted(reports, key=lambda r: sum(r["rows"].values()))
+            small, large = by_size[0], by_size[-1]
+            outcome.notes.append(f"peak RSS: smallest partition ({sum(small['rows'].values())} rows) "
+                                 f"{small['peak_rss_mb']:.0f} MB, largest ({sum(large['rows'].values())} rows) "
+                                 f"{large['peak_rss_mb']:.0f} MB")
         run_seconds = [r["seconds"] for r in reports]
         if run_seconds:
             outcome.notes.append(f"run duration median {statistics.median(run_seconds):.0f}s (process start included)")
