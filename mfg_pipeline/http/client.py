@@ -201,7 +201,7 @@ class ApiClient:
                 response = self.session.request(method, self.base_url + path, params=params, json=json_body,
                                                 auth=use_auth, timeout=timeout)
             except requests.Timeout:
-                raise _Retryable(f"timed out after {self.timeout[1]:.0f}s") from None
+                raise _Retryable(f"timed out after {timeout[1]:.0f}s") from None
             except requests.ConnectionError as exc:
                 raise _Retryable(f"connection failed ({type(exc).__name__})") from None
             self.stats.add(bytes_received=len(response.content))
@@ -233,7 +233,8 @@ class ApiClient:
         retrying = Retrying(
             retry=retry_if_exception_type(_Retryable),
             stop=(stop_after_attempt(self.retry.max_attempts) | stop_after_delay(self.retry.max_elapsed_seconds)
-                  | (lambda state: deadline is not None and time.monotonic() + (state.upcoming_sleep or 0) >= deadline)),
+                  | (lambda state: deadline is not None
+                     and time.monotonic() + (state.upcoming_sleep or 0) >= deadline)),
             wait=self.retry.wait, before_sleep=before_sleep, reraise=True)
         token = _request_deadline.set(deadline)
         try:

@@ -30,8 +30,9 @@ class SourceHttpError(SourceError):
 
 
 class DeadlineExceeded(SourceError):
-    """The caller's deadline came before the request could be sent (rate-limit wait or retries): nothing was
-    sent for this attempt, so a caller with a time budget (a sensor tick) can stop cleanly."""
+    """The caller's deadline came before an answer: the wait for the rate limit, or the retries after failed
+    attempts, would have run past it. No response was received, so a caller with a time budget (a sensor tick)
+    can stop cleanly and try again later."""
 
 
 class SourcePayloadError(SourceError):

@@ -42,9 +42,10 @@ GENEROUS_LIMIT = 10_000  # per minute, on both sides: no test but the 429 one ma
 
 
 def quality_dataset() -> IsolocityDataset:
-    """The simulator's deterministic data, with batch ids on two parts so the child table has rows."""
+    """The simulator's deterministic data, with parts of no, one and two batch ids among those with three."""
     dataset = IsolocityDataset(seed=42, now=SIM_NOW)
     dataset.parts[0]["batch_ids"] = ["B-2026-001", "B-2026-002"]
+    dataset.parts[1]["batch_ids"] = []
     dataset.parts[3]["batch_ids"] = ["B-2026-017"]
     return dataset
 
@@ -157,7 +158,8 @@ def test_ncrs_cars_and_parts_land_exactly_as_served_once_each_and_a_rerun_change
         assert landed_rows(data_dir, table) == rows, table.name
         assert published_rows(data_dir, table) == rows, table.name
     assert reports["ncrs"].source_rows == {"ncrs": len(dataset.ncrs)}
-    assert reports["parts"].source_rows == {"parts": len(dataset.parts), "part_batch_ids": 3}
+    batch_ids = sum(len(part["batch_ids"]) for part in dataset.parts)
+    assert reports["parts"].source_rows == {"parts": len(dataset.parts), "part_batch_ids": batch_ids}
 
     # Every source and status arrives, because the NCR list is asked for unfiltered.
     landed_kinds = set(Warehouse(data_dir).query("SELECT DISTINCT source, status FROM isolocity.ncrs"))

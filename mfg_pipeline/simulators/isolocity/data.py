@@ -99,7 +99,7 @@ class IsolocityDataset:
             "is_activity": False,
             "identification": product.code,
             "is_finished_product": True,
-            "batch_ids": [],
+            "batch_ids": self._recent_lots(product.code),
             "supplier_id": self.rng.choice(self.suppliers)["id"],  # the raw material's supplier
             "parent_part_id": None,
             "unit_type": None,  # the doc's unit types are Volume/Mass/Length; machined parts are counted
@@ -112,6 +112,15 @@ class IsolocityDataset:
         }
 
     # --- NCRs ------------------------------------------------------------------------------------------
+    def _recent_lots(self, product_code: str, count: int = 3) -> list[str]:
+        """The part's batches: its lots from the plant's last `count` production days before now, numbered as in
+        the other systems (no random draw, so the rest of the data is as before)."""
+        day, lots = self.now.astimezone(self.tz).date(), []
+        while len(lots) < count:
+            day = self._production_day(day, 1)
+            lots.append(lot_number(product_code, day))
+        return lots
+
     def _production_day(self, found_on: date, days_back: int) -> date:
         """A day the plant produced on (Monday to Saturday), `days_back` days or more before `found_on`."""
         day = found_on - timedelta(days=days_back)
