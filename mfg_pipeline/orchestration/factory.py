@@ -79,9 +79,14 @@ def stream_assets(source: SourceSystem, stream: Stream, partitions: DailyPartiti
             time_window = context.partition_time_window
             window = PartitionWindow(date.fromisoformat(context.partition_key), time_window.start, time_window.end)
 
+        pages_read = 0
+
         def progress(stream_: Stream, page, rows: int) -> None:
-            if isinstance(page.number, int) and page.number % PROGRESS_EVERY_PAGES == 0:
-                context.log.info(f"{source.name} {stream_.name}: page {page.number}, {rows} rows so far")
+            nonlocal pages_read  # counted here: page labels are numbers, offsets or ids depending on the paginator
+            pages_read += 1
+            if pages_read % PROGRESS_EVERY_PAGES == 0:
+                context.log.info(f"{source.name} {stream_.name}: {pages_read} pages (last: {page.number}), "
+                                 f"{rows} rows so far")
 
         client = api.client(logger=context.log)
         try:
