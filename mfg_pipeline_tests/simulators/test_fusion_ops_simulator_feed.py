@@ -1,19 +1,21 @@
 """The Fusion Operations simulator's changes feed and live mode follow the doc: token required, `[]` when empty,
 oldest change first, at most 25 per call, removed once read, one entry per entity with its latest state, per-type
 deletion markers and field spellings (`HH:MM:SS` time-spent, punch `entry`, order `is-active`), 24 h retention, at
-most 3 channels, 404 for an unknown channel; mutations show in the lists at once; LiveShop keeps changing the shop;
-and the generated dataset stays the same for the same seed."""
+most 3 channels, 404 for an unknown channel; products and stock (keyed by product code) feed the PRODUCT and STOCK
+channels in the doc's Products and Inventory shapes; mutations show in the lists at once; LiveShop keeps changing
+the shop; and the generated dataset stays the same for the same seed."""
 
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import requests
 from werkzeug.test import Client
 
 from mfg_pipeline.simulators.base import SimulatorServer
+from mfg_pipeline.simulators.catalog import lot_number
 from mfg_pipeline.simulators.fusion_ops.app import DEFAULT_CHANNELS, Change, FusionOpsSimulator
 from mfg_pipeline.simulators.fusion_ops.data import FusionDataset
 from mfg_pipeline.simulators.fusion_ops.live import LiveShop
@@ -21,6 +23,12 @@ from mfg_pipeline.simulators.fusion_ops.live import LiveShop
 NOW = datetime(2026, 11, 12, 14, 30, tzinfo=timezone.utc)
 LATER = NOW + timedelta(hours=2)  # after every generated record, so list filters find only what a test made
 BASIC = ("demo-key", "demo-secret")
+PRODUCT_CHANNELS = {"products": "PRODUCT", "stock": "STOCK", "production": "PRODUCTION"}
+# The doc's PRODUCT feed example, field by field and in order.
+PRODUCT_FIELDS = ["code", "name", "observations", "section", "unit-cost", "unit-price", "families", "operations",
+                  "components", "custom-fields", "notification", "serializable", "shipping-package-types",
+                  "external-stock", "stock-max", "min-quantity-reorder", "quantity-multiple", "scrap-allowance",
+                  "shelf-life", "parameters"]
 
 
 def make(**kwargs) -> tuple[FusionOpsSimulator, Client, str]:
@@ -235,7 +243,7 @@ def test_every_channel_of_the_type_gets_the_change_and_is_read_separately():
     made = simulator.create_production(start=LATER, end=LATER + timedelta(minutes=5))
     assert [r["id"] for r in feed(client, token, "a")] == [made]
     assert [r["id"] for r in feed(client, token, "b")] == [made]
-    assert feed(client, token, "stock") == []  # valid but nothing here changes stock
+    assert feed(client, token, "stock") == []  # nothing changed stock
 
 
 def test_more_than_three_channels_or_an_unknown_type_is_rejected():
@@ -312,3 +320,139 @@ def test_generated_dataset_is_unchanged_for_the_same_seed_and_mutations_only_add
     untouched = {c.entity_id for c in simulator.change_log}
     assert all(r.body == g.body and not r.deleted for r, g in zip(simulator.data.productions, fresh.productions)
                if r.id not in untouched)
+
+
+# --- products and stock --------------------------------------------------------------------------------------
+def test_product_channel_returns_an_updated_product_in_the_documented_shape_and_then_an_empty_array():
+    simulator, client, token = make(channels=PRODUCT_CHANNELS)
+    catalog_product = simulator.data.catalog.products[2]
+    simulator.update_product(catalog_product.code, unit_price=99.5, name="Renamed part")
+    [product] = feed(client, token, "products")
+    assert list(product) == PRODUCT_FIELDS
+    assert product["code"] == catalog_product.code and product["name"] == "Renamed part"
+    assert product["unit-price"] == 99.5 and product["notification"] is None
+    assert [op["code"] for op in product["operations"]] == list(catalog_product.operations)
+    assert feed(client, token, "products") == []
+    assert feed(client, token, "stock") == [] and feed(client, token, "production") == []  # no cascade
+    assert [(c.type, c.entity_id, c.op) for c in simulator.change_log] == [
+        ("PRODUCT", catalog_product.code, "update")]
+
+
+def test_deleted_product_carries_the_product_deleted_notification_and_leaves_the_endpoints():
+    simulator, client, token = make(channels=PRODUCT_CHANNELS)
+    kept, gone = simulator.data.catalog.products[0].code, simulator.data.catalog.products[1].code
+    simulator.update_product(kept, observations="checked")
+    simulator.delete_product(gone)
+    records = feed(client, token, "products")
+    assert [(r["code"], r["notification"]) for r in records] == [(kept, None), (gone, "product_deleted")]
+    assert list(records[1]) == PRODUCT_FIELDS
+    with pytest.raises(KeyError):
+        simulator.update_product(gone, unit_price=1)
+    with pytest.raises(KeyError):
+        simulator.set_stock(gone, 5)
+    query = {"access_token": token}
+    assert client.get(f"/api/v1/products/{gone}", query_string=query).status_code == 404
+    assert client.get(f"/api/v1/stock/{gone}", query_string=query).status_code == 404
+    listed = [p["code"] for p in client.get("/api/v1/products", query_string=query).get_json()]
+    assert gone not in listed and kept in listed
+    assert simulator.change_log[-1] == Change(simulator.change_log[-1].time, "PRODUCT", gone, "delete")
+
+
+def test_stock_channel_returns_the_current_stock_with_lots_summing_to_the_stock():
+    simulator, client, token = make(channels=PRODUCT_CHANNELS)
+    code = simulator.data.catalog.products[4].code
+    old, older = lot_number(code, date(2020, 1, 2)), lot_number(code, date(2020, 1, 1))  # never today's lot
+    before = simulator.data.stock[code].body
+    simulator.set_stock(code, 40.0, lots={older: 15.0, old: 25.0})
+    [stock] = feed(client, token, "stock")
+    assert stock == {"product-code": code, "stock": 40.0,
+                     "lot": [{"code": older, "stock": 15.0}, {"code": old, "stock": 25.0}]}
+    assert before != stock and feed(client, token, "stock") == []
+    response = client.get(f"/api/v1/stock/{code}", query_string={"access_token": token})
+    assert response.status_code == 200 and response.get_json() == stock
+    # without lots: a rise lands in today's lot, a fall takes from the oldest lot first; the sum always holds
+    simulator.set_stock(code, 50.0)
+    simulator.set_stock(code, 30.0)
+    [stock] = feed(client, token, "stock")
+    today = datetime.now(timezone.utc).astimezone(simulator.data.tz).date()
+    assert stock["stock"] == 30.0 and sum(lot["stock"] for lot in stock["lot"]) == 30.0
+    assert stock["lot"] == [{"code": old, "stock": 20.0}, {"code": lot_number(code, today), "stock": 10.0}]
+    assert [(c.type, c.entity_id, c.op) for c in simulator.change_log] == [("STOCK", code, "update")] * 3
+    with pytest.raises(ValueError):
+        simulator.set_stock(code, 10.0, lots={old: 9.0})  # lots must sum to the stock
+    with pytest.raises(ValueError):
+        simulator.set_stock(code, -1.0)
+
+
+def test_product_changed_twice_before_a_read_appears_once_at_the_newest_place_with_its_latest_state():
+    simulator, client, token = make(channels=PRODUCT_CHANNELS)
+    first, second = (p.code for p in simulator.data.catalog.products[:2])
+    simulator.update_product(first, unit_price=10)
+    simulator.update_product(second, unit_price=20)
+    simulator.update_product(first, unit_price=11, name="Latest name")
+    assert simulator.pending_changes("products") == [second, first]
+    records = feed(client, token, "products")
+    assert [(r["code"], r["unit-price"], r["name"]) for r in records] == [
+        (second, 20.0, simulator.data.catalog.products[1].name), (first, 11.0, "Latest name")]
+    simulator.set_stock(first, 7.0)
+    simulator.set_stock(second, 8.0)
+    simulator.set_stock(first, 9.0)
+    assert [(r["product-code"], r["stock"]) for r in feed(client, token, "stock")] == [(second, 8.0), (first, 9.0)]
+
+
+def test_generated_products_and_stock_cover_the_catalog_and_lots_join_the_productions_lot_numbers():
+    dataset = FusionDataset(seed=42, now=NOW, history_days=10)
+    codes = [p.code for p in dataset.catalog.products]
+    assert list(dataset.products) == codes and list(dataset.stock) == codes
+    produced_lots = {(r.body["operation"]["product"], r.body["lot-number"]) for r in dataset.productions}
+    stocked = 0
+    for code, record in dataset.stock.items():
+        body = record.body
+        assert body["product-code"] == code and body["stock"] == sum(lot["stock"] for lot in body["lot"])
+        assert all((code, lot["code"]) in produced_lots and lot["stock"] > 0 for lot in body["lot"])
+        stocked += bool(body["lot"])
+    assert stocked >= len(codes) // 2
+    for code, record in dataset.products.items():
+        assert list(record.body) == PRODUCT_FIELDS and record.id == code
+        assert record.body["unit-price"] == dataset.catalog.product(code).unit_price
+    again = FusionDataset(seed=42, now=NOW, history_days=10)
+    assert [r.body for r in again.products.values()] == [r.body for r in dataset.products.values()]
+    assert [r.body for r in again.stock.values()] == [r.body for r in dataset.stock.values()]
+
+
+def test_products_endpoints_list_get_and_create_a_product():
+    simulator, client, token = make(channels=PRODUCT_CHANNELS)
+    query = {"access_token": token}
+    listed = client.get("/api/v1/products/", query_string=query).get_json()
+    assert [p["code"] for p in listed] == [p.code for p in simulator.data.catalog.products]
+    assert all("notification" not in p for p in listed)
+    one = client.get("/api/v1/products/P-1003", query_string=query).get_json()
+    assert one == listed[2]
+    code = simulator.create_product("P-9001", "Prototype", unit_price=12.5, operations=["CUT", "PACK"])
+    with pytest.raises(ValueError):
+        simulator.create_product("P-9001", "Again")
+    [fed] = feed(client, token, "products")
+    assert code == "P-9001" and fed["code"] == code and fed["operations"][1]["code"] == "PACK"
+    modified = {"modification-date": NOW.isoformat(), **query}
+    assert [p["code"] for p in client.get("/api/v1/products", query_string=modified).get_json()] == [code]
+    assert client.get(f"/api/v1/stock/{code}", query_string=query).get_json() == {
+        "product-code": code, "stock": 0.0, "lot": []}
+    assert client.get("/api/v1/products/NOPE", query_string=query).status_code == 404
+
+
+def test_live_shop_also_reprices_products_and_moves_stock_on_product_and_stock_channels():
+    simulator, client, token = make(channels=PRODUCT_CHANNELS)
+    shop = LiveShop(simulator, seed=4)
+    for _ in range(300):
+        shop.step()
+    changed = {t: [c.entity_id for c in simulator.change_log if c.type == t] for t in ("PRODUCT", "STOCK")}
+    assert changed["PRODUCT"] and changed["STOCK"]
+    catalog = {p.code for p in simulator.data.catalog.products}
+    assert set(changed["PRODUCT"]) <= catalog and set(changed["STOCK"]) <= catalog
+    products = feed(client, token, "products")
+    assert sorted(r["code"] for r in products) == sorted(set(changed["PRODUCT"]))
+    assert all(r == {**simulator.data.products[r["code"]].body} for r in products)
+    stock = feed(client, token, "stock")
+    assert sorted(r["product-code"] for r in stock) == sorted(set(changed["STOCK"]))
+    assert all(r["stock"] == pytest.approx(sum(lot["stock"] for lot in r["lot"])) for r in stock)
+

@@ -2,8 +2,10 @@
 
 - `GET`/`POST`/`DELETE /api/v1/authorization` with HTTP Basic (API key : secret); tokens expire (`token_ttl`).
 - Every other call needs a valid `access_token` query parameter, else 401.
-- Lists (`productions`, `downtimes`, `punchclocks`, `production-orders`) take `page` from 1, 25 per page, and
-  return bare JSON arrays; their documented filters are ANDed.
+- Lists (`productions`, `downtimes`, `punchclocks`, `production-orders`, `products`) take `page` from 1, 25 per
+  page, and return bare JSON arrays; their documented filters are ANDed. `GET /api/v1/products/{code}` and
+  `GET /api/v1/stock/{code}` (optional `lot`) answer one live product (the feed's fields without `notification`) or
+  its inventory; 404 for an unknown or deleted code.
 - 120 requests/minute per company by default (sliding window), then 429 with `Retry-After`
   (`rate_window_seconds` shrinks the window so tests can hit the limit quickly).
 - `boundary` chooses how `-after`/`-before` treat an exact match ("exclusive" or "inclusive"): the doc is silent,
@@ -18,8 +20,11 @@
   `data.feed_record`): PRODUCTION as the list items (plus the example's extra fields) with `"status": "deleted"`
   on deletion; DOWN_TIME with `time-spent` as `HH:MM:SS` and `"event-type": "downtime_deleted"`; PUNCH_CLOCK
   `{id, date, worker, entry}` with `"notification": "punch_clock_deleted"`; PRODUCTION_ORDER with `is-active` and
-  `"running-status": "deleted"`. PRODUCT and STOCK channels are valid but unsupported: nothing here changes
-  products or stock, so they always answer `[]`.
+  `"running-status": "deleted"`; PRODUCT in the doc's Products shape with `"notification": null`, or
+  `"product_deleted"` on deletion; STOCK as the doc's Inventory `{product-code, stock, lot: [{code, stock}]}` (lots
+  named by `catalog.lot_number`, summing to `stock`; never deleted). Products and stock are keyed by product code:
+  their `Change.entity_id` and `pending_changes` entries are that string (channels are per type, so string and int
+  keys never share a stack). Stock moves only through `set_stock` (a production does not cascade onto it).
 - Mutations take `lock` (shared with request handling), update the lists at once (a deleted record vanishes from
   them), append a `Change` to `change_log` and push the entity onto every channel of its type.
 """
@@ -52,8 +57,8 @@ class Change:
     """One mutation made after the simulator started."""
 
     time: float  # time.time() when it happened
-    type: str  # the channel type it feeds: PRODUCTION, DOWN_TIME, PUNCH_CLOCK or PRODUCTION_ORDER
-    entity_id: int
+    type: str  # the channel type it feeds: PRODUCTION, DOWN_TIME, PUNCH_CLOCK, PRODUCTION_ORDER, PRODUCT or STOCK
+    entity_id: int | str  # the record id; for PRODUCT and STOCK the product code
     op: str  # "create", "update" or "delete"
 
 
@@ -86,8 +91,9 @@ class FusionOpsSimulator(SimulatorApp):
         self.channels: dict[str, str] = channels
         self.feed_retention_seconds = feed_retention_seconds
         self.change_log: list[Change] = []
-        # channel -> entity id -> (time of its latest change, record); oldest change first.
-        self._stacks: dict[str, OrderedDict[int, tuple[float, SimRecord]]] = {name: OrderedDict() for name in channels}
+        # channel -> entity id (product code for PRODUCT/STOCK) -> (time of its latest change, record); oldest first.
+        self._stacks: dict[str, OrderedDict[int | str, tuple[float, SimRecord]]] = {
+            name: OrderedDict() for name in channels}
 
     def rules(self) -> list[Rule]:
         return [
@@ -96,6 +102,9 @@ class FusionOpsSimulator(SimulatorApp):
             Rule("/api/v1/downtimes", endpoint="downtimes", methods=["GET"], strict_slashes=False),
             Rule("/api/v1/punchclocks", endpoint="punchclocks", methods=["GET"], strict_slashes=False),
             Rule("/api/v1/production-orders", endpoint="production_orders", methods=["GET"], strict_slashes=False),
+            Rule("/api/v1/products/", endpoint="products", methods=["GET"], strict_slashes=False),
+            Rule("/api/v1/products/<code>", endpoint="product", methods=["GET"], strict_slashes=False),
+            Rule("/api/v1/stock/<code>", endpoint="stock", methods=["GET"], strict_slashes=False),
             Rule("/api/v1/changes/<channel>", endpoint="changes", methods=["GET"], strict_slashes=False),
         ]
 
@@ -256,6 +265,40 @@ class FusionOpsSimulator(SimulatorApp):
 
         return self._page(request, self.data.production_orders, filters, shape)
 
+    @staticmethod
+    def _product_shape(body: dict) -> dict:
+        return {k: v for k, v in body.items() if k != "notification"}
+
+    def on_products(self, request: Request, company: str) -> Response:
+        filters: list[Callable[[SimRecord], bool]] = []
+        if family := request.args.get("product-family-code"):
+            filters.append(lambda r: any(f.get("code") == family for f in r.body["families"]))
+        if (modified := self._instant(request, "modification-date")) is not None:
+            inclusive = self.boundary == "inclusive"
+            filters.append(lambda r: r.start >= modified if inclusive else r.start > modified)
+        with self.lock:
+            return self._page(request, self.data.records("product"), filters, self._product_shape)
+
+    def on_product(self, request: Request, company: str, code: str) -> Response:
+        with self.lock:
+            try:
+                return json_response(self._product_shape(self.data.find("product", code).body))
+            except KeyError:
+                return json_response({"message": f"Product '{code}' not found"}, status=404)
+
+    def on_stock(self, request: Request, company: str, code: str) -> Response:
+        lot = request.args.get("lot")
+        with self.lock:
+            try:
+                self.data.find("product", code)
+            except KeyError:
+                return json_response({"message": f"Product '{code}' not found"}, status=404)
+            body = feed_record("STOCK", self.data.stock[code])
+        if lot:
+            body["lot"] = [entry for entry in body["lot"] if entry["code"] == lot]
+            body["stock"] = float(sum(entry["stock"] for entry in body["lot"]))
+        return json_response(body)
+
     # --- changes feed ----------------------------------------------------------------------------------
     def on_changes(self, request: Request, company: str, channel: str) -> Response:
         channel_type = self.channels.get(channel)
@@ -271,12 +314,13 @@ class FusionOpsSimulator(SimulatorApp):
                 batch.append(feed_record(channel_type, record, workers=workers))
             return json_response(batch)
 
-    def _drop_expired(self, stack: OrderedDict[int, tuple[float, SimRecord]], now: float) -> None:
+    def _drop_expired(self, stack: OrderedDict[int | str, tuple[float, SimRecord]], now: float) -> None:
         while stack and next(iter(stack.values()))[0] < now - self.feed_retention_seconds:
             stack.popitem(last=False)
 
-    def pending_changes(self, channel: str) -> list[int]:
-        """Test hook: the entity ids waiting on a channel, oldest change first (expired ones dropped)."""
+    def pending_changes(self, channel: str) -> list[int | str]:
+        """Test hook: the entity ids (product codes on PRODUCT/STOCK) waiting on a channel, oldest change first
+        (expired ones dropped)."""
         with self.lock:
             stack = self._stacks[channel]
             self._drop_expired(stack, time.time())
@@ -293,7 +337,7 @@ class FusionOpsSimulator(SimulatorApp):
                 self._drop_expired(stack, change.time)
         return change
 
-    def _delete(self, channel_type: str, record_id: int) -> None:
+    def _delete(self, channel_type: str, record_id: int | str) -> None:
         with self.lock:
             record = self.data.find(FEED_KIND[channel_type], record_id)
             record.deleted = True
@@ -400,3 +444,40 @@ class FusionOpsSimulator(SimulatorApp):
 
     def delete_production_order(self, order_id: int) -> None:
         self._delete("PRODUCTION_ORDER", order_id)
+
+    # --- mutations: products (keyed by code) --------------------------------------------------------------
+    def create_product(self, code: str, name: str, *, unit_price: float | None = None,
+                       unit_cost: float | None = None, operations: tuple[str, ...] | list[str] = (),
+                       observations: str = "") -> str:
+        """A new product (ValueError if a live one has the code; a deleted one's code may be reused), with an empty
+        stock record if it had none (no STOCK change); returns its code. It is not added to the shared catalog."""
+        with self.lock:
+            record = self.data.add_product(code, name, unit_price=unit_price, unit_cost=unit_cost,
+                                           operations=operations, observations=observations)
+            self._changed("PRODUCT", record, "create")
+            return code
+
+    def update_product(self, code: str, *, name: str | None = None, unit_price: float | None = None,
+                       unit_cost: float | None = None, observations: str | None = None) -> None:
+        """Change fields of a live product (KeyError if unknown or deleted); the others stay."""
+        with self.lock:
+            record = self.data.find("product", code)
+            self.data.edit_product(record, name=name, unit_price=unit_price, unit_cost=unit_cost,
+                                   observations=observations)
+            self._changed("PRODUCT", record, "update")
+
+    def delete_product(self, code: str) -> None:
+        """The product leaves the products endpoints; the PRODUCT feed shows it with `"notification":
+        "product_deleted"`. Its stock record stays (and cannot be set any more)."""
+        self._delete("PRODUCT", code)
+
+    # --- mutations: stock ---------------------------------------------------------------------------------
+    def set_stock(self, product_code: str, stock: float, lots: Mapping[str, float] | None = None) -> None:
+        """Set a live product's stock (KeyError if the product is unknown or deleted; ValueError if negative).
+
+        `lots` (lot code -> stock) replaces the lots and must sum to `stock`; without it a rise goes to today's lot
+        (`catalog.lot_number`, company time) and a fall takes from the oldest lots first. Logged as an "update"
+        (stock entities are never created or deleted on the feed)."""
+        with self.lock:
+            record = self.data.edit_stock(product_code, stock, dict(lots) if lots is not None else None)
+            self._changed("STOCK", record, "update")

@@ -1,5 +1,6 @@
 """A deterministic shop for the Fusion Operations simulator: workers on three shifts, machines, production
-orders, punch clock pairs, productions with waste, and downtimes of typed causes.
+orders, punch clock pairs, productions with waste, downtimes of typed causes, and the products (one per catalog
+product) with their stock by lot.
 
 The same (seed, scale, now, history_days) always gives the same records, so tests know exactly what must land.
 Records are kept in the API's own JSON shape (`body`) plus parsed instants for filtering.
@@ -8,12 +9,20 @@ After generation, `add_*`/`edit_*` change the shop live (the simulator's `create
 them under its lock): new ids continue the id sequences, timestamps default to the wall clock, and `self.rng` is
 never drawn from, so the generated records stay exactly as they were. `feed_record` gives a record in the changes
 feed's per-type shape.
+
+Products and stock are keyed by product code (a string), not an int id: `products` and `stock` are dicts code ->
+`SimRecord` (in catalog order, then creation order) whose `id` is the code. A product's body is the doc's changes-feed
+Products shape; its `start` is when it was last modified (the list's `modification-date` filter). A stock body is the
+doc's Inventory shape `{"product-code", "stock", "lot": [{"code", "stock"}]}` with lots oldest first, named by
+`catalog.lot_number` (so they join with the productions' `lot-number` and the other systems), summing to `stock`.
+Both are made after everything else, from their own `random.Random(f"fusion-products:{seed}")`.
 """
 
 from __future__ import annotations
 
 import bisect
 import copy
+import math
 import random
 import re
 from dataclasses import dataclass, field
@@ -57,7 +66,7 @@ def format_duration(seconds: int) -> str:
 class SimRecord:
     """A record as the API returns it, with the instants its filters compare against."""
 
-    id: int
+    id: int | str  # products and stock: the product code
     body: dict
     start: datetime  # start-time / date / start-date, UTC-aware
     end: datetime | None = None  # end-time / due-date
@@ -93,6 +102,10 @@ class FusionDataset:
         self._settle_orders()
         for records in (self.productions, self.downtimes, self.punchclocks, self.production_orders):
             records.sort(key=lambda r: r.id)
+        # After the rest, from their own generator: the records above stay exactly what they were before these.
+        self.products: dict[str, SimRecord] = {}
+        self.stock: dict[str, SimRecord] = {}
+        self._make_products_and_stock(self.local(first_day, time(0, 0)))
 
     # --- ids and time ----------------------------------------------------------------------------------
     def new_id(self, kind: str) -> int:
@@ -239,6 +252,30 @@ class FusionDataset:
         }
         self.downtimes.append(SimRecord(downtime_id, body, start, end))
 
+    def _make_products_and_stock(self, modified: datetime) -> None:
+        """One product per catalog product, and its stock: up to `STOCK_LOTS` lots of its latest production days,
+        each holding part of what was produced in it (none if it was never produced)."""
+        rng = random.Random(f"fusion-products:{self.seed}")
+        produced: dict[str, dict[str, tuple[date, float]]] = {}  # product -> lot -> (day, quantity produced)
+        for record in self.productions:
+            body = record.body
+            lots = produced.setdefault(body["operation"]["product"], {})
+            day, quantity = lots.get(body["lot-number"], (record.start.astimezone(self.tz).date(), 0.0))
+            lots[body["lot-number"]] = (day, quantity + body["quantity"])
+        for product in self.catalog.products:
+            unit_cost = round(product.unit_price * rng.uniform(0.45, 0.75), 2)
+            body = product_body(product.code, product.name, unit_price=product.unit_price, unit_cost=unit_cost,
+                                operations=product.operations)
+            body["stock-max"] = float(rng.choice([500, 1000, 2000, 5000]))
+            body["min-quantity-reorder"] = float(rng.choice([50, 100, 200]))
+            body["quantity-multiple"] = float(rng.choice([1, 10, 25]))
+            body["scrap-allowance"] = rng.choice([0.0, 0.01, 0.02, 0.05])
+            self.products[product.code] = SimRecord(product.code, body, modified)
+            recent = sorted(produced.get(product.code, {}).items(), key=lambda item: item[1][0])[-STOCK_LOTS:]
+            lots = [{"code": lot, "stock": float(max(1, round(quantity * rng.uniform(0.1, 0.9))))}
+                    for lot, (_, quantity) in recent]
+            self.stock[product.code] = SimRecord(product.code, stock_body(product.code, lots), self.now)
+
     def _settle_orders(self) -> None:
         """Statuses as the doc defines them, relative to `now`."""
         for order in self.production_orders:
@@ -265,12 +302,24 @@ class FusionDataset:
 
     # --- live changes (after generation; these never draw from `self.rng`, so generation stays as it was) ---
     def records(self, kind: str) -> list[SimRecord]:
-        """The record list of an id kind: "production", "downtime", "punch" or "order"."""
+        """The records of a kind: "production", "downtime", "punch" or "order" (the lists themselves, by id), or
+        "product" or "stock" (a new list of the dicts' records, deleted products included)."""
+        if kind in ("product", "stock"):
+            return list(self._keyed(kind).values())
         return {"production": self.productions, "downtime": self.downtimes, "punch": self.punchclocks,
                 "order": self.production_orders}[kind]
 
-    def find(self, kind: str, record_id: int) -> SimRecord:
-        """The live (not deleted) record of that kind and id, else KeyError. Lists stay sorted by id."""
+    def _keyed(self, kind: str) -> dict[str, SimRecord]:
+        return {"product": self.products, "stock": self.stock}[kind]
+
+    def find(self, kind: str, record_id: int | str) -> SimRecord:
+        """The live (not deleted) record of that kind and id (products and stock: code), else KeyError.
+        Lists stay sorted by id."""
+        if kind in ("product", "stock"):
+            record = self._keyed(kind).get(record_id)  # type: ignore[arg-type]
+            if record is not None and not record.deleted:
+                return record
+            raise KeyError(f"no live {kind} with code {record_id!r}")
         records = self.records(kind)
         index = bisect.bisect_left(records, record_id, key=lambda r: r.id)
         if index < len(records) and records[index].id == record_id and not records[index].deleted:
@@ -486,6 +535,107 @@ class FusionDataset:
             body["description"] = description
         self.settle_order(record, now or live_now())
 
+    # --- products and stock (keyed by code) ---------------------------------------------------------------
+    def add_product(self, code: str, name: str, *, unit_price: float | None = None, unit_cost: float | None = None,
+                    operations: tuple[str, ...] | list[str] = (), observations: str = "") -> SimRecord:
+        """A new product (a deleted one's code may be used again), with an empty stock record if it has none."""
+        if code in self.products and not self.products[code].deleted:
+            raise ValueError(f"product {code!r} exists")
+        body = product_body(code, name, unit_price=unit_price, unit_cost=unit_cost, operations=tuple(operations),
+                            observations=observations)
+        record = SimRecord(code, body, live_now())
+        self.products.pop(code, None)  # a re-created code goes to the end, like a new one
+        self.products[code] = record
+        self.stock.setdefault(code, SimRecord(code, stock_body(code, []), record.start))
+        return record
+
+    def edit_product(self, record: SimRecord, *, name: str | None = None, unit_price: float | None = None,
+                     unit_cost: float | None = None, observations: str | None = None) -> None:
+        body = record.body
+        if name is not None:
+            body["name"] = name
+        if unit_price is not None:
+            body["unit-price"] = float(unit_price)
+        if unit_cost is not None:
+            body["unit-cost"] = float(unit_cost)
+        if observations is not None:
+            body["observations"] = observations
+        record.start = live_now()
+
+    def edit_stock(self, product_code: str, stock: float, lots: dict[str, float] | None = None,
+                   day: date | None = None) -> SimRecord:
+        """Set a live product's stock. With `lots` (lot code -> stock, summing to `stock`) they replace the lots;
+        without, a rise goes to the lot of `day` (default today, company time; `catalog.lot_number`) and a fall
+        takes from the oldest lots first (first in, first out), dropping emptied lots."""
+        self.find("product", product_code)
+        if stock < 0:
+            raise ValueError("stock cannot be negative")
+        record = self.stock.get(product_code)
+        if record is None:
+            record = self.stock[product_code] = SimRecord(product_code, stock_body(product_code, []), live_now())
+        if lots is not None:
+            if any(v < 0 for v in lots.values()):
+                raise ValueError("lot stock cannot be negative")
+            if not math.isclose(sum(lots.values()), stock, rel_tol=1e-9, abs_tol=1e-9):
+                raise ValueError(f"lots sum to {sum(lots.values())}, not {stock}")
+            new_lots = [{"code": code, "stock": float(value)} for code, value in lots.items()]
+        else:
+            new_lots = copy.deepcopy(record.body["lot"])
+            change = stock - record.body["stock"]
+            if change > 0:
+                code = lot_number(product_code, day or live_now().astimezone(self.tz).date())
+                lot = next((lot for lot in new_lots if lot["code"] == code), None)
+                if lot is None:
+                    new_lots.append(lot := {"code": code, "stock": 0.0})
+                lot["stock"] = float(lot["stock"] + change)
+            take = -change
+            while take > 0 and new_lots:
+                taken = min(take, new_lots[0]["stock"])
+                new_lots[0]["stock"] = float(new_lots[0]["stock"] - taken)
+                take -= taken
+                if new_lots[0]["stock"] <= 0:
+                    new_lots.pop(0)
+        record.body = stock_body(product_code, new_lots)
+        record.body["stock"] = float(stock)  # exactly what was asked, whatever float sums say
+        record.start = live_now()
+        return record
+
+
+STOCK_LOTS = 3  # generated stock: lots of at most this many of a product's latest production days
+
+
+def product_body(code: str, name: str, *, unit_price: float | None = None, unit_cost: float | None = None,
+                 operations: tuple[str, ...] = (), observations: str = "") -> dict:
+    """A product in the doc's changes-feed Products shape (field order as the example; `notification` null)."""
+    return {
+        "code": code,
+        "name": name,
+        "observations": observations,
+        "section": None,
+        "unit-cost": None if unit_cost is None else float(unit_cost),
+        "unit-price": None if unit_price is None else float(unit_price),
+        "families": [],
+        "operations": [{"code": op, "name": op.capitalize()} for op in operations],
+        "components": [],
+        "custom-fields": [],
+        "notification": None,
+        "serializable": False,
+        "shipping-package-types": [],
+        "external-stock": None,
+        "stock-max": None,
+        "min-quantity-reorder": None,
+        "quantity-multiple": None,
+        "scrap-allowance": None,
+        "shelf-life": None,
+        "parameters": [],
+    }
+
+
+def stock_body(product_code: str, lots: list[dict]) -> dict:
+    """A product's stock in the doc's Inventory shape: the lots' sum, and the lots oldest first."""
+    return {"product-code": product_code, "stock": float(sum(lot["stock"] for lot in lots)),
+            "lot": [{"code": lot["code"], "stock": float(lot["stock"])} for lot in lots]}
+
 
 def live_now() -> datetime:
     """The wall clock, in whole seconds: when a live change happens."""
@@ -493,10 +643,10 @@ def live_now() -> datetime:
 
 
 # --- the changes feed ---------------------------------------------------------------------------------------
-# Channel types the doc lists, and the id kind each one follows (PRODUCT and STOCK follow nothing here).
+# Channel types the doc lists, and the record kind each one follows (PRODUCT and STOCK: keyed by product code).
 FEED_TYPES = ("DOWN_TIME", "PRODUCT", "PRODUCTION", "PRODUCTION_ORDER", "PUNCH_CLOCK", "STOCK")
 FEED_KIND = {"PRODUCTION": "production", "DOWN_TIME": "downtime", "PUNCH_CLOCK": "punch",
-             "PRODUCTION_ORDER": "order"}
+             "PRODUCTION_ORDER": "order", "PRODUCT": "product", "STOCK": "stock"}
 # Fields the doc's PRODUCTION feed example carries that the list items do not.
 PRODUCTION_FEED_EXTRAS = {"consumptions": [], "total-time-factor": 1.0, "rework": False,
                           "show-check-in-checklist-and-c-f": False}
@@ -546,4 +696,10 @@ def feed_record(channel_type: str, record: SimRecord, workers: bool = False) -> 
         if record.deleted:
             shaped["running-status"] = "deleted"
         return shaped
+    if channel_type == "PRODUCT":
+        # `notification` is null, or `product_deleted` once the product is deleted (the doc's note).
+        body["notification"] = "product_deleted" if record.deleted else None
+        return body
+    if channel_type == "STOCK":
+        return body  # {"product-code", "stock", "lot": [{"code", "stock"}]}; stock is never deleted
     raise ValueError(f"no feed shape for channel type {channel_type}")

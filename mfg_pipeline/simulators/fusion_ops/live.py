@@ -3,8 +3,10 @@
 `LiveShop(simulator, interval_seconds, seed)` makes one random mutation every interval on a daemon thread
 (`start()`/`stop()`, or `with LiveShop(...):`), or one at a time with `step()`. Mostly it creates records at the
 wall clock's "now" (productions, punch clocks, downtimes, now and then a production order); sometimes it updates
-or deletes one of the records it made itself. Every mutation goes through the simulator's public methods, so it
-lands in the lists, in `change_log` and on the changes-feed channels like any other change.
+or deletes one of the records it made itself; now and then it reprices a catalog product (`update_product`) or
+moves one's stock (`set_stock`, up into today's lot or down from the oldest lots). Every mutation goes through the
+simulator's public methods, so it lands in the lists, in `change_log` and on the changes-feed channels like any
+other change.
 
 The sequence of choices (what to do, to which of its records, with which worker/machine/quantity) depends only on
 `seed` and the dataset it starts from; the timestamps are the wall clock's.
@@ -27,6 +29,7 @@ ACTIONS = [
     ("create_production", 30), ("create_punch_clock", 20), ("create_downtime", 12), ("create_production_order", 3),
     ("update_production", 12), ("update_downtime", 6), ("update_punch_clock", 4), ("update_production_order", 3),
     ("delete_production", 4), ("delete_downtime", 3), ("delete_punch_clock", 3),
+    ("update_product", 2), ("set_stock", 2),  # on the dataset's live catalog products
 ]
 DATA_KIND = {"production": "production", "downtime": "downtime", "punch_clock": "punch", "production_order": "order"}
 RECENT = 10  # updates and deletes pick among the last this many live records of a kind the shop made
@@ -53,9 +56,12 @@ class LiveShop:
         verb, kind = action.split("_", 1)
         sim = self.simulator
         with sim.lock:
-            self.made[kind] = [i for i in self.made[kind] if self._alive(kind, i)]  # others may have deleted some
-            if verb != "create" and not self.made[kind]:
-                verb, action = "create", "create_" + kind  # nothing of ours to touch yet: make one instead
+            if kind in self.made:
+                self.made[kind] = [i for i in self.made[kind] if self._alive(kind, i)]  # others may have deleted some
+                if verb != "create" and not self.made[kind]:
+                    verb, action = "create", "create_" + kind  # nothing of ours to touch yet: make one instead
+            elif not self._products():
+                action = "create_production"  # every catalog product deleted (by others): nothing to touch
             getattr(self, "_" + action)()
             return sim.change_log[-1]
 
@@ -68,6 +74,11 @@ class LiveShop:
 
     def _recent(self, kind: str) -> int:
         return self.rng.choice(self.made[kind][-RECENT:])
+
+    def _products(self) -> list[str]:
+        """Codes of the catalog products still live in the dataset, in catalog order."""
+        data = self.simulator.data
+        return [p.code for p in data.catalog.products if p.code in data.products and not data.products[p.code].deleted]
 
     def _worker(self) -> int:
         return self.rng.choice(self.simulator.data.workers)["number"]
@@ -116,6 +127,16 @@ class LiveShop:
         line = self.simulator.data.find("order", target).body["products"][0]
         produced = line["quantity-produced"] + self.rng.randint(5, 50)
         self.simulator.update_production_order(target, quantity_produced={line["product"]: produced})
+
+    def _update_product(self) -> None:
+        code = self.rng.choice(self._products())
+        price = self.simulator.data.products[code].body["unit-price"] or 10.0
+        self.simulator.update_product(code, unit_price=round(price * self.rng.uniform(0.95, 1.08), 2))
+
+    def _set_stock(self) -> None:
+        code = self.rng.choice(self._products())
+        current = self.simulator.data.stock[code].body["stock"]
+        self.simulator.set_stock(code, max(0.0, current + self.rng.randint(-60, 120)))
 
     def _delete(self, kind: str) -> None:
         target = self._recent(kind)
