@@ -41,13 +41,14 @@ def _column_schema(table: Table) -> TableSchema:
                     constraints=None) for c in table.columns])
 
 
-def _asset_metadata(source: SourceSystem, stream: Stream, table: Table) -> dict:
+def table_metadata(source_name: str, stream: Stream, table: Table) -> dict:
+    """What the UI shows of a table asset: column schema, DuckDB name, key, endpoint, Parquet folder."""
     return {
         "dagster/column_schema": _column_schema(table),
-        "dagster/table_name": f"{source.name}.{table.name}",
+        "dagster/table_name": f"{source_name}.{table.name}",
         "primary_key": ", ".join(table.primary_key),
         "source_endpoint": stream.endpoint,
-        "parquet_path": f"parquet/{source.name}/{table.name}/" + ("date=YYYY-MM-DD/" if stream.partitioned else ""),
+        "parquet_path": f"parquet/{source_name}/{table.name}/" + ("date=YYYY-MM-DD/" if stream.partitioned else ""),
     }
 
 
@@ -57,7 +58,7 @@ def stream_assets(source: SourceSystem, stream: Stream, partitions: DailyPartiti
     freshness = FreshnessPolicy.time_window(fail_window=timedelta(hours=6), warn_window=timedelta(hours=3))
     specs = [AssetSpec(table_key(source, table), description=table.description or stream.description,
                        group_name=source.name, kinds={"duckdb", "parquet"}, freshness_policy=freshness,
-                       metadata=_asset_metadata(source, stream, table),
+                       metadata=table_metadata(source.name, stream, table),
                        tags={"source": source.name, "stream": stream.name})
              for table in stream.tables]
     check_specs = [AssetCheckSpec(name, asset=table_key(source, table),

@@ -18,7 +18,8 @@ from mfg_pipeline.orchestration.resources import SourceApiResource, WarehouseRes
 from mfg_pipeline.simulators.fusion_ops.data import FusionDataset
 from mfg_pipeline.simulators.fusion_ops.live import LiveShop
 from mfg_pipeline.sources.fusion_ops import make_client
-from mfg_pipeline.sources.fusion_ops.changes import ChangeJournal, apply_pending, channels_from_env, read_feed
+from mfg_pipeline.sources.fusion_ops.changes import (Channel, ChangeJournal, apply_pending, channels_from_env,
+                                                     read_feed)
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.sources.fusion_ops.sensors import APPLY_JOB_NAME, SENSOR_INTERVAL_SECONDS, changes_sensor
 from mfg_pipeline.sources.fusion_ops.streams import DOWNTIMES, PRODUCTIONS, PUNCH_CLOCKS
@@ -222,3 +223,69 @@ def test_a_tick_stops_at_its_deadline_when_the_company_budget_is_used_up_by_othe
     assert time.monotonic() - started < 3.5
     assert report.calls == 0 and "rate limit" in report.stopped_because
     assert not fusion.requests("/api/v1/changes") and not journal.pending()
+
+
+DOC_PRODUCT = {  # the doc's PRODUCT channel example
+    "code": "V23076", "name": "V23076", "observations": "", "section": None, "unit-cost": None, "unit-price": None,
+    "families": [], "operations": [], "components": [], "custom-fields": [], "notification": None,
+    "serializable": None, "shipping-package-types": [], "external-stock": None, "stock-max": None,
+    "min-quantity-reorder": None, "quantity-multiple": None, "scrap-allowance": None, "shelf-life": None,
+    "parameters": []}
+DOC_STOCK = {"product-code": "P1", "stock": 2395.0, "lot": [{"code": "Lot 0086", "stock": 500.0}]}  # Inventory
+
+
+def test_product_and_stock_channels_land_by_code_and_a_deleted_product_is_hidden(data_dir):
+    journal = ChangeJournal.for_data_dir(data_dir)
+    products, stock = Channel("products", "PRODUCT"), Channel("stock", "STOCK")
+    read_at = datetime(2026, 11, 12, 9, 0, tzinfo=UTC)
+    journal.save(products, [DOC_PRODUCT, {**DOC_PRODUCT, "code": "P1", "name": "Table", "unit-price": 12.5}], read_at)
+    journal.save(stock, [DOC_STOCK], read_at + timedelta(seconds=1))
+    journal.save(products, [{**DOC_PRODUCT, "notification": "product_deleted"}], read_at + timedelta(seconds=2))
+    report = apply_pending(journal, Warehouse(data_dir), naive_timezone=UTC, partition_timezone=UTC)
+    assert (report.batches_applied, report.changes, report.deletions) == (3, 4, 1)
+
+    warehouse = Warehouse(data_dir)
+    assert warehouse.query("SELECT code, name, unit_price, deleted_at IS NOT NULL FROM fusion_ops.products "
+                           "ORDER BY code") == [("P1", "Table", 12.5, False), ("V23076", "V23076", None, True)]
+    assert warehouse.query("SELECT code FROM fusion_ops.products_current") == [("P1",)]
+    assert warehouse.query("SELECT product_code, stock FROM fusion_ops.stock") == [("P1", 2395.0)]
+    assert warehouse.query("SELECT product_code, position, lot_code, stock FROM fusion_ops.stock_lots") == [
+        ("P1", 0, "Lot 0086", 500.0)]
+    logged = warehouse.query("SELECT entity_type, entity_code, entity_id, deleted FROM fusion_ops.change_log "
+                             "ORDER BY batch_id, position")
+    assert logged == [("PRODUCT", "V23076", None, False), ("PRODUCT", "P1", None, False),
+                      ("STOCK", "P1", None, False), ("PRODUCT", "V23076", None, True)]
+    assert pq.read_table(warehouse.parquet_dir("fusion_ops", "products") / "data.parquet").column(
+        "code").to_pylist() == ["P1"]
+
+
+def test_product_and_stock_changes_made_in_the_simulator_land_through_the_sensor_and_its_job(
+        serve_fusion, data_dir, monkeypatch):
+    fusion = serve_fusion(channels={"products": "PRODUCT", "stock": "STOCK", "production": "PRODUCTION"})
+    monkeypatch.setenv("FUSION_OPS_CHANGE_CHANNELS", "products=PRODUCT,stock=STOCK,production=PRODUCTION")
+    codes = list(fusion.data.products)
+    fusion.update_product(codes[0], unit_price=99.5, name="Renamed bracket")
+    fusion.delete_product(codes[1])
+    fusion.set_stock(codes[2], 120.0, {"L261110-A": 70.0, "L261111-A": 50.0})
+    fusion.update_product(codes[0], unit_price=101.0)  # changed again before the read: its latest state lands
+
+    instance = DagsterInstance.ephemeral()
+    resources = {"fusion_ops_api": SourceApiResource(source="fusion_ops"), "warehouse": WarehouseResource()}
+    request = changes_sensor(build_sensor_context(instance=instance, resources=resources))
+    assert isinstance(request, RunRequest)
+    result = build_definitions().resolve_job_def(APPLY_JOB_NAME).execute_in_process(instance=instance,
+                                                                                     tags=request.tags)
+    assert result.success
+    materialized = {e.materialization.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert {"change_log", "products", "stock", "stock_lots"} <= materialized
+
+    warehouse = Warehouse(data_dir)
+    assert warehouse.query("SELECT code, name, unit_price, deleted_at IS NOT NULL FROM fusion_ops.products "
+                           "ORDER BY code") == sorted([
+        (codes[0], "Renamed bracket", 101.0, False),
+        (codes[1], fusion.data.products[codes[1]].body["name"], fusion.data.products[codes[1]].body["unit-price"],
+         True)])
+    assert warehouse.query("SELECT lot_code, stock FROM fusion_ops.stock_lots WHERE product_code = ? "
+                           "ORDER BY position", [codes[2]]) == [
+        (lot["code"], lot["stock"]) for lot in fusion.data.stock[codes[2]].body["lot"]]
+    assert warehouse.query("SELECT stock FROM fusion_ops.stock WHERE product_code = ?", [codes[2]]) == [(120.0,)]

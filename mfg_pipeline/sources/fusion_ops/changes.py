@@ -28,7 +28,8 @@ from mfg_pipeline.http.client import Page, RequestStats
 from mfg_pipeline.http.errors import DeadlineExceeded, SourcePayloadError
 from mfg_pipeline.loading import StreamLoad
 from mfg_pipeline.records.schema import BOOL, INT, STRING, TIMESTAMP, Column, Table
-from mfg_pipeline.sources.fusion_ops.streams import DOWNTIMES, PRODUCTION_ORDERS, PRODUCTIONS, PUNCH_CLOCKS
+from mfg_pipeline.sources.fusion_ops.streams import (DOWNTIMES, PRODUCTION_ORDERS, PRODUCTIONS, PRODUCTS,
+                                                     PUNCH_CLOCKS, STOCK)
 from mfg_pipeline.streams import Stream
 from mfg_pipeline.warehouse.store import TableLoad, Warehouse
 
@@ -38,23 +39,29 @@ CHANNEL_TYPES = ("DOWN_TIME", "PRODUCT", "PRODUCTION", "PRODUCTION_ORDER", "PUNC
 MAX_CHANNELS = 3  # the doc: "You can create up to 3 channels per organization"
 
 # Which warehouse stream a channel type lands in, and how the doc marks a deletion in that type's feed.
+# Products and stock are landed from their channels only (keyed by code; see FEED_ONLY_STREAMS).
 STREAM_BY_TYPE: dict[str, Stream] = {"PRODUCTION": PRODUCTIONS, "DOWN_TIME": DOWNTIMES,
-                                     "PUNCH_CLOCK": PUNCH_CLOCKS, "PRODUCTION_ORDER": PRODUCTION_ORDERS}
+                                     "PUNCH_CLOCK": PUNCH_CLOCKS, "PRODUCTION_ORDER": PRODUCTION_ORDERS,
+                                     "PRODUCT": PRODUCTS, "STOCK": STOCK}
 DELETION_MARKERS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
     "PRODUCTION": lambda r: r.get("status") == "deleted",
     "DOWN_TIME": lambda r: r.get("event-type") == "downtime_deleted",
     "PUNCH_CLOCK": lambda r: r.get("notification") == "punch_clock_deleted",
     "PRODUCTION_ORDER": lambda r: r.get("running-status") == "deleted",
+    "PRODUCT": lambda r: r.get("notification") == "product_deleted",
+    "STOCK": lambda r: False,  # the doc shows no deletion for inventory
 }
 DEFAULT_CHANNELS = "production=PRODUCTION,downtime=DOWN_TIME,punch_clock=PUNCH_CLOCK"
 
 CHANGE_LOG = Table(
     name="change_log", primary_key=("batch_id", "position"),
     description="Every change applied from the Fusion Operations changes feed, once: which batch (feed read) it "
-                "came in, the entity and whether it was a deletion.",
+                "came in, the entity (entity_id, or entity_code for products and stock) and whether it was a "
+                "deletion.",
     columns=(Column("batch_id", STRING, required=True), Column("position", INT, required=True),
              Column("channel", STRING), Column("entity_type", STRING), Column("entity_id", INT),
-             Column("deleted", BOOL), Column("read_at", TIMESTAMP), Column("applied_at", TIMESTAMP)))
+             Column("entity_code", STRING), Column("deleted", BOOL), Column("read_at", TIMESTAMP),
+             Column("applied_at", TIMESTAMP)))
 
 
 @dataclass(frozen=True)
@@ -76,9 +83,6 @@ def channels_from_env() -> list[Channel]:
         kind = kind.strip().upper()
         if not name or kind not in CHANNEL_TYPES:
             raise ValueError(f"FUSION_OPS_CHANGE_CHANNELS: {item!r} is not name=TYPE with TYPE one of {CHANNEL_TYPES}")
-        if kind not in STREAM_BY_TYPE:
-            raise ValueError(f"FUSION_OPS_CHANGE_CHANNELS: channel {name!r} has type {kind}, which this pipeline "
-                             f"does not land (supported: {sorted(STREAM_BY_TYPE)})")
         channels.append(Channel(name.strip(), kind))
     if len(channels) > MAX_CHANNELS:
         raise ValueError(f"FUSION_OPS_CHANGE_CHANNELS: {len(channels)} channels; an organization has at most "
@@ -246,13 +250,14 @@ def _apply_batch(batch: Batch, warehouse: Warehouse, naive_timezone: tzinfo, par
                  report: ApplyReport) -> None:
     stream = batch.channel.stream
     is_deleted = DELETION_MARKERS[batch.channel.type]
-    # Within one read an entity appears once (the doc), but be safe: the last state of an id wins.
+    # Within one read an entity appears once (the doc), but be safe: the last state of a key wins.
+    key_getters = [column.getter for column in stream.table.columns if column.name in stream.table.primary_key]
     latest: dict[Any, dict] = {}
     for record in batch.records:
         if not isinstance(record, Mapping):
             raise SourcePayloadError(f"batch {batch.id}: a change is {type(record).__name__}, expected an object",
                                      system=SYSTEM, endpoint=f"GET /api/v1/changes/{batch.channel.name}")
-        latest[record.get("id")] = record
+        latest[tuple(get(record) for get in key_getters)] = record
     records = list(latest.values())
     deleted = [is_deleted(r) for r in records]
     load = StreamLoad(FeedSource(naive_timezone), stream, warehouse,
@@ -284,7 +289,9 @@ def _stage_change_log(warehouse: Warehouse, batch: Batch, keys: list[tuple], del
     path.parent.mkdir(parents=True, exist_ok=True)
     columns = {"batch_id": [batch.id] * len(keys), "position": list(range(len(keys))),
                "channel": [batch.channel.name] * len(keys), "entity_type": [batch.channel.type] * len(keys),
-               "entity_id": [k[0] for k in keys], "deleted": deleted[:len(keys)],
+               "entity_id": [k[0] if isinstance(k[0], int) else None for k in keys],
+               "entity_code": [k[0] if isinstance(k[0], str) else None for k in keys],
+               "deleted": deleted[:len(keys)],
                "read_at": [batch.read_at] * len(keys), "applied_at": [applied_at] * len(keys)}
     pq.write_table(pa.Table.from_pydict(columns, schema=CHANGE_LOG.arrow_schema()), path)
     return TableLoad(SYSTEM, CHANGE_LOG, path, mode="upsert", partitioned=False)

@@ -152,3 +152,54 @@ PRODUCTION_ORDERS = Stream(
 )
 
 STREAMS = (PRODUCTIONS, DOWNTIMES, PUNCH_CLOCKS, PRODUCTION_ORDERS)
+
+# --- landed from the changes feed only (PRODUCT and STOCK channels); no list is pulled for them -----------------
+PRODUCTS = Stream(
+    name="products",
+    path="/api/v1/changes/{channel}",
+    description="Products as the PRODUCT changes channel last showed them (only when such a channel is configured).",
+    table=Table(
+        name="products", primary_key=("code",),
+        description="Fusion Operations products, from the PRODUCT changes channel; deleted products are marked "
+                    "(deleted_at) and hidden from products_current.",
+        columns=(
+            Column("code", STRING, "code", required=True),
+            Column("name", STRING, "name"),
+            Column("observations", STRING, "observations"),
+            Column("section", STRING, code_of("section")),
+            Column("unit_cost", FLOAT, "unit-cost"),
+            Column("unit_price", FLOAT, "unit-price"),
+            Column("serializable", BOOL, "serializable"),
+            Column("external_stock", FLOAT, "external-stock"),
+            Column("stock_max", FLOAT, "stock-max"),
+            Column("min_quantity_reorder", FLOAT, "min-quantity-reorder"),
+            Column("quantity_multiple", FLOAT, "quantity-multiple"),
+            Column("scrap_allowance", FLOAT, "scrap-allowance"),
+            Column("shelf_life", FLOAT, "shelf-life"),
+            Column("families", JSON, "families"),
+            Column("operations", JSON, "operations"),
+            Column("components", JSON, "components"),
+            Column("custom_fields", JSON, "custom-fields"),
+            Column("parameters", JSON, "parameters"),
+        )),
+)
+
+STOCK = Stream(
+    name="stock",
+    path="/api/v1/changes/{channel}",
+    description="Inventory per product as the STOCK changes channel last showed it (only when such a channel is "
+                "configured).",
+    table=Table(
+        name="stock", primary_key=("product_code",),
+        description="Fusion Operations inventory per product, from the STOCK changes channel.",
+        columns=(
+            Column("product_code", STRING, "product-code", required=True),
+            Column("stock", FLOAT, "stock"),
+        )),
+    children=(child_table(
+        "stock_lots", "lot", [("product_code", "product_code", STRING)],
+        description="Stock per lot of a product (its lot array).",
+        columns=[Column("lot_code", STRING, "code"), Column("stock", FLOAT, "stock")]),),
+)
+
+FEED_ONLY_STREAMS = (PRODUCTS, STOCK)
