@@ -31,7 +31,7 @@ from mfg_pipeline.records.schema import BOOL, INT, STRING, TIMESTAMP, Column, Ta
 from mfg_pipeline.sources.fusion_ops.streams import (DOWNTIMES, PRODUCTION_ORDERS, PRODUCTIONS, PRODUCTS,
                                                      PUNCH_CLOCKS, STOCK)
 from mfg_pipeline.streams import Stream
-from mfg_pipeline.warehouse.store import TableLoad, Warehouse
+from mfg_pipeline.warehouse.store import PARTITION_COLUMN, TableLoad, Warehouse
 
 SYSTEM = "fusion_ops"
 FEED_PAGE_SIZE = 25  # the doc: "a maximum of 25 per service call"
@@ -292,9 +292,12 @@ def _stage_change_log(warehouse: Warehouse, batch: Batch, keys: list[tuple], del
                "entity_id": [k[0] if isinstance(k[0], int) else None for k in keys],
                "entity_code": [k[0] if isinstance(k[0], str) else None for k in keys],
                "deleted": deleted[:len(keys)],
-               "read_at": [batch.read_at] * len(keys), "applied_at": [applied_at] * len(keys)}
-    pq.write_table(pa.Table.from_pydict(columns, schema=CHANGE_LOG.arrow_schema()), path)
-    return TableLoad(SYSTEM, CHANGE_LOG, path, mode="upsert", partitioned=False)
+               "read_at": [batch.read_at] * len(keys), "applied_at": [applied_at] * len(keys),
+               # Partitioned by read day (UTC), so an apply rewrites today's Parquet file, not the whole history.
+               PARTITION_COLUMN: [batch.read_at.astimezone(timezone.utc).date()] * len(keys)}
+    schema = CHANGE_LOG.arrow_schema([pa.field(PARTITION_COLUMN, pa.date32(), nullable=False)])
+    pq.write_table(pa.Table.from_pydict(columns, schema=schema), path)
+    return TableLoad(SYSTEM, CHANGE_LOG, path, mode="upsert", partitioned=True)
 
 
 def tick_budget() -> tuple[int, float]:

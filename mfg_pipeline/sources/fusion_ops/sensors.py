@@ -45,7 +45,8 @@ def build_apply_asset(channels: list[Channel]):
                        "in read order, to the Fusion tables (upserts and soft deletes); fusion_ops_changes_sensor "
                        "requests it.",
                        metadata={"dagster/table_name": f"{SYSTEM}.{CHANGE_LOG.name}",
-                                 "primary_key": ", ".join(CHANGE_LOG.primary_key)})]
+                                 "primary_key": ", ".join(CHANGE_LOG.primary_key),
+                                 "parquet_path": f"parquet/{SYSTEM}/{CHANGE_LOG.name}/date=YYYY-MM-DD/ (read day)"})]
     specs += [AssetSpec(AssetKey([SYSTEM, table.name]), group_name=SYSTEM, kinds={"duckdb", "parquet"},
                         description=table.description or stream.description, skippable=True,
                         metadata=table_metadata(SYSTEM, stream, table), tags={"source": SYSTEM})
