@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from datetime import timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from mfg_pipeline.http.auth import HeaderAuth
 from mfg_pipeline.http.client import ApiClient, Logger, Page
@@ -69,21 +69,8 @@ def single_article_rows(order: Mapping[str, Any]) -> list[dict] | None:
         return None
     if not isinstance(groups, list):
         raise ValueError(f"'singleArticles' must be an array, got {_kind(groups)}")
-    rows = []
-    for group_index, group in enumerate(groups):
-        if not isinstance(group, Mapping):
-            raise ValueError(f"'singleArticles[{group_index}]' must be an object, got {_kind(group)}")
-        parts = group.get("singleArticles")
-        if parts is None:
-            continue
-        if not isinstance(parts, list):
-            raise ValueError(f"'singleArticles[{group_index}].singleArticles' must be an array, got {_kind(parts)}")
-        for part_index, part in enumerate(parts):
-            if not isinstance(part, Mapping):
-                raise ValueError(f"'singleArticles[{group_index}].singleArticles[{part_index}]' must be an object, "
-                                 f"got {_kind(part)}")
-            rows.append({**part, GROUP_ARTICLE_ID: group.get("articleId")})
-    return rows
+    return _rows_of_groups(groups, "singleArticles", group_name=lambda g: f"'singleArticles[{g}]'",
+                           items_name=lambda g, at: f"'singleArticles[{g}].singleArticles{at}'")
 
 
 def batch_rows(payload: Any) -> list[dict]:
@@ -97,20 +84,29 @@ def batch_rows(payload: Any) -> list[dict]:
     if not isinstance(articles, list):
         raise ValueError(f"expected an array of {{articleId, countBatch, countSerial, batches}} objects, "
                          f"got a JSON {_kind(payload)}")
+    return _rows_of_groups(articles, "batches", group_name=lambda a: f"element {a}",
+                           items_name=lambda a, at: f"element {a}: 'batches{at}'")
+
+
+def _rows_of_groups(groups: list, items_field: str, group_name: Callable[[int], str],
+                    items_name: Callable[[int, str], str]) -> list[dict]:
+    """One level of nesting flattened for a child table: every item of each group's `items_field` array, with
+    the group's `articleId`. Raises ValueError naming the field (by `group_name(g)` / `items_name(g, "[i]")`)
+    when a group or an item is not an object or the array is not an array."""
     rows = []
-    for article_index, article in enumerate(articles):
-        if not isinstance(article, Mapping):
-            raise ValueError(f"element {article_index} must be an object, got {_kind(article)}")
-        entries = article.get("batches")
-        if entries is None:
+    for group_index, group in enumerate(groups):
+        if not isinstance(group, Mapping):
+            raise ValueError(f"{group_name(group_index)} must be an object, got {_kind(group)}")
+        items = group.get(items_field)
+        if items is None:
             continue
-        if not isinstance(entries, list):
-            raise ValueError(f"element {article_index}: 'batches' must be an array, got {_kind(entries)}")
-        for entry_index, entry in enumerate(entries):
-            if not isinstance(entry, Mapping):
-                raise ValueError(f"element {article_index}: 'batches[{entry_index}]' must be an object, "
-                                 f"got {_kind(entry)}")
-            rows.append({**entry, GROUP_ARTICLE_ID: article.get("articleId")})
+        if not isinstance(items, list):
+            raise ValueError(f"{items_name(group_index, '')} must be an array, got {_kind(items)}")
+        for item_index, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise ValueError(f"{items_name(group_index, f'[{item_index}]')} must be an object, "
+                                 f"got {_kind(item)}")
+            rows.append({**item, GROUP_ARTICLE_ID: group.get("articleId")})
     return rows
 
 
