@@ -3,9 +3,9 @@ key fails the primary-key check, and a row count off from the source fails the c
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mfg_pipeline.warehouse.checks import primary_key_check, row_count_check
@@ -34,12 +34,15 @@ def test_a_key_published_in_two_partitions_fails_the_check_of_either_day(tmp_pat
     warehouse = Warehouse(tmp_path)
     land(warehouse, [(1, "a"), (2, "b")], DAY)
     land(warehouse, [(3, "c")], NEXT_DAY)
-    # The first day's file published again as the second day's: keys 1 and 2 now twice in the Parquet.
-    shutil.copy(warehouse.parquet_file("demo", "events", DAY), warehouse.parquet_file("demo", "events", NEXT_DAY))
-    for day in (DAY, None):
+    # Key 1 published again in the second day's file, as that day's row: one record in two partitions.
+    path = warehouse.parquet_file("demo", "events", NEXT_DAY)
+    next_day = pq.read_table(path)
+    moved = next_day.slice(0, 1).to_pylist()[0] | {"id": 1, "label": "a again"}
+    pq.write_table(pa.concat_tables([next_day, pa.Table.from_pylist([moved], schema=next_day.schema)]), path)
+    for day in (DAY, NEXT_DAY, None):
         outcome = primary_key_check(warehouse, "demo", TABLE, partitioned=True, partition=day)
         assert not outcome.passed, day
-        assert outcome.metadata["parquet_duplicate_keys"] == 2 and outcome.metadata["duckdb_duplicate_keys"] == 0
+        assert outcome.metadata["parquet_duplicate_keys"] == 1 and outcome.metadata["duckdb_duplicate_keys"] == 0
 
 
 def test_a_null_key_in_the_parquet_fails_the_check(tmp_path):
