@@ -44,6 +44,7 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 import dlt
 from dlt.sources.helpers import requests  # `requests` with dlt's default retry policy
 from dlt.sources.rest_api import rest_api_source
+from procstat import peak_rss_mb  # this folder's shared helper (no mfg_pipeline import)
 
 API_KEY_ENV = "FUSION_OPS_API_KEY"
 API_SECRET_ENV = "FUSION_OPS_API_SECRET"
@@ -120,15 +121,6 @@ def run(base_url: str, api_key: str, api_secret: str, day: date, output_dir: Pat
     counts = normalize_info.row_counts
     table_rows = {table: n for table, n in sorted(counts.items()) if not table.startswith("_dlt")}
     return {"rows": sum(table_rows.get(name, 0) for name, _, _ in RESOURCES), "table_rows": table_rows}
-
-
-def peak_rss_mb() -> float:
-    """This process's high-water RSS (VmHWM), measured the same way as our runs (`run_partition.py`); not
-    getrusage's ru_maxrss, which Linux keeps across exec, so a child would report its parent's peak."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,8 +40,8 @@ sys.path.insert(0, str(BENCHMARKS.parent))
 
 from dagster import DagsterInstance  # noqa: E402
 
-from mfg_pipeline.http.client import Page, RequestStats  # noqa: E402
-from mfg_pipeline.loading import StreamLoad  # noqa: E402
+from mfg_pipeline.http.client import Page  # noqa: E402
+from mfg_pipeline.loading import PagesInHand, StreamLoad  # noqa: E402
 from mfg_pipeline.simulators.base import SimulatorServer, busiest_window  # noqa: E402
 from mfg_pipeline.simulators.fusion_ops.app import FusionOpsSimulator  # noqa: E402
 from mfg_pipeline.simulators.fusion_ops.data import FusionDataset  # noqa: E402
@@ -208,15 +208,6 @@ def run_dlt(args: argparse.Namespace, days: list[date], now: datetime, workdir: 
 
 
 # --- 3. the load path ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _ReplaySource:
-    """Stands in for a client: pages come from memory, so only our code is measured."""
-
-    system: str = "fusion_ops"
-    naive_timezone: timezone = UTC
-    stats: RequestStats = field(default_factory=RequestStats)
-
-
 def run_load_path(args: argparse.Namespace, now: datetime, workdir: Path) -> dict[str, float]:
     """Parse `--load-rows` production records (25-record pages, as the API sends) into staged Parquet, then
     commit them (DuckDB merge + published Parquet for every touched day)."""
@@ -228,7 +219,8 @@ def run_load_path(args: argparse.Namespace, now: datetime, workdir: Path) -> dic
             records.append({**body, "id": body["id"] + copy * 10_000_000})
     records = records[:args.load_rows]
     warehouse = Warehouse(workdir / "load_path")
-    load = StreamLoad(_ReplaySource(), PRODUCTIONS, warehouse, partition_timezone=UTC)
+    # Pages come from memory, so only our code is measured.
+    load = StreamLoad(PagesInHand("fusion_ops", UTC), PRODUCTIONS, warehouse, partition_timezone=UTC)
     started = time.perf_counter()
     for number, start in enumerate(range(0, len(records), 25), 1):
         load.add_page(Page(number=number, records=records[start:start + 25], payload=None))

@@ -8,20 +8,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
 from dagster import DagsterInstance
+from procstat import peak_rss_mb
 
 from mfg_pipeline.definitions import build_definitions
-
-
-def peak_rss_mb() -> float:
-    """This process's high-water RSS (VmHWM). Not getrusage's ru_maxrss: Linux keeps that across exec, so a child
-    would report its parent's peak."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main(day: str) -> None:

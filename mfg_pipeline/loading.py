@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mfg_pipeline.http.client import Page
+from mfg_pipeline.http.client import Page, RequestStats
 from mfg_pipeline.http.errors import SourcePayloadError
 from mfg_pipeline.records.schema import FieldError, RowParser, Table
 from mfg_pipeline.streams import SourceClient, Stream
@@ -22,6 +22,16 @@ from mfg_pipeline.warehouse.store import (DELETED_AT_COLUMN, PARTITION_COLUMN, C
                                           Warehouse)
 
 ROW_GROUP_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class PagesInHand:
+    """Stands in for a client when the pages were read earlier (a journal) or made in memory (a benchmark):
+    what `StreamLoad` needs of a client, with no HTTP behind it."""
+
+    system: str
+    naive_timezone: tzinfo
+    stats: RequestStats = field(default_factory=RequestStats)
 
 
 @dataclass(frozen=True)

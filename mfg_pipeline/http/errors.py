@@ -21,6 +21,7 @@ class SourceError(RuntimeError):
         self.endpoint = endpoint
         self.page = page
         self.status = status
+        self.detail = message  # what went wrong, without the where: to re-raise it for another endpoint
         where = f"{system} {endpoint}" + (f" page {page}" if page is not None else "")
         super().__init__(f"{where}: {message}")
 

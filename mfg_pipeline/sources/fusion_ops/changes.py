@@ -24,9 +24,9 @@ import pyarrow.parquet as pq
 from filelock import FileLock
 
 from mfg_pipeline.config import env_int, env_str
-from mfg_pipeline.http.client import Page, RequestStats
+from mfg_pipeline.http.client import Page
 from mfg_pipeline.http.errors import DeadlineExceeded, SourcePayloadError
-from mfg_pipeline.loading import StreamLoad
+from mfg_pipeline.loading import PagesInHand, StreamLoad
 from mfg_pipeline.records.schema import BOOL, INT, STRING, TIMESTAMP, Column, Table
 from mfg_pipeline.sources.fusion_ops.streams import (DOWNTIMES, PRODUCTION_ORDERS, PRODUCTIONS, PRODUCTS,
                                                      PUNCH_CLOCKS, STOCK)
@@ -198,15 +198,6 @@ def read_feed(client: Any, channel: Channel, journal: ChangeJournal, *, max_call
 
 
 # --- applying ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FeedSource:
-    """Stands in for a client when loading pages that were read earlier (the journal)."""
-
-    naive_timezone: tzinfo
-    system: str = SYSTEM
-    stats: RequestStats = field(default_factory=RequestStats)
-
-
 @dataclass
 class ApplyReport:
     batches_applied: int = 0
@@ -260,13 +251,13 @@ def _apply_batch(batch: Batch, warehouse: Warehouse, naive_timezone: tzinfo, par
         latest[tuple(get(record) for get in key_getters)] = record
     records = list(latest.values())
     deleted = [is_deleted(r) for r in records]
-    load = StreamLoad(FeedSource(naive_timezone), stream, warehouse,
+    load = StreamLoad(PagesInHand(SYSTEM, naive_timezone), stream, warehouse,
                       partition_timezone=partition_timezone if stream.partitioned else None)
     page = Page(number=batch.id, records=records, payload=None)
     try:
         keys = load.add_page(page, deleted_at=[batch.read_at if d else None for d in deleted])
     except SourcePayloadError as exc:  # name the feed, not the list endpoint the stream is declared with
-        raise SourcePayloadError(str(exc).split(": ", 1)[1], system=SYSTEM,
+        raise SourcePayloadError(exc.detail, system=SYSTEM,
                                  endpoint=f"GET /api/v1/changes/{batch.channel.name}", page=batch.id) from None
     audit = _stage_change_log(warehouse, batch, keys, deleted)
     try:
