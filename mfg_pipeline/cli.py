@@ -19,7 +19,7 @@ DEFAULT_SIM_PORT = 8701
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _dagster_home() -> Path:
+def _dagster_home(apply_pools: bool = True) -> Path:
     """DAGSTER_HOME, or `<data dir>/dagster_home`, so runs from the demo show up in `dagster dev` later."""
     home = Path(os.environ.get("DAGSTER_HOME") or config.data_dir() / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -27,7 +27,8 @@ def _dagster_home() -> Path:
     if packaged.exists() and not (home / "dagster.yaml").exists():
         shutil.copy(packaged, home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
-    _apply_pool_limits(overwrite=False)
+    if apply_pools:
+        _apply_pool_limits(overwrite=False)
     return home
 
 
@@ -200,7 +201,7 @@ def pools(overwrite: bool) -> None:
     """Set each vendor's concurrency pool limit on the Dagster instance (DAGSTER_HOME, default
     <MFG_DATA_DIR>/dagster_home); `demo` and `dev` do this for their own instance."""
     if not os.environ.get("DAGSTER_HOME"):
-        _dagster_home()
+        _dagster_home(apply_pools=False)  # applied just below, with the caller's overwrite
     for pool, limit in _apply_pool_limits(overwrite).items():
         click.echo(f"{pool}: {limit}")
 

@@ -9,6 +9,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 
+def _numbered_first_page(param: str, start: int, size_param: str | None, page_size: int) -> dict[str, Any]:
+    """`{param: start}`, plus the page size for APIs that take one."""
+    return {param: start, **({size_param: page_size} if size_param else {})}
+
+
 @dataclass(frozen=True)
 class PageNumberPaginator:
     """`?page=N` from `start`; the end is an empty page or one shorter than a full page.
@@ -24,11 +29,8 @@ class PageNumberPaginator:
     size_param: str | None = None
 
     def first(self) -> dict[str, Any]:
-        params: dict[str, Any] = {self.param: self.start}
-        if self.size_param:
-            params[self.size_param] = self.page_size
-        params["_full_page"] = self.page_size
-        return params
+        return {**_numbered_first_page(self.param, self.start, self.size_param, self.page_size),
+                "_full_page": self.page_size}
 
     def next(self, params: dict[str, Any], records: list[Any], payload: Any) -> dict[str, Any] | None:
         full_page = max(params["_full_page"], len(records))
@@ -52,10 +54,7 @@ class TotalPagesPaginator:
     size_param: str | None = "limit"
 
     def first(self) -> dict[str, Any]:
-        params: dict[str, Any] = {self.param: self.start}
-        if self.size_param:
-            params[self.size_param] = self.page_size
-        return params
+        return _numbered_first_page(self.param, self.start, self.size_param, self.page_size)
 
     def next(self, params: dict[str, Any], records: list[Any], payload: Any) -> dict[str, Any] | None:
         seen = params[self.param] - self.start + 1
@@ -110,10 +109,7 @@ class PageMetaPaginator:
     start: int = 1
 
     def first(self) -> dict[str, Any]:
-        params: dict[str, Any] = {self.param: self.start}
-        if self.size_param:
-            params[self.size_param] = self.page_size
-        return params
+        return _numbered_first_page(self.param, self.start, self.size_param, self.page_size)
 
     def next(self, params: dict[str, Any], records: list[Any], payload: Any) -> dict[str, Any] | None:
         if not records:
