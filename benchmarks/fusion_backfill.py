@@ -40,8 +40,8 @@ sys.path.insert(0, str(BENCHMARKS.parent))
 
 from dagster import DagsterInstance  # noqa: E402
 
-from mfg_pipeline.http.client import Page  # noqa: E402
-from mfg_pipeline.loading import PagesInHand, StreamLoad  # noqa: E402
+from mfg_pipeline.engine.load import PagesInHand, StreamLoad  # noqa: E402
+from mfg_pipeline.http.pagination import Page  # noqa: E402
 from mfg_pipeline.simulators.base import SimulatorServer, busiest_window  # noqa: E402
 from mfg_pipeline.simulators.fusion_ops.app import FusionOpsSimulator  # noqa: E402
 from mfg_pipeline.simulators.fusion_ops.data import FusionDataset  # noqa: E402
@@ -220,12 +220,12 @@ def run_load_path(args: argparse.Namespace, now: datetime, workdir: Path) -> dic
     records = records[:args.load_rows]
     warehouse = Warehouse(workdir / "load_path")
     # Pages come from memory, so only our code is measured.
-    load = StreamLoad(PagesInHand("fusion_ops", UTC), PRODUCTIONS, warehouse, partition_timezone=UTC)
+    load = StreamLoad(PagesInHand("fusion_ops", UTC), PRODUCTIONS, warehouse, placement_timezone=UTC, kind="upsert")
     started = time.perf_counter()
     for number, start in enumerate(range(0, len(records), 25), 1):
         load.add_page(Page(number=number, records=records[start:start + 25], payload=None))
     staged = time.perf_counter()
-    load.commit("upsert")
+    load.commit()
     committed = time.perf_counter()
     rows = warehouse.query("SELECT count(*) FROM fusion_ops.productions")[0][0]
     waste = warehouse.query("SELECT count(*) FROM fusion_ops.production_waste")[0][0]

@@ -60,3 +60,17 @@ def partition_start_date() -> str:
     raw = env_str("MFG_PARTITION_START_DATE", DEFAULT_PARTITION_START)
     date.fromisoformat(raw)
     return raw
+
+
+def lookback_days(cycle: str) -> int:
+    """Days before today a cycle reloads for partitioned streams: MFG_SCHEDULE_LOOKBACK_DAYS (hourly, default 2)
+    and MFG_DAILY_LOOKBACK_DAYS (daily, default 7)."""
+    if cycle == "hourly":
+        return env_int("MFG_SCHEDULE_LOOKBACK_DAYS", 2, minimum=0)
+    return env_int("MFG_DAILY_LOOKBACK_DAYS", 7, minimum=0)
+
+
+def child_sweep_every_days() -> int:
+    """MFG_CHILD_SWEEP_EVERY_DAYS (default 1): how often the daily cycle fetches every record's child lists,
+    changed or not, to catch changes only a child list shows."""
+    return env_int("MFG_CHILD_SWEEP_EVERY_DAYS", 1)

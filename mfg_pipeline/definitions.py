@@ -1,27 +1,31 @@
-"""The Dagster code location: every source in `mfg_pipeline.sources.registry`, built by the factory."""
+"""The Dagster code location: every registered source's definitions (built from its declarations), the Fusion
+changes feed, and the resources they share, merged into one `Definitions`."""
 
 from __future__ import annotations
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
+from mfg_pipeline.orchestration.changes_feed import changes_feed_definitions, feed_upstream
 from mfg_pipeline.orchestration.factory import daily_partitions, source_definitions
-from mfg_pipeline.orchestration.resources import SourceApiResource, WarehouseResource, api_resource_key
-from mfg_pipeline.sources.registry import ALL_SOURCES
+from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
+from mfg_pipeline.sources.fusion_ops.changes import SYSTEM as FEED_SOURCE
+from mfg_pipeline.sources.fusion_ops.changes import channels_from_env
+from mfg_pipeline.sources.registry import all_sources
 
 
 def build_definitions() -> Definitions:
     partitions = daily_partitions()
-    collected: dict[str, list] = {"assets": [], "jobs": [], "schedules": [], "sensors": []}
-    resources: dict = {"warehouse": WarehouseResource()}
-    for source in ALL_SOURCES:
-        parts = [source_definitions(source, partitions)]
-        if source.extra_definitions:
-            parts.append(source.extra_definitions())
-        for part in parts:
-            for kind, items in part.items():
-                collected[kind] += items
-        resources[api_resource_key(source.name)] = SourceApiResource(source=source.name)
-    return Definitions(**collected, resources=resources)
+    sources = all_sources()
+    upstream = feed_upstream(channels_from_env())
+    parts = [source_definitions(s, partitions, upstream if s.name == FEED_SOURCE else None) for s in sources]
+    if any(s.name == FEED_SOURCE for s in sources):
+        parts.append(changes_feed_definitions())
+    shared = Definitions(
+        resources={"sources": SourcesResource(), "warehouse": WarehouseResource()},
+        # One process per run: steps of a run share a process (and its one wait for a busy DuckDB file).
+        executor=in_process_executor,
+    )
+    return Definitions.merge(*parts, shared)
 
 
 defs = build_definitions()

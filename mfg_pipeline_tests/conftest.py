@@ -18,4 +18,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MFG_DATA_DIR", str(path))
     monkeypatch.delenv("MFG_PARTITION_TIMEZONE", raising=False)
     monkeypatch.delenv("MFG_RATE_LIMIT_BACKEND", raising=False)
+    # An apply run applies what is pending and leaves (the coalescing tests set these to their defaults).
+    monkeypatch.setenv("FUSION_OPS_APPLY_LINGER_SECONDS", "0")
+    monkeypatch.setenv("FUSION_OPS_APPLY_MIN_INTERVAL_SECONDS", "0")
     return path

@@ -1,10 +1,21 @@
 """Errors from talking to a vendor API. Every message names the system, the endpoint and (for lists) the page,
-and never carries a secret: URLs are not included, and known secret values are masked."""
+and never carries a secret: URLs carry no query string, and known secret values are masked.
+
+`ConfigurationError` marks the errors a person fixes by changing a setting (a missing variable, a refused
+credential, a base URL that reaches nothing or the wrong server): the orchestration shows their one-line
+message without a stack trace.
+"""
 
 from __future__ import annotations
 
 
-class MissingCredentialError(RuntimeError):
+class ConfigurationError(RuntimeError):
+    """Mixed into errors whose cause is a setting; `variable` names the one to check, when there is one."""
+
+    variable: str | None = None
+
+
+class MissingCredentialError(ConfigurationError):
     """A required environment variable is not set; the message names it."""
 
     def __init__(self, variable: str, what: str):
@@ -15,8 +26,15 @@ class MissingCredentialError(RuntimeError):
 class SourceError(RuntimeError):
     """Base class: something went wrong reading `system`'s `endpoint` (on `page`, when paging)."""
 
-    def __init__(self, message: str, *, system: str, endpoint: str, page: int | str | None = None,
-                 status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        system: str,
+        endpoint: str,
+        page: int | str | None = None,
+        status: int | None = None,
+    ):
         self.system = system
         self.endpoint = endpoint
         self.page = page
@@ -30,6 +48,14 @@ class SourceHttpError(SourceError):
     """The server refused the request, or kept failing after every retry."""
 
 
+class SourceConfigurationError(SourceHttpError, ConfigurationError):
+    """The answer says a setting is wrong: credentials refused, host unreachable, a path the server lacks."""
+
+    def __init__(self, message: str, *, variable: str | None = None, **where: object):
+        self.variable = variable
+        super().__init__(message, **where)  # type: ignore[arg-type]
+
+
 class DeadlineExceeded(SourceError):
     """The caller's deadline came before an answer: the wait for the rate limit, or the retries after failed
     attempts, would have run past it. No response was received, so a caller with a time budget (a sensor tick)
@@ -38,6 +64,15 @@ class DeadlineExceeded(SourceError):
 
 class SourcePayloadError(SourceError):
     """The server answered 200 with something the doc does not allow (not JSON, wrong shape, wrong types)."""
+
+
+class NotJsonError(SourcePayloadError, ConfigurationError):
+    """The server answered with something other than JSON (an HTML login or error page, usually a wrong base
+    URL)."""
+
+    def __init__(self, message: str, *, variable: str | None = None, **where: object):
+        self.variable = variable
+        super().__init__(message, **where)  # type: ignore[arg-type]
 
 
 class PaginationLoopError(SourcePayloadError):

@@ -1,4 +1,4 @@
-"""Paging strategies: small objects that say where the first page is and where the next one is.
+"""Pages and paging strategies: small objects that say where the first page is and where the next one is.
 
 Each vendor picks one by declaration; the loop that follows them (with loop detection) is `ApiClient.pages`.
 """
@@ -6,7 +6,33 @@ Each vendor picks one by declaration; the loop that follows them (with loop dete
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
+
+
+@dataclass
+class Page:
+    number: int | str  # the page's label in errors and logs (page number, offset, ...)
+    records: list[Any]
+    payload: Any
+
+
+class Paginator(Protocol):
+    """A paging strategy: where the first page is, and where the next is given the current one.
+    Parameters whose names start with "_" are the paginator's own state and are not sent."""
+
+    def first(self) -> dict[str, Any]: ...
+
+    def next(self, params: dict[str, Any], records: list[Any], payload: Any) -> dict[str, Any] | None: ...
+
+    def label(self, params: dict[str, Any]) -> int | str: ...
+
+
+RecordSelector = Callable[[Any], Any]  # a page's payload -> its list of records
+
+
+def whole_payload(payload: Any) -> Any:
+    """The default selector: the payload is the bare array of records."""
+    return payload
 
 
 def _numbered_first_page(param: str, start: int, size_param: str | None, page_size: int) -> dict[str, Any]:
@@ -29,8 +55,10 @@ class PageNumberPaginator:
     size_param: str | None = None
 
     def first(self) -> dict[str, Any]:
-        return {**_numbered_first_page(self.param, self.start, self.size_param, self.page_size),
-                "_full_page": self.page_size}
+        return {
+            **_numbered_first_page(self.param, self.start, self.size_param, self.page_size),
+            "_full_page": self.page_size,
+        }
 
     def next(self, params: dict[str, Any], records: list[Any], payload: Any) -> dict[str, Any] | None:
         full_page = max(params["_full_page"], len(records))
@@ -39,46 +67,62 @@ class PageNumberPaginator:
         return {**params, self.param: params[self.param] + 1, "_full_page": full_page}
 
     def label(self, params: dict[str, Any]) -> int:
-        return params[self.param]
+        return int(params[self.param])
 
 
 @dataclass(frozen=True)
 class TotalPagesPaginator:
-    """`?page=N` where each response says how many pages there are (`pages_of(payload)`); stops after the last
-    one, or on an empty page, whichever comes first (FACTS: 0- vs 1-based is unconfirmed, so trust the count)."""
+    """`?page=N` where each response says how many pages there are (`pages_of(payload)`) and, when `echo_of` is
+    given, which page it is. Stops after the last page or on an empty page, whichever comes first.
+
+    FACTS: whether pages count from 0 or 1 is unconfirmed. Asked for `start`, a server counting from `start + 1`
+    may serve its first page and say so in its echo: then the walk goes on from the echoed page, and the end is
+    counted from the base the server revealed. Without an echo, the count of pages served decides.
+    """
 
     page_size: int
     pages_of: Callable[[Any], int]
     param: str = "page"
     start: int = 0
     size_param: str | None = "limit"
+    echo_of: Callable[[Any], int | None] | None = None
 
     def first(self) -> dict[str, Any]:
-        return _numbered_first_page(self.param, self.start, self.size_param, self.page_size)
+        return {**_numbered_first_page(self.param, self.start, self.size_param, self.page_size), "_base": self.start}
 
     def next(self, params: dict[str, Any], records: list[Any], payload: Any) -> dict[str, Any] | None:
-        seen = params[self.param] - self.start + 1
-        if not records or seen >= int(self.pages_of(payload)):
+        asked = params[self.param]
+        echoed = self.echo_of(payload) if self.echo_of is not None else None
+        base = params["_base"]
+        if echoed is not None and asked == self.start and echoed == self.start + 1:
+            base = self.start + 1  # asked for the doc's first page, served the server's first page
+        served = echoed if echoed is not None else asked
+        if not records or served - base + 1 >= int(self.pages_of(payload)):
             return None
-        return {**params, self.param: params[self.param] + 1}
+        return {**params, self.param: served + 1, "_base": base}
 
     def label(self, params: dict[str, Any]) -> int:
-        return params[self.param]
+        return int(params[self.param])
 
 
 @dataclass(frozen=True)
 class OffsetPaginator:
-    """`?Skip=&Take=` style: the end is a page shorter than `Take`."""
+    """`?Skip=&Take=` style: the end is a page shorter than `Take`.
+
+    With `whole_list_when_longer`, a page longer than `Take` means the server ignored the paging parameters and
+    sent the whole list (child lists that document no paging), so that page is also the last one.
+    """
 
     take: int
     skip_param: str = "Skip"
     take_param: str = "Take"
+    whole_list_when_longer: bool = False
 
     def first(self) -> dict[str, Any]:
         return {self.skip_param: 0, self.take_param: self.take}
 
     def next(self, params: dict[str, Any], records: list[Any], payload: Any) -> dict[str, Any] | None:
-        if len(records) < self.take:
+        if len(records) < self.take or (self.whole_list_when_longer and len(records) > self.take):
             return None
         return {**params, self.skip_param: params[self.skip_param] + len(records)}
 
@@ -128,4 +172,4 @@ class PageMetaPaginator:
         return following
 
     def label(self, params: dict[str, Any]) -> int:
-        return params[self.param]
+        return int(params[self.param])

@@ -1,34 +1,80 @@
 """Builds Dagster definitions from source declarations: per stream one multi-asset (the stream's table and its
-child tables, which land together), asset checks on every table, per source a daily partitioned job, a snapshot
-job and their schedules. Nothing here is vendor-specific.
+child tables, which land together), asset checks on every table, and per source a partitioned job for backfills,
+a refresh job and the hourly and daily schedules that keep it fresh. Nothing here is vendor-specific.
+
+Selecting one table of a stream (`--select fusion_ops/downtimes`) runs its whole stream: the tables of one
+stream come from the same pages and land in one transaction, so the stream's other tables are recorded as
+materialized too (their checks run when selected).
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Iterator, Sequence
 
-from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, AssetSelection, AssetSpec,
-                     DailyPartitionsDefinition, DefaultScheduleStatus, FreshnessPolicy, MaterializeResult, MetadataValue,
-                     RunRequest, ScheduleDefinition, ScheduleEvaluationContext, TableColumn, TableSchema,
-                     define_asset_job, multi_asset, schedule)
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
+    AssetSelection,
+    AssetSpec,
+    DailyPartitionsDefinition,
+    DefaultScheduleStatus,
+    Definitions,
+    FreshnessPolicy,
+    MaterializeResult,
+    MetadataValue,
+    RunRequest,
+    ScheduleEvaluationContext,
+    TableColumn,
+    TableSchema,
+    define_asset_job,
+    in_process_executor,
+    multi_asset,
+    schedule,
+)
 
 from mfg_pipeline import config
-from mfg_pipeline.loading import LoadReport, PartitionWindow, load_stream
+from mfg_pipeline.declarations import PartitionWindow, SourceSystem, Stream
+from mfg_pipeline.engine.load import LoadReport
+from mfg_pipeline.engine.refresh import DAILY, HOURLY, RefreshPlan, plan_for, refresh_stream
+from mfg_pipeline.http.pagination import Page
+from mfg_pipeline.orchestration.failures import explained_failures
 from mfg_pipeline.orchestration.pools import pool_name
-from mfg_pipeline.orchestration.resources import SourceApiResource, WarehouseResource, api_resource_key
+from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.records.schema import Table
-from mfg_pipeline.streams import SourceSystem, Stream
-from mfg_pipeline.warehouse.checks import CheckOutcome, primary_key_check, row_count_check
+from mfg_pipeline.warehouse.checks import (
+    CheckOutcome,
+    combined,
+    primary_key_check,
+    row_count_check,
+    rows_for_keys_check,
+)
+from mfg_pipeline.warehouse.store import Warehouse
 
 PROGRESS_EVERY_PAGES = 10
-CHECK_NAMES = ("primary_key_unique_not_null", "row_count_matches_source")
+CHECK_DESCRIPTIONS = {
+    "primary_key_unique_not_null": "Primary key unique and not null in DuckDB and in the published Parquet.",
+    "row_count_matches_source": "DuckDB and Parquet hold exactly what the source returned: the records listed "
+    "for a day or a whole list, and the rows written for new or changed records.",
+}
+# Run tags the schedules set; a run without them (a backfill, a manual materialization) loads its partition, or
+# a snapshot's whole list.
+CYCLE_TAG = "mfg/cycle"  # hourly or daily
+ANCHOR_TAG = "mfg/cycle_anchor"  # "true" on the run of a cycle that also makes a partitioned stream's cross-day passes
+SWEEP_TAG = "mfg/child_sweep"  # "true": fetch every record's child lists, changed or not
+SOURCE_TAG = "mfg/source"
 
 
 def daily_partitions() -> DailyPartitionsDefinition:
     # end_offset=1: today's partition exists, so the schedule can keep the current day fresh.
-    return DailyPartitionsDefinition(start_date=config.partition_start_date(),
-                                     timezone=config.partition_timezone().key, end_offset=1)
+    return DailyPartitionsDefinition(
+        start_date=config.partition_start_date(), timezone=config.partition_timezone().key, end_offset=1
+    )
 
 
 def table_key(source: SourceSystem, table: Table) -> AssetKey:
@@ -36,12 +82,15 @@ def table_key(source: SourceSystem, table: Table) -> AssetKey:
 
 
 def _column_schema(table: Table) -> TableSchema:
-    return TableSchema(columns=[
-        TableColumn(c.name, c.type.duckdb, description=c.description or (f"from `{c.source_label}`"),
-                    constraints=None) for c in table.columns])
+    return TableSchema(
+        columns=[
+            TableColumn(c.name, c.type.duckdb, description=c.description or f"from `{c.source_label}`")
+            for c in table.columns
+        ]
+    )
 
 
-def table_metadata(source_name: str, stream: Stream, table: Table) -> dict:
+def table_metadata(source_name: str, stream: Stream, table: Table) -> dict[str, Any]:
     """What the UI shows of a table asset: column schema, DuckDB name, key, endpoint, Parquet folder."""
     return {
         "dagster/column_schema": _column_schema(table),
@@ -52,129 +101,275 @@ def table_metadata(source_name: str, stream: Stream, table: Table) -> dict:
     }
 
 
-def stream_assets(source: SourceSystem, stream: Stream, partitions: DailyPartitionsDefinition):
-    resource_key = api_resource_key(source.name)
-    # Schedules refresh every asset hourly: warn after two missed runs, fail after five.
-    freshness = FreshnessPolicy.time_window(fail_window=timedelta(hours=6), warn_window=timedelta(hours=3))
-    specs = [AssetSpec(table_key(source, table), description=table.description or stream.description,
-                       group_name=source.name, kinds={"duckdb", "parquet"}, freshness_policy=freshness,
-                       metadata=table_metadata(source.name, stream, table),
-                       tags={"source": source.name, "stream": stream.name})
-             for table in stream.tables]
-    check_specs = [AssetCheckSpec(name, asset=table_key(source, table),
-                                  description={"primary_key_unique_not_null": "Primary key unique and not null in "
-                                               "DuckDB and in the published Parquet.",
-                                               "row_count_matches_source": "Rows in DuckDB and Parquet equal the "
-                                               "records the source returned for this window."}[name])
-                   for table in stream.tables for name in CHECK_NAMES]
+@dataclass(frozen=True)
+class StreamAssets:
+    """How a stream appears in Dagster: its table keys, and what feeds its parent table besides its own list."""
 
-    @multi_asset(name=f"{source.name}__{stream.name}", specs=specs, check_specs=check_specs,
-                 partitions_def=partitions if stream.partitioned else None, pool=pool_name(source.name),
-                 required_resource_keys={resource_key, "warehouse"}, description=stream.description,
-                 op_tags={"source": source.name})
-    def _materialize(context) -> Iterator:  # AssetExecutionContext (a string hint breaks Dagster)
-        api: SourceApiResource = getattr(context.resources, resource_key)
-        warehouse = context.resources.warehouse.warehouse()
-        window = None
-        if stream.partitioned:
-            time_window = context.partition_time_window
-            window = PartitionWindow(date.fromisoformat(context.partition_key), time_window.start, time_window.end)
+    source: SourceSystem
+    stream: Stream
+    upstream: tuple[AssetKey, ...] = ()  # e.g. the changes feed's change_log, which writes into the table
 
-        pages_read = 0
+    def key(self, table: Table) -> AssetKey:
+        return table_key(self.source, table)
 
-        def progress(stream_: Stream, page, rows: int) -> None:
-            nonlocal pages_read  # counted here: page labels are numbers, offsets or ids depending on the paginator
-            pages_read += 1
-            if pages_read % PROGRESS_EVERY_PAGES == 0:
-                context.log.info(f"{source.name} {stream_.name}: {pages_read} pages (last: {page.number}), "
-                                 f"{rows} rows so far")
+    def specs(self) -> list[AssetSpec]:
+        source, stream = self.source, self.stream
+        # Schedules refresh every asset hourly: warn after two missed runs, fail after five.
+        freshness = FreshnessPolicy.time_window(fail_window=timedelta(hours=6), warn_window=timedelta(hours=3))
+        parent = self.key(stream.table)
+        return [
+            AssetSpec(
+                self.key(table),
+                description=table.description or stream.description,
+                group_name=source.name,
+                kinds={"duckdb", "parquet"},
+                freshness_policy=freshness,
+                metadata=table_metadata(source.name, stream, table),
+                tags={"source": source.name, "stream": stream.name},
+                deps=list(self.upstream) if table is stream.table else [parent],
+                skippable=True,
+            )
+            for table in stream.tables
+        ]
 
-        client = api.client(logger=context.log)
-        try:
-            report = (stream.loader or load_stream)(client, stream, warehouse, window=window, progress=progress)
-        finally:
-            client.close()
-        context.log.info(f"{source.name} {stream.name}: {report.source_rows} in {report.pages} pages, "
-                         f"{report.requests} requests, {report.throttled} x 429, {report.seconds:.1f}s")
-        for table in stream.tables:
-            yield MaterializeResult(asset_key=table_key(source, table), metadata=_run_metadata(report, table))
-        for table in stream.tables:
-            partition = window.key if window else None
-            outcomes = [primary_key_check(warehouse, source.name, table, stream.partitioned, partition),
-                        row_count_check(warehouse, source.name, table, partition, report.source_rows[table.name],
-                                        loaded_since=report.started_at if report.mode == "upsert" else None)]
-            for outcome in outcomes:
-                yield _check_result(source, table, outcome)
+    def check_specs(self) -> list[AssetCheckSpec]:
+        return [
+            AssetCheckSpec(name, asset=self.key(table), description=description)
+            for table in self.stream.tables
+            for name, description in CHECK_DESCRIPTIONS.items()
+        ]
+
+
+def stream_assets(source: SourceSystem, stream: Stream, partitions: DailyPartitionsDefinition,
+                  upstream: Sequence[AssetKey] = ()) -> Any:
+    described = StreamAssets(source, stream, tuple(upstream))
+
+    @multi_asset(
+        name=f"{source.name}__{stream.name}",
+        specs=described.specs(),
+        check_specs=described.check_specs(),
+        partitions_def=partitions if stream.partitioned else None,
+        pool=pool_name(source.name),
+        description=stream.description,
+        op_tags={"source": source.name},
+        can_subset=True,
+    )
+    def _materialize(context, sources: SourcesResource, warehouse: WarehouseResource) -> Iterator[Any]:
+        # `context` unannotated: Dagster checks the annotation at definition time and cannot read the string
+        # annotations this module's `from __future__ import annotations` makes.
+        landed = yield from _run_stream(context, described, sources, warehouse.warehouse(context.run.run_id))
+        yield from _checks(context, described, *landed)
 
     return _materialize
 
 
-def _run_metadata(report: LoadReport, table: Table) -> dict:
-    metadata = {
-        "dagster/row_count": MetadataValue.int(report.source_rows[table.name]),
-        "rows": MetadataValue.int(report.source_rows[table.name]),
-        "pages": MetadataValue.int(report.pages),
-        "requests": MetadataValue.int(report.requests),
-        "http_429_received": MetadataValue.int(report.throttled),
-        "retries": MetadataValue.int(report.retries),
-        "token_refreshes": MetadataValue.int(report.token_refreshes),
-        "rate_limit_wait_seconds": MetadataValue.float(report.rate_limit_wait_seconds),
-        "duplicates_dropped": MetadataValue.int(report.duplicates_dropped),
-        "outside_window_dropped": MetadataValue.int(report.outside_window_dropped),
-        "duration_seconds": MetadataValue.float(report.seconds),
-        "commit_seconds": MetadataValue.float(report.commit_seconds),
-        "load_mode": MetadataValue.text(report.mode),
-        "published_parquet": MetadataValue.text(", ".join(str(p) for p in report.published.get(table.name, []))),
+def _plan(context: AssetExecutionContext, stream: Stream) -> RefreshPlan:
+    tags = context.run.tags
+    window = None
+    if stream.partitioned:
+        time_window = context.partition_time_window
+        window = PartitionWindow(date.fromisoformat(context.partition_key), time_window.start, time_window.end)
+    return plan_for(
+        stream,
+        tags.get(CYCLE_TAG),
+        window=window,
+        anchor=tags.get(ANCHOR_TAG) == "true",
+        sweep_children=tags.get(SWEEP_TAG) == "true" and bool(stream.child_endpoints),
+        partition_timezone=config.partition_timezone(),
+    )
+
+
+def _run_stream(context: AssetExecutionContext, described: StreamAssets, sources: SourcesResource,
+                warehouse: Warehouse) -> Iterator[Any]:
+    source, stream = described.source, described.stream
+    plan = _plan(context, stream)
+    pages_read = 0
+
+    def progress(stream_: Stream, page: Page, rows: int) -> None:
+        nonlocal pages_read  # counted here: page labels are numbers, offsets or ids depending on the paginator
+        pages_read += 1
+        if pages_read % PROGRESS_EVERY_PAGES == 0:
+            context.log.info(f"{source.name} {stream_.name}: {pages_read} pages (last: {page.number}), "
+                             f"{rows} records so far")
+
+    with explained_failures(source.name, stream.name):
+        client = sources.client(source.name, logger=context.log)
+        try:
+            reports = (stream.loader or refresh_stream)(client, stream, warehouse, plan, progress, context.log)
+        finally:
+            client.close()
+    for report in reports:
+        context.log.info(
+            f"{source.name} {stream.name} {report.kind} pass: {report.records_seen} records listed, "
+            f"{len(report.staged_keys)} new or changed, {len(report.deleted_keys)} gone; {report.pages} pages, "
+            f"{report.requests} requests, {report.throttled} x 429, {report.seconds:.1f}s")
+    selected = context.selected_asset_keys
+    run_partition = context.partition_key if stream.partitioned else None
+    for table in stream.tables:
+        key, metadata = described.key(table), _run_metadata(reports, table, plan)
+        if key in selected:
+            yield MaterializeResult(asset_key=key, metadata=metadata)
+        else:  # written with the stream all the same: say so, without claiming its checks
+            context.log_event(AssetMaterialization(asset_key=key, partition=run_partition, metadata=metadata))
+        for day in _other_partitions(reports, table, run_partition):
+            context.log_event(AssetMaterialization(asset_key=key, partition=day, metadata={
+                "written_by": MetadataValue.text(f"{', '.join(plan.passes)} pass of run {context.run.run_id}")}))
+    return reports, warehouse, run_partition
+
+
+def _other_partitions(reports: Sequence[LoadReport], table: Table, run_partition: str | None) -> list[str]:
+    """Days a cross-day pass (open, full) republished, other than the run's own partition, that exist."""
+    first = date.fromisoformat(config.partition_start_date())
+    days = {day for report in reports for day in report.touched_partitions.get(table.name, set())}
+    return sorted(d.isoformat() for d in days if d >= first and d.isoformat() != run_partition)
+
+
+def _checks(context: AssetExecutionContext, described: StreamAssets, reports: list[LoadReport],
+            warehouse: Warehouse, run_partition: str | None) -> Iterator[AssetCheckResult]:
+    source, stream = described.source, described.stream
+    selected = context.selected_asset_check_keys
+    partition = date.fromisoformat(run_partition) if run_partition else None
+    for table in stream.tables:
+        key = described.key(table)
+        outcomes = []
+        if any(c.asset_key == key and c.name == "primary_key_unique_not_null" for c in selected):
+            outcomes.append(primary_key_check(warehouse, source.name, table, stream.partitioned, partition))
+        if any(c.asset_key == key and c.name == "row_count_matches_source" for c in selected):
+            outcomes.append(combined(list(_count_checks(warehouse, source.name, stream, table, reports))))
+        for outcome in outcomes:
+            yield _check_result(key, outcome)
+
+
+def _count_checks(warehouse: Warehouse, schema: str, stream: Stream, table: Table,
+                  reports: Sequence[LoadReport]) -> Iterator[CheckOutcome]:
+    """Per pass: what the pass saw whole is what DuckDB and Parquet hold live; what it wrote is in DuckDB."""
+    is_parent = table is stream.table
+    for report in reports:
+        if is_parent and report.scope is not None:
+            yield row_count_check(warehouse, schema, table, report.scope.partition, report.records_seen,
+                                  partitioned=stream.partitioned, deleted_flag=stream.deleted_flag)
+        if is_parent:
+            yield rows_for_keys_check(warehouse, schema, table, table.primary_key, report.staged_keys,
+                                      len(report.staged_keys))
+        else:
+            link = next(c.parent_key for c in stream.children if c.table is table)
+            yield rows_for_keys_check(warehouse, schema, table, [child for child, _ in link], report.staged_keys,
+                                      report.rows_staged.get(table.name, 0))
+
+
+def _run_metadata(reports: Sequence[LoadReport], table: Table, plan: RefreshPlan) -> dict[str, Any]:
+    total = {name: sum(getattr(r, name) for r in reports) for name in (
+        "pages", "requests", "throttled", "retries", "token_refreshes", "duplicates_dropped",
+        "outside_window_dropped")}
+    written = sum(r.rows_staged.get(table.name, 0) for r in reports)
+    listed = sum(r.source_rows.get(table.name, 0) for r in reports)
+    metadata: dict[str, Any] = {
+        "dagster/row_count": MetadataValue.int(listed),
+        "rows": MetadataValue.int(listed),
+        "rows_written": MetadataValue.int(written),
+        "records_gone": MetadataValue.int(sum(len(r.deleted_keys) for r in reports)),
+        "passes": MetadataValue.text(", ".join(r.kind for r in reports) or "none"),
+        "pages": MetadataValue.int(total["pages"]),
+        "requests": MetadataValue.int(total["requests"]),
+        "http_429_received": MetadataValue.int(total["throttled"]),
+        "retries": MetadataValue.int(total["retries"]),
+        "token_refreshes": MetadataValue.int(total["token_refreshes"]),
+        "rate_limit_wait_seconds": MetadataValue.float(round(sum(r.rate_limit_wait_seconds for r in reports), 3) + 0.0),
+        "duplicates_dropped": MetadataValue.int(total["duplicates_dropped"]),
+        "outside_window_dropped": MetadataValue.int(total["outside_window_dropped"]),
+        "duration_seconds": MetadataValue.float(round(sum(r.seconds for r in reports), 3) + 0.0),
+        "commit_seconds": MetadataValue.float(round(sum(r.commit_seconds for r in reports), 3) + 0.0),
+        "child_sweep": MetadataValue.bool(plan.sweep_children),
     }
-    if report.window is not None:
-        metadata["window_start"] = MetadataValue.text(report.window.start.isoformat())
-        metadata["window_end"] = MetadataValue.text(report.window.end.isoformat())
+    if plan.window is not None:
+        metadata["window_start"] = MetadataValue.text(plan.window.start.isoformat())
+        metadata["window_end"] = MetadataValue.text(plan.window.end.isoformat())
     return metadata
 
 
-def _check_result(source: SourceSystem, table: Table, outcome: CheckOutcome) -> AssetCheckResult:
-    return AssetCheckResult(asset_key=table_key(source, table), check_name=outcome.name, passed=outcome.passed,
+def _check_result(key: AssetKey, outcome: CheckOutcome) -> AssetCheckResult:
+    return AssetCheckResult(asset_key=key, check_name=outcome.name, passed=outcome.passed,
                             severity=AssetCheckSeverity.ERROR, description=outcome.description,
                             metadata=outcome.metadata)
 
 
-def source_definitions(source: SourceSystem, partitions: DailyPartitionsDefinition) -> dict[str, list]:
-    """Assets, jobs and schedules of one source."""
-    assets = [stream_assets(source, stream, partitions) for stream in source.streams]
+# --- jobs and schedules -------------------------------------------------------------------------------------------
+def source_definitions(source: SourceSystem, partitions: DailyPartitionsDefinition,
+                       upstream: dict[str, Sequence[AssetKey]] | None = None) -> Definitions:
+    """Assets, jobs and schedules of one source. `upstream`: stream name -> assets that also write its table."""
+    assets = [stream_assets(source, stream, partitions, (upstream or {}).get(stream.name, ()))
+              for stream in source.streams]
+    all_keys = [table_key(source, t) for s in source.streams for t in s.tables]
     partitioned_keys = [table_key(source, t) for s in source.streams if s.partitioned for t in s.tables]
-    snapshot_keys = [table_key(source, t) for s in source.streams if not s.partitioned for t in s.tables]
-    jobs, schedules = [], []
+    refresh_job = define_asset_job(
+        f"{source.name}_refresh", selection=AssetSelection.assets(*all_keys), executor_def=in_process_executor,
+        tags={SOURCE_TAG: source.name},
+        description=f"{source.title}: every stream, as the hourly and daily schedules run it (tag {CYCLE_TAG}).")
+    jobs = [refresh_job]
     if partitioned_keys:
-        daily_job = define_asset_job(f"{source.name}_daily", selection=AssetSelection.assets(*partitioned_keys),
-                                     description=f"{source.title}: the daily-partitioned streams for one day.")
-        jobs.append(daily_job)
-        schedules.append(_recent_partitions_schedule(source, daily_job, partitions))
-    if snapshot_keys:
-        snapshot_job = define_asset_job(f"{source.name}_snapshot", selection=AssetSelection.assets(*snapshot_keys),
-                                        description=f"{source.title}: the unpartitioned streams, pulled whole.")
-        jobs.append(snapshot_job)
-        schedules.append(ScheduleDefinition(name=f"{source.name}_snapshot_schedule", job=snapshot_job,
-                                            cron_schedule="30 * * * *",
-                                            default_status=DefaultScheduleStatus.RUNNING,
-                                            execution_timezone=partitions.timezone,
-                                            description=f"Refresh {source.title}'s unpartitioned streams hourly."))
-    return {"assets": assets, "jobs": jobs, "schedules": schedules}
+        jobs.append(define_asset_job(
+            f"{source.name}_daily", selection=AssetSelection.assets(*partitioned_keys),
+            executor_def=in_process_executor, tags={SOURCE_TAG: source.name},
+            description=f"{source.title}: the daily-partitioned streams for one day (backfills run it)."))
+    schedules = [cycle_schedule(source, refresh_job, partitions, HOURLY, partitioned_keys),
+                 cycle_schedule(source, refresh_job, partitions, DAILY, partitioned_keys)]
+    return Definitions(assets=assets, jobs=jobs, schedules=schedules)
 
 
-def _recent_partitions_schedule(source: SourceSystem, job, partitions: DailyPartitionsDefinition):
-    @schedule(name=f"{source.name}_daily_schedule", job=job, cron_schedule="15 * * * *",
-              default_status=DefaultScheduleStatus.RUNNING,
-              execution_timezone=partitions.timezone,
-              description=f"Every hour: today's {source.title} partition and the last MFG_SCHEDULE_LOOKBACK_DAYS "
-                          "days (default 2), to catch late edits.")
-    def _recent(context: ScheduleEvaluationContext) -> Iterator[RunRequest]:
-        lookback = config.env_int("MFG_SCHEDULE_LOOKBACK_DAYS", 2, minimum=0)
-        now = context.scheduled_execution_time
-        existing = set(partitions.get_partition_keys(current_time=now))
-        today = now.astimezone(config.partition_timezone()).date()
-        for days_back in range(lookback + 1):
-            key = (today - timedelta(days=days_back)).isoformat()
-            if key in existing:
-                yield RunRequest(run_key=f"{key}@{now.isoformat()}", partition_key=key)
+CYCLE_CRONS = {HOURLY: "15 * * * *", DAILY: "45 2 * * *"}
 
-    return _recent
+
+def cycle_schedule(source: SourceSystem, job: Any, partitions: DailyPartitionsDefinition, cycle: str,
+                   partitioned_keys: Sequence[AssetKey]) -> Any:
+    @schedule(name=f"{source.name}_{cycle}_refresh", job=job, cron_schedule=CYCLE_CRONS[cycle],
+              default_status=DefaultScheduleStatus.RUNNING, execution_timezone=partitions.timezone,
+              description=cycle_description(source, cycle))
+    def _cycle(context: ScheduleEvaluationContext) -> Iterator[RunRequest]:
+        yield from cycle_run_requests(source, partitions, cycle, context.scheduled_execution_time, partitioned_keys)
+
+    return _cycle
+
+
+def cycle_run_requests(source: SourceSystem, partitions: DailyPartitionsDefinition, cycle: str, now: datetime,
+                       partitioned_keys: Sequence[AssetKey]) -> Iterator[RunRequest]:
+    """The runs of one cycle: every stream for today (the anchor run), plus the recent days of the partitioned
+    streams (MFG_SCHEDULE_LOOKBACK_DAYS hourly, MFG_DAILY_LOOKBACK_DAYS daily)."""
+    today = now.astimezone(config.partition_timezone()).date()
+    tags = {CYCLE_TAG: cycle, SOURCE_TAG: source.name}
+    stamp = now.isoformat()
+    anchor = {**tags, ANCHOR_TAG: "true"}
+    if cycle == DAILY:  # the anchor run's full passes sweep the child lists, every MFG_CHILD_SWEEP_EVERY_DAYS days
+        anchor[SWEEP_TAG] = str(today.toordinal() % config.child_sweep_every_days() == 0).lower()
+    if not partitioned_keys:
+        yield RunRequest(run_key=f"{cycle}@{stamp}", tags=anchor)
+        return
+    existing = set(partitions.get_partition_keys(current_time=now))
+    lookback = config.lookback_days(cycle)
+    for days_back in range(lookback + 1):
+        key = (today - timedelta(days=days_back)).isoformat()
+        if key not in existing:
+            continue
+        if days_back == 0:
+            yield RunRequest(run_key=f"{cycle}@{stamp}", partition_key=key, tags=anchor)
+        else:
+            yield RunRequest(run_key=f"{cycle}-{key}@{stamp}", partition_key=key,
+                             asset_selection=list(partitioned_keys), tags=tags)
+
+
+def cycle_description(source: SourceSystem, cycle: str) -> str:
+    """What the cycle keeps fresh, from the declarations (shown on the schedule in the UI)."""
+    lines = []
+    for stream in source.streams:
+        if stream.loader is not None:
+            lines.append(f"{stream.name}: its own flow (every cycle)")
+            continue
+        plan = plan_for(stream, cycle, anchor=True, sweep_children=cycle == DAILY)
+        passes = [("window" if stream.partitioned else None), *plan.passes]
+        what = {"window": "recent days", "open": "open records and those that closed",
+                "modified": "records modified since the last pass", "full": "the whole list"}
+        described = ", ".join(what[p] for p in passes if p) or "nothing"
+        if plan.full_pass and stream.child_endpoints and cycle == DAILY:
+            described += " (child lists every MFG_CHILD_SWEEP_EVERY_DAYS days)"
+        lines.append(f"{stream.name}: {described}")
+    when = "Every hour at :15" if cycle == HOURLY else "Every day at 02:45"
+    return f"{when}, {source.title}: " + "; ".join(lines) + "."

@@ -12,7 +12,7 @@ from typing import Iterable
 
 from dagster import DagsterInstance
 
-from mfg_pipeline.streams import SourceSystem
+from mfg_pipeline.declarations import SourceSystem
 
 
 def pool_name(source_name: str) -> str:

@@ -6,14 +6,23 @@ cannot show up in run config, the UI or event logs.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, Optional
 
 from dagster import ConfigurableResource
 
 from mfg_pipeline import config
-from mfg_pipeline.streams import SourceClient
-from mfg_pipeline.warehouse.store import Warehouse
+from mfg_pipeline.declarations import SourceClient
+from mfg_pipeline.sources.registry import source_by_name
+from mfg_pipeline.warehouse.store import BusyBudget, Warehouse, busy_timeout_from_env
+
+_budgets: dict[str, BusyBudget] = {}
+_budgets_lock = threading.Lock()
+
+
+def _data_dir(configured: Optional[str]) -> Path:
+    return Path(configured).resolve() if configured else config.data_dir()
 
 
 class WarehouseResource(ConfigurableResource):
@@ -22,24 +31,22 @@ class WarehouseResource(ConfigurableResource):
     data_dir: Optional[str] = None
 
     def path(self) -> Path:
-        return Path(self.data_dir).resolve() if self.data_dir else config.data_dir()
+        return _data_dir(self.data_dir)
 
-    def warehouse(self) -> Warehouse:
-        return Warehouse(self.path())
+    def warehouse(self, run_id: str | None = None) -> Warehouse:
+        """The warehouse; with `run_id`, every step of the run shares one wait for a DuckDB file held open
+        elsewhere (MFG_WAREHOUSE_BUSY_TIMEOUT), instead of each waiting its own."""
+        if run_id is None:
+            return Warehouse(self.path())
+        with _budgets_lock:
+            budget = _budgets.setdefault(run_id, BusyBudget(busy_timeout_from_env()))
+        return Warehouse(self.path(), busy_budget=budget)
 
 
-class SourceApiResource(ConfigurableResource):
-    """A vendor API, configured from its environment variables (see the README's table)."""
+class SourcesResource(ConfigurableResource):
+    """The vendor APIs, each configured from its environment variables (see the README's table)."""
 
-    source: str
     data_dir: Optional[str] = None
 
-    def client(self, logger: Any = None) -> SourceClient:
-        from mfg_pipeline.sources.registry import source_by_name
-
-        data_dir = Path(self.data_dir).resolve() if self.data_dir else config.data_dir()
-        return source_by_name(self.source).make_client(data_dir, logger)
-
-
-def api_resource_key(source_name: str) -> str:
-    return f"{source_name}_api"
+    def client(self, source: str, logger: Any = None) -> SourceClient:
+        return source_by_name(source).make_client(_data_dir(self.data_dir), logger)

@@ -9,7 +9,8 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone, tzinfo
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections import ChainMap
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import pyarrow as pa
 
@@ -141,6 +142,7 @@ def path_getter(path: str) -> Getter:
             value = value.get(key)
         return value
 
+    get.label = path  # type: ignore[attr-defined]
     return get
 
 
@@ -155,6 +157,7 @@ def first_of(*paths: str) -> Getter:
                 return value
         return None
 
+    get.label = f"first_of({', '.join(paths)})"  # type: ignore[attr-defined]
     return get
 
 
@@ -166,6 +169,7 @@ def code_of(path: str) -> Getter:
         value = getter(record)
         return value.get("code") if isinstance(value, Mapping) else value
 
+    get.label = f"code_of({path})"  # type: ignore[attr-defined]
     return get
 
 
@@ -186,6 +190,13 @@ class Column:
     @property
     def source_label(self) -> str:
         return self.source if isinstance(self.source, str) else self.name
+
+    @property
+    def signature(self) -> str:
+        """What the column is and where it comes from: a change here changes how records are read."""
+        source = self.source if isinstance(self.source, str) or self.source is None else getattr(
+            self.source, "label", getattr(self.source, "__qualname__", repr(self.source)))
+        return f"{self.name}:{self.type.name}:{source}"
 
 
 @dataclass(frozen=True)
@@ -209,6 +220,10 @@ class Table:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def signature(self) -> str:
+        return f"{self.name}({','.join(c.signature for c in self.columns)})@{self.source_array or ''}"
+
     def arrow_schema(self, extra: Sequence[pa.Field] = ()) -> pa.Schema:
         fields = [pa.field(c.name, c.type.arrow, nullable=c.name not in self.primary_key) for c in self.columns]
         return pa.schema(fields + list(extra))
@@ -226,7 +241,9 @@ class ChildTable:
 class RowParser:
     """Turns a page of raw records into typed column lists for one table (and its children).
 
-    Errors name the record (by index and key) and the field, so the caller can add system/endpoint/page.
+    Errors name the record (by index and key) and the field, so the caller can add system/endpoint/page. The
+    parent columns and the child tables can be parsed separately (`parse_parents`, `parse_children`): the load
+    engine reads every record's key and fingerprint first, and the children only of records that changed.
     """
 
     def __init__(self, table: Table, children: Iterable[ChildTable] = (), naive_timezone: tzinfo = UTC):
@@ -234,8 +251,11 @@ class RowParser:
         self.children = tuple(children)
         self._getters = [(c, c.getter) for c in table.columns]
         self._child_getters = {
-            child.table.name: [(c, c.getter) for c in child.table.columns if c.name not in dict(child.parent_key)
-                               and c.name != "position"]
+            child.table.name: [
+                (c, c.getter)
+                for c in child.table.columns
+                if c.name not in dict(child.parent_key) and c.name != "position"
+            ]
             for child in self.children
         }
         self._naive_timezone = naive_timezone
@@ -254,10 +274,12 @@ class RowParser:
 
     def parse(self, records: Sequence[Any]) -> dict[str, dict[str, list]]:
         """{table name: {column: values}} for the parent table and each child table."""
-        out: dict[str, dict[str, list]] = {self.table.name: {c.name: [] for c in self.table.columns}}
-        for child in self.children:
-            out[child.table.name] = {c.name: [] for c in child.table.columns}
-        parent_cols = out[self.table.name]
+        parents = self.parse_parents(records)
+        return {self.table.name: parents, **self.parse_children(records, parents)}
+
+    def parse_parents(self, records: Sequence[Any]) -> dict[str, list]:
+        """{column: values} of the parent table, one value per record."""
+        out: dict[str, list] = {c.name: [] for c in self.table.columns}
         for index, record in enumerate(records):
             if not isinstance(record, Mapping):
                 raise FieldError(f"record {index} is {type(record).__name__}, expected an object")
@@ -266,33 +288,55 @@ class RowParser:
             except FieldError as exc:
                 raise FieldError(f"record {index} ({self._describe(record)}): {exc}") from None
             for column, value in zip(self.table.columns, row):
-                parent_cols[column.name].append(value)
-            for child in self.children:
-                self._parse_child(child, record, dict(zip(self.table.column_names, row)), out[child.table.name],
-                                  index)
+                out[column.name].append(value)
         return out
 
-    def _parse_child(self, child: ChildTable, record: Mapping, parent_row: dict, cols: dict[str, list],
-                     index: int) -> None:
-        items = path_getter(child.table.source_array or "")(record)
-        if items is None:
+    def parse_children(self, records: Sequence[Any], parents: Mapping[str, list]) -> dict[str, dict[str, list]]:
+        """{child table: {column: values}}: the rows of each record's arrays, keyed by `parents` (the parsed
+        parent columns of the same records, in the same order)."""
+        out = {child.table.name: {c.name: [] for c in child.table.columns} for child in self.children}
+        for child in self.children:
+            columns = out[child.table.name]
+            links = [(child_col, parents[parent_col]) for child_col, parent_col in child.parent_key]
+            for index, record in enumerate(records):
+                for position, item, label in self._array_items(child, record, index):
+                    for child_col, values in links:
+                        columns[child_col].append(values[index])
+                    columns["position"].append(position)
+                    for column, getter in self._child_getters[child.table.name]:
+                        try:
+                            columns[column.name].append(self._coerce(column, getter(item)))
+                        except FieldError as exc:
+                            raise FieldError(f"record {index} ({self._describe(record)}): {label}: {exc}") from None
+        return out
+
+    def _array_items(self, child: ChildTable, record: Mapping, index: int) -> Iterator[tuple[int, Mapping, str]]:
+        """(position, item, label) for each row of a child table in one record. `source_array` may step through
+        an array of arrays (`groups[].items`): every inner item is a row, and sees its group as `_parent`."""
+        outer_path, _, inner_path = (child.table.source_array or "").partition("[].")
+        outer = self._array(path_getter(outer_path)(record), outer_path, record, index)
+        if not inner_path:
+            yield from ((position, item, f"{outer_path}[{position}]") for position, item in enumerate(outer))
             return
+        position = 0
+        for group_index, group in enumerate(outer):
+            where = f"{outer_path}[{group_index}].{inner_path}"
+            for item_index, item in enumerate(self._array(path_getter(inner_path)(group), where, record, index)):
+                yield position, ChainMap(item, {"_parent": group}), f"{where}[{item_index}]"
+                position += 1
+
+    def _array(self, items: Any, where: str, record: Mapping, index: int) -> list[Mapping]:
+        if items is None:
+            return []
         if not isinstance(items, list):
-            raise FieldError(f"record {index} ({self._describe(record)}): field '{child.table.source_array}' "
-                             f"must be an array, got {type(items).__name__}")
+            raise FieldError(
+                f"record {index} ({self._describe(record)}): field '{where}' must be an array, "
+                f"got {type(items).__name__}"
+            )
         for position, item in enumerate(items):
             if not isinstance(item, Mapping):
-                raise FieldError(f"record {index} ({self._describe(record)}): "
-                                 f"'{child.table.source_array}[{position}]' must be an object")
-            for child_col, parent_col in child.parent_key:
-                cols[child_col].append(parent_row[parent_col])
-            cols["position"].append(position)
-            for column, getter in self._child_getters[child.table.name]:
-                try:
-                    cols[column.name].append(self._coerce(column, getter(item)))
-                except FieldError as exc:
-                    raise FieldError(f"record {index} ({self._describe(record)}): "
-                                     f"{child.table.source_array}[{position}]: {exc}") from None
+                raise FieldError(f"record {index} ({self._describe(record)}): '{where}[{position}]' must be an object")
+        return items
 
     def _describe(self, record: Mapping) -> str:
         keys = [c for c in self.table.columns if c.name in self.table.primary_key]

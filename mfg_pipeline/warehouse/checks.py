@@ -7,12 +7,13 @@ check matters most there (a stale partition file or a record that moved between 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any
+from datetime import date
+from typing import Any, Sequence
+
+import pyarrow as pa
 
 from mfg_pipeline.records.schema import Table
-from mfg_pipeline.warehouse.store import (DELETED_AT_COLUMN, LOADED_AT_COLUMN, PARQUET_FILE, PARTITION_COLUMN,
-                                          Warehouse, quote)
+from mfg_pipeline.warehouse.store import DELETED_AT_COLUMN, PARQUET_FILE, PARTITION_COLUMN, Warehouse, quote
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,10 @@ def _key_stats(warehouse: Warehouse, relation: str, table: Table, params: list,
 def primary_key_check(warehouse: Warehouse, schema: str, table: Table, partitioned: bool,
                       partition: date | None = None) -> CheckOutcome:
     """Key unique and not null in DuckDB and in the published Parquet (for `partition`: the day's keys, each
-    checked against the whole table)."""
-    relations = {"duckdb": (f"{quote(schema)}.{quote(table.name)}", [])}
+    checked against the whole table). A table not created yet (nothing landed so far) holds no key at all."""
+    relations = {}
+    if warehouse.has_table(schema, table.name):
+        relations["duckdb"] = (f"{quote(schema)}.{quote(table.name)}", [])
     glob = _parquet_glob(warehouse, schema, table, partitioned)
     if glob:
         relations["parquet"] = ("read_parquet(?, union_by_name = true)", [glob])
@@ -66,30 +69,65 @@ def primary_key_check(warehouse: Warehouse, schema: str, table: Table, partition
         if nulls or duplicates:
             failures.append(f"{label}: {duplicates} duplicated and {nulls} null keys")
     passed = not failures
-    return CheckOutcome("primary_key_unique_not_null", passed,
-                        "Key unique and not null in DuckDB and Parquet" if passed else "; ".join(failures), metadata)
+    description = "Key unique and not null in DuckDB and Parquet" if relations else "No row landed yet"
+    return CheckOutcome("primary_key_unique_not_null", passed, description if passed else "; ".join(failures),
+                        metadata)
 
 
 def row_count_check(warehouse: Warehouse, schema: str, table: Table, partition: date | None,
-                    source_rows: int, loaded_since: datetime | None = None) -> CheckOutcome:
-    """The window's rows in DuckDB and in its Parquet equal what the source returned. For an upsert load
-    (`loaded_since`), the rows this load wrote are counted instead, since the table holds earlier loads too."""
+                    source_rows: int, partitioned: bool | None = None,
+                    deleted_flag: str | None = None) -> CheckOutcome:
+    """The scope's live rows in DuckDB and in its Parquet equal what the source listed for it: one partition, or
+    (`partition` None) the whole table. Rows the vendor flags deleted (`deleted_flag`) are not published."""
     relation = f"{quote(schema)}.{quote(table.name)}"
-    if loaded_since is not None:
-        duckdb_rows = warehouse.query(f"SELECT count(*) FROM {relation} WHERE {LOADED_AT_COLUMN} >= ?",
-                                      [loaded_since])[0][0]
-        passed = duckdb_rows == source_rows
-        return CheckOutcome("row_count_matches_source", passed,
-                            f"{source_rows} rows from the source, {duckdb_rows} written to DuckDB by this load",
-                            {"source_rows": source_rows, "duckdb_rows": duckdb_rows})
     where, params = (f"AND {PARTITION_COLUMN} = ?", [partition]) if partition else ("", [])
-    where = f"WHERE {DELETED_AT_COLUMN} IS NULL {where}"
-    duckdb_rows = warehouse.query(f"SELECT count(*) FROM {relation} {where}", params)[0][0]
-    parquet_path = warehouse.parquet_file(schema, table.name, partition)
-    parquet_rows = (warehouse.query("SELECT count(*) FROM read_parquet(?)", [str(parquet_path)])[0][0]
-                    if parquet_path.exists() else 0)
-    passed = duckdb_rows == source_rows == parquet_rows
+    live = f"{DELETED_AT_COLUMN} IS NULL {where}"
+    duckdb_rows = warehouse.query(f"SELECT count(*) FROM {relation} WHERE {live}", params)[0][0]
+    published = duckdb_rows
+    if deleted_flag:
+        published = warehouse.query(f"SELECT count(*) FROM {relation} WHERE {live} AND {quote(deleted_flag)} "
+                                    "IS NOT TRUE", params)[0][0]
+    parquet_rows = _parquet_rows(warehouse, schema, table, partition, partitioned)
+    passed = duckdb_rows == source_rows and parquet_rows == published
     description = (f"{source_rows} rows from the source, {duckdb_rows} in DuckDB, {parquet_rows} in Parquet"
                    + ("" if partition is None else f" for {partition.isoformat()}"))
     return CheckOutcome("row_count_matches_source", passed, description,
                         {"source_rows": source_rows, "duckdb_rows": duckdb_rows, "parquet_rows": parquet_rows})
+
+
+def _parquet_rows(warehouse: Warehouse, schema: str, table: Table, partition: date | None,
+                  partitioned: bool | None) -> int:
+    if partition is not None or not partitioned:
+        path = warehouse.parquet_file(schema, table.name, partition)
+        return warehouse.query("SELECT count(*) FROM read_parquet(?)", [str(path)])[0][0] if path.exists() else 0
+    glob = _parquet_glob(warehouse, schema, table, True)
+    return warehouse.query("SELECT count(*) FROM read_parquet(?)", [glob])[0][0] if glob else 0
+
+
+def rows_for_keys_check(warehouse: Warehouse, schema: str, table: Table, key_columns: Sequence[str],
+                        keys: Sequence[tuple], expected_rows: int) -> CheckOutcome:
+    """The rows this load wrote are in DuckDB: for `keys` (of the table, or of its parent through `key_columns`),
+    DuckDB holds exactly `expected_rows` rows, live or marked deleted."""
+    if keys:
+        relation = pa.Table.from_pylist([dict(zip(key_columns, key)) for key in keys])
+        using = ", ".join(quote(c) for c in key_columns)
+        held = warehouse.query_with(f"SELECT count(*) FROM {quote(schema)}.{quote(table.name)} "
+                                    f"SEMI JOIN written USING ({using})", written=relation)[0][0]
+    else:
+        held = 0
+    passed = held == expected_rows
+    return CheckOutcome("row_count_matches_source", passed,
+                        f"{expected_rows} rows written for {len(keys)} new or changed records, {held} in DuckDB",
+                        {"rows_written": expected_rows, "duckdb_rows": held})
+
+
+def combined(outcomes: Sequence[CheckOutcome]) -> CheckOutcome:
+    """One outcome for several evaluations of the same check (one per pass of a run)."""
+    first = outcomes[0]
+    if len(outcomes) == 1:
+        return first
+    metadata: dict[str, Any] = {}
+    for index, outcome in enumerate(outcomes, start=1):
+        metadata.update({f"pass_{index}_{key}": value for key, value in outcome.metadata.items()})
+    return CheckOutcome(first.name, all(o.passed for o in outcomes), "; ".join(o.description for o in outcomes),
+                        metadata)

@@ -9,15 +9,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mfg_pipeline.warehouse.checks import primary_key_check, row_count_check
-from mfg_pipeline.warehouse.store import TableLoad, Warehouse
+from mfg_pipeline.warehouse.store import Scope, TableLoad, Warehouse
 from mfg_pipeline_tests.core.test_warehouse import DAY, TABLE, stage_rows
 
 NEXT_DAY = DAY + timedelta(days=1)
 
 
 def land(warehouse: Warehouse, rows, day) -> None:
-    warehouse.commit([TableLoad("demo", TABLE, stage_rows(warehouse, rows, day), mode="partition", partition=day)],
-                     partitioned=True)
+    warehouse.commit([TableLoad("demo", TABLE, stage_rows(warehouse, rows, day), partitioned=True, scope=Scope(day))])
 
 
 def test_clean_partitions_pass_both_checks(tmp_path):

@@ -12,14 +12,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from mfg_pipeline.records.schema import INT, STRING, Column, Table
-from mfg_pipeline.warehouse.store import PARTITION_COLUMN, TableLoad, Warehouse
+from mfg_pipeline.warehouse.store import PARTITION_COLUMN, Scope, TableLoad, Warehouse
 
 TABLE = Table("events", (Column("id", INT, required=True), Column("label", STRING)), primary_key=("id",))
 DAY = date(2026, 11, 1)
 
 
+_STAGES = []  # a stage is owned while its object lives: keep them, or another process may clean them up
+
+
 def stage_rows(warehouse: Warehouse, rows: list[tuple[int, str]], day: date) -> Path:
     stage = warehouse.new_stage("demo")
+    _STAGES.append(stage)
     path = stage.file_for("events")
     schema = TABLE.arrow_schema([pa.field(PARTITION_COLUMN, pa.date32(), nullable=False)])
     pq.write_table(pa.Table.from_pydict({"id": [r[0] for r in rows], "label": [r[1] for r in rows],
@@ -33,7 +37,7 @@ def commit_day(data_dir: str, offset: int) -> None:
     for attempt in range(5):  # each process commits its day several times: replaces, never duplicates
         rows = [(offset * 1000 + i, f"run {attempt}") for i in range(200)]
         path = stage_rows(warehouse, rows, day)
-        warehouse.commit([TableLoad("demo", TABLE, path, mode="partition", partition=day)], partitioned=True)
+        warehouse.commit([TableLoad("demo", TABLE, path, partitioned=True, scope=Scope(day))])
 
 
 def test_commits_from_four_processes_at_once_all_land_without_duplicates(tmp_path):
@@ -56,12 +60,11 @@ def test_commits_from_four_processes_at_once_all_land_without_duplicates(tmp_pat
 def test_a_failing_commit_leaves_the_partition_and_its_parquet_as_they_were(tmp_path):
     warehouse = Warehouse(tmp_path)
     good = stage_rows(warehouse, [(1, "a"), (2, "b")], DAY)
-    warehouse.commit([TableLoad("demo", TABLE, good, mode="partition", partition=DAY)], partitioned=True)
+    warehouse.commit([TableLoad("demo", TABLE, good, partitioned=True, scope=Scope(DAY))])
     parquet_before = warehouse.parquet_file("demo", "events", DAY).read_bytes()
     duplicate_keys = stage_rows(warehouse, [(3, "c"), (3, "c again")], DAY)
     with pytest.raises(Exception, match="(?i)constraint|duplicate"):
-        warehouse.commit([TableLoad("demo", TABLE, duplicate_keys, mode="partition", partition=DAY)],
-                         partitioned=True)
+        warehouse.commit([TableLoad("demo", TABLE, duplicate_keys, partitioned=True, scope=Scope(DAY))])
     assert warehouse.query("SELECT id, label FROM demo.events ORDER BY id") == [(1, "a"), (2, "b")]
     assert warehouse.parquet_file("demo", "events", DAY).read_bytes() == parquet_before
 
@@ -70,9 +73,9 @@ def test_a_record_that_moved_to_another_day_leaves_its_old_day(tmp_path):
     warehouse = Warehouse(tmp_path)
     next_day = DAY + timedelta(days=1)
     first = stage_rows(warehouse, [(1, "a"), (2, "b")], DAY)
-    warehouse.commit([TableLoad("demo", TABLE, first, mode="partition", partition=DAY)], partitioned=True)
+    warehouse.commit([TableLoad("demo", TABLE, first, partitioned=True, scope=Scope(DAY))])
     moved = stage_rows(warehouse, [(2, "b, edited into the next day")], next_day)
-    warehouse.commit([TableLoad("demo", TABLE, moved, mode="partition", partition=next_day)], partitioned=True)
+    warehouse.commit([TableLoad("demo", TABLE, moved, partitioned=True, scope=Scope(next_day))])
     assert warehouse.query("SELECT id, partition_date FROM demo.events ORDER BY id") == [(1, DAY), (2, next_day)]
     old_day = pq.read_table(warehouse.parquet_file("demo", "events", DAY)).column("id").to_pylist()
     assert old_day == [1]

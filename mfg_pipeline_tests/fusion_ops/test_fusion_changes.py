@@ -13,15 +13,16 @@ import pytest
 from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
 
 from mfg_pipeline.http.ratelimit import acquire
-from mfg_pipeline.loading import PartitionWindow, load_stream
-from mfg_pipeline.orchestration.resources import SourceApiResource, WarehouseResource
+from mfg_pipeline.declarations import PartitionWindow
+from mfg_pipeline.engine.refresh import load_stream
+from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.simulators.fusion_ops.data import FusionDataset
 from mfg_pipeline.simulators.fusion_ops.live import LiveShop
 from mfg_pipeline.sources.fusion_ops import make_client
 from mfg_pipeline.sources.fusion_ops.changes import (Channel, ChangeJournal, apply_pending, channels_from_env,
                                                      read_feed)
 from mfg_pipeline.definitions import build_definitions
-from mfg_pipeline.sources.fusion_ops.sensors import APPLY_JOB_NAME, SENSOR_INTERVAL_SECONDS, changes_sensor
+from mfg_pipeline.orchestration.changes_feed import APPLY_JOB_NAME, SENSOR_INTERVAL_SECONDS, changes_sensor
 from mfg_pipeline.sources.fusion_ops.streams import DOWNTIMES, PRODUCTIONS, PUNCH_CLOCKS
 from mfg_pipeline.warehouse.store import Warehouse
 
@@ -155,7 +156,7 @@ def test_deletes_are_soft_deleted_hidden_from_the_current_views_and_the_parquet(
 
 def test_the_sensor_requests_one_run_per_pending_set_and_a_retried_tick_reuses_its_run_key(fusion, data_dir):
     instance = DagsterInstance.ephemeral()
-    resources = {"fusion_ops_api": SourceApiResource(source="fusion_ops"), "warehouse": WarehouseResource()}
+    resources = {"sources": SourcesResource(), "warehouse": WarehouseResource()}
     assert isinstance(changes_sensor(build_sensor_context(instance=instance, resources=resources)), SkipReason)
     make_changes(fusion, 10)
     first = changes_sensor(build_sensor_context(instance=instance, resources=resources))
@@ -174,7 +175,7 @@ def test_live_changes_are_visible_in_duckdb_within_60_seconds_with_the_sensor_ti
     fusion = serve_fusion(dataset=FusionDataset(seed=42, now=datetime.now(UTC) - timedelta(minutes=1),
                                                 history_days=2))
     instance = DagsterInstance.ephemeral()
-    resources = {"fusion_ops_api": SourceApiResource(source="fusion_ops"), "warehouse": WarehouseResource()}
+    resources = {"sources": SourcesResource(), "warehouse": WarehouseResource()}
     warehouse = Warehouse(data_dir)
     apply_job = build_definitions().resolve_job_def(APPLY_JOB_NAME)
     seen: dict[tuple[str, int, str], float] = {}  # (type, id, op) -> when first visible
@@ -273,7 +274,7 @@ def test_product_and_stock_changes_made_in_the_simulator_land_through_the_sensor
     fusion.update_product(codes[0], unit_price=101.0)  # changed again before the read: its latest state lands
 
     instance = DagsterInstance.ephemeral()
-    resources = {"fusion_ops_api": SourceApiResource(source="fusion_ops"), "warehouse": WarehouseResource()}
+    resources = {"sources": SourcesResource(), "warehouse": WarehouseResource()}
     request = changes_sensor(build_sensor_context(instance=instance, resources=resources))
     assert isinstance(request, RunRequest)
     result = build_definitions().resolve_job_def(APPLY_JOB_NAME).execute_in_process(instance=instance,

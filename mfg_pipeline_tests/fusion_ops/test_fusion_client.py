@@ -11,7 +11,8 @@ from werkzeug.wrappers import Request, Response
 
 from mfg_pipeline.http.client import RetryPolicy
 from mfg_pipeline.http.errors import MissingCredentialError, PaginationLoopError, SourceHttpError, SourcePayloadError
-from mfg_pipeline.loading import PartitionWindow, load_stream
+from mfg_pipeline.declarations import PartitionWindow
+from mfg_pipeline.engine.refresh import load_stream
 from mfg_pipeline.simulators.base import Fault
 from mfg_pipeline.sources.fusion_ops import SOURCE, make_client
 from mfg_pipeline.sources.fusion_ops.streams import PRODUCTIONS, PUNCH_CLOCKS
@@ -42,7 +43,7 @@ def landed_ids(data_dir) -> set[int]:
 
 def test_expired_token_gets_401_then_a_new_token_then_success(fusion, data_dir):
     client = make_client(data_dir)
-    pages = client.pages(PRODUCTIONS, {"page": 1})
+    pages = client.pages(PRODUCTIONS, None, {"page": 1})
     next(iter(pages))  # a token is now in use
     fusion.expire_tokens()
     report = load_stream(client, PRODUCTIONS, Warehouse(data_dir), window=WINDOW)
@@ -63,10 +64,10 @@ def test_token_is_renewed_before_it_expires(serve_fusion, data_dir, monkeypatch)
     fusion = serve_fusion(token_ttl=2.0)
     monkeypatch.setenv("FUSION_OPS_TOKEN_TTL_SECONDS", "2")
     client = make_client(data_dir)
-    list(client.pages(PUNCH_CLOCKS, {"page": 1, "date-after": "2026-11-10T00:00:00Z",
+    list(client.pages(PUNCH_CLOCKS, None, {"page": 1, "date-after": "2026-11-10T00:00:00Z",
                                      "date-before": "2026-11-10T01:00:00Z"}))
     time.sleep(1.2)  # past the refresh margin (half the TTL when the TTL is short), before expiry
-    list(client.pages(PUNCH_CLOCKS, {"page": 1, "date-after": "2026-11-10T00:00:00Z",
+    list(client.pages(PUNCH_CLOCKS, None, {"page": 1, "date-after": "2026-11-10T00:00:00Z",
                                      "date-before": "2026-11-10T01:00:00Z"}))
     assert [r.status for r in fusion.requests("/api/v1/punchclocks")] == [200, 200]  # never a 401
     assert client.stats.token_refreshes == 0
@@ -171,9 +172,9 @@ def test_exactly_one_full_page_then_an_empty_page_ends_the_list(fusion, data_dir
     # A window holding exactly 25 productions: the first 25 of the day (the simulator reads bounds exclusively).
     params = {"start-time-after": "2026-11-09T23:59:59Z",
               "start-time-before": starts[25].strftime("%Y-%m-%dT%H:%M:%SZ")}
-    pages = list(client.pages(PRODUCTIONS, params))
+    pages = list(client.pages(PRODUCTIONS, None, params))
     assert [len(p.records) for p in pages] == [25, 0]
-    empty = list(client.pages(PRODUCTIONS, {"start-time-after": "2030-01-01T00:00:00Z"}))
+    empty = list(client.pages(PRODUCTIONS, None, {"start-time-after": "2030-01-01T00:00:00Z"}))
     assert [len(p.records) for p in empty] == [0]
 
 

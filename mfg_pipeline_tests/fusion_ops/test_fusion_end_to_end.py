@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
 from mfg_pipeline.definitions import build_definitions
+from mfg_pipeline.sources.fusion_ops.streams import PRODUCTION_ORDERS
 from mfg_pipeline.warehouse.store import Warehouse
 
 DAYS = [date(2026, 11, 9), date(2026, 11, 10), date(2026, 11, 11)]
@@ -99,7 +100,8 @@ def test_three_days_land_exactly_the_simulators_records_once_and_a_rerun_changes
 
 def test_production_orders_snapshot_lands_every_order_with_its_products(fusion, data_dir):
     defs = build_definitions()
-    result = defs.resolve_job_def("fusion_ops_snapshot").execute_in_process(instance=DagsterInstance.ephemeral())
+    result = defs.resolve_job_def("fusion_ops_refresh").execute_in_process(
+        instance=DagsterInstance.ephemeral(), asset_selection=[AssetKey(["fusion_ops", t.name]) for t in PRODUCTION_ORDERS.tables])
     assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
     warehouse = Warehouse(data_dir)
     orders = {r.id: r.body for r in fusion.data.production_orders}

@@ -15,17 +15,19 @@ from dagster import materialize
 from werkzeug.wrappers import Response
 
 from mfg_pipeline.http.errors import MissingCredentialError, SourceHttpError, SourcePayloadError
-from mfg_pipeline.loading import LoadReport, PartitionWindow, load_stream
+from mfg_pipeline.declarations import PartitionWindow
+from mfg_pipeline.engine.load import LoadReport
+from mfg_pipeline.engine.refresh import load_stream
 from mfg_pipeline.orchestration.factory import daily_partitions, source_definitions, table_key
-from mfg_pipeline.orchestration.resources import SourceApiResource, WarehouseResource
+from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.simulators.base import Fault, SimulatorServer
 from mfg_pipeline.simulators.fulcrum.app import FulcrumSimulator
 from mfg_pipeline.simulators.fulcrum.data import FulcrumDataset, FulcrumRecord
 from mfg_pipeline.sources.fulcrum import SOURCE, make_client
-from mfg_pipeline.sources.fulcrum.client import ChildListPaginator
+from mfg_pipeline.http.pagination import OffsetPaginator
 from mfg_pipeline.sources.fulcrum.settings import FulcrumSettings
 from mfg_pipeline.sources.fulcrum.streams import CUSTOMERS, INVOICES, JOBS, SALES_ORDERS
-from mfg_pipeline.streams import Stream
+from mfg_pipeline.declarations import Stream
 from mfg_pipeline.warehouse.store import Warehouse
 from mfg_pipeline_tests.conftest import SIM_NOW
 
@@ -238,7 +240,7 @@ def test_child_lists_land_the_same_when_the_server_ignores_paging_on_them(serve_
 
 
 def test_a_child_list_page_longer_than_take_is_the_whole_list():
-    paginator = ChildListPaginator(take=2)
+    paginator = OffsetPaginator(take=2, whole_list_when_longer=True)
     first = paginator.first()
     assert paginator.next(first, [{"id": "a"}, {"id": "b"}, {"id": "c"}], None) is None
     assert paginator.next(first, [{"id": "a"}, {"id": "b"}], None) == {"Skip": 2, "Take": 2}
@@ -260,8 +262,8 @@ def test_a_429_on_a_child_list_is_retried_after_retry_after(fulcrum, data_dir, f
 def test_dagster_materializes_a_jobs_partition_and_the_snapshots_with_every_check_passing(
         fulcrum, data_dir, fulcrum_dataset, monkeypatch):
     monkeypatch.delenv("MFG_PARTITION_START_DATE", raising=False)
-    assets = source_definitions(SOURCE, daily_partitions())["assets"]
-    resources = {"fulcrum_api": SourceApiResource(source="fulcrum"),
+    assets = source_definitions(SOURCE, daily_partitions()).assets
+    resources = {"sources": SourcesResource(),
                  "warehouse": WarehouseResource(data_dir=str(data_dir))}
     partitioned = [table_key(SOURCE, t) for s in SOURCE.streams if s.partitioned for t in s.tables]
     snapshots = [table_key(SOURCE, t) for s in SOURCE.streams if not s.partitioned for t in s.tables]

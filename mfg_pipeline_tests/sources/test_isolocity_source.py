@@ -20,9 +20,10 @@ from werkzeug.wrappers import Request, Response
 
 from mfg_pipeline.http.errors import MissingCredentialError, SourceHttpError, SourcePayloadError
 from mfg_pipeline.http.pagination import PageMetaPaginator
-from mfg_pipeline.loading import LoadReport, load_stream
+from mfg_pipeline.engine.load import LoadReport
+from mfg_pipeline.engine.refresh import load_stream
 from mfg_pipeline.orchestration.factory import daily_partitions, source_definitions
-from mfg_pipeline.orchestration.resources import SourceApiResource, WarehouseResource
+from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.records.schema import TIMESTAMP, Table
 from mfg_pipeline.simulators.base import Fault, SimulatorServer
 from mfg_pipeline.simulators.isolocity.app import IsolocitySimulator
@@ -31,7 +32,7 @@ from mfg_pipeline.sources.isolocity import SOURCE, make_client
 from mfg_pipeline.sources.isolocity.settings import PATH_VARIABLES, IsolocitySettings
 from mfg_pipeline.sources.isolocity.streams import CARS, NCRS, PARTS
 from mfg_pipeline.sources.registry import source_by_name
-from mfg_pipeline.streams import Stream
+from mfg_pipeline.declarations import Stream
 from mfg_pipeline.warehouse.store import Warehouse
 from mfg_pipeline_tests.conftest import SIM_NOW
 
@@ -192,8 +193,8 @@ def test_dagster_materializes_every_isolocity_asset_and_every_check_passes(serve
     assert source_by_name("isolocity") is SOURCE  # found by module name, no registry entry needed
 
     result = dagster.materialize(
-        source_definitions(SOURCE, daily_partitions())["assets"],
-        resources={"isolocity_api": SourceApiResource(source="isolocity"),
+        source_definitions(SOURCE, daily_partitions()).assets,
+        resources={"sources": SourcesResource(),
                    "warehouse": WarehouseResource(data_dir=str(data_dir))})
 
     assert result.success
@@ -225,15 +226,18 @@ def test_paging_stops_where_meta_says_the_list_ends(serve_isolocity, data_dir, n
     assert landed_rows(data_dir, NCRS.table) == expected_rows(NCRS.table, dataset.ncrs)
 
 
-def test_an_empty_list_empties_the_snapshot(serve_isolocity, data_dir):
+def test_an_empty_list_soft_deletes_the_whole_snapshot(serve_isolocity, data_dir):
     simulator = serve_isolocity()
     load(data_dir, NCRS)
-    assert landed_rows(data_dir, NCRS.table)
+    landed = landed_rows(data_dir, NCRS.table)
+    assert landed
     simulator.data.ncrs = []  # every NCR deleted at the vendor
 
     load(data_dir, NCRS)
 
-    assert landed_rows(data_dir, NCRS.table) == []
+    warehouse = Warehouse(data_dir)
+    assert warehouse.query("SELECT count(*) FROM isolocity.ncrs_current")[0][0] == 0
+    assert warehouse.query("SELECT count(*) FROM isolocity.ncrs WHERE deleted_at IS NOT NULL")[0][0] == len(landed)
     assert published_rows(data_dir, NCRS.table) == []
 
 

@@ -16,9 +16,10 @@ import dagster
 import pytest
 
 from mfg_pipeline.http.errors import MissingCredentialError, SourceHttpError, SourcePayloadError
-from mfg_pipeline.loading import LoadReport, load_stream
+from mfg_pipeline.engine.load import LoadReport
+from mfg_pipeline.engine.refresh import load_stream
 from mfg_pipeline.orchestration.factory import daily_partitions, source_definitions
-from mfg_pipeline.orchestration.resources import SourceApiResource, WarehouseResource
+from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.simulators.base import Fault, SimulatorServer
 from mfg_pipeline.simulators.lagerkoll.app import LagerkollSimulator
 from mfg_pipeline.simulators.lagerkoll.data import STATE_NAMES, LagerkollDataset, from_epoch_ms
@@ -195,8 +196,8 @@ def test_doc_example_scalars_land_the_same_typed_values(serve, data_dir, tmp_pat
 def test_dagster_materializes_every_table_and_all_asset_checks_pass(serve, data_dir, full_dataset):
     serve(full_dataset)
     result = dagster.materialize(
-        source_definitions(SOURCE, daily_partitions())["assets"],
-        resources={"lagerkoll_api": SourceApiResource(source="lagerkoll"),
+        source_definitions(SOURCE, daily_partitions()).assets,
+        resources={"sources": SourcesResource(),
                    "warehouse": WarehouseResource(data_dir=str(data_dir))})
     assert result.success
     evaluations = result.get_asset_check_evaluations()

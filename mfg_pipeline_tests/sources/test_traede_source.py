@@ -23,9 +23,9 @@ import dagster
 import pytest
 
 from mfg_pipeline.http.errors import MissingCredentialError, PaginationLoopError, SourceHttpError, SourcePayloadError
-from mfg_pipeline.loading import LoadReport
+from mfg_pipeline.engine.load import LoadReport
 from mfg_pipeline.orchestration.factory import daily_partitions, source_definitions
-from mfg_pipeline.orchestration.resources import SourceApiResource, WarehouseResource
+from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.simulators.base import Fault, SimulatorServer
 from mfg_pipeline.simulators.traede.app import TraedeSimulator
 from mfg_pipeline.simulators.traede.data import ProductionOrderRecord, TraedeDataset
@@ -91,7 +91,7 @@ def serve_traede(monkeypatch: pytest.MonkeyPatch, traede_env) -> Iterator[Callab
 def run_export(data_dir: Path, progress=None) -> LoadReport:
     client = make_client(data_dir)
     try:
-        return STREAM.loader(client, STREAM, Warehouse(data_dir), progress=progress)
+        return STREAM.loader(client, STREAM, Warehouse(data_dir), progress=progress)[-1]
     finally:
         client.close()
 
@@ -166,7 +166,7 @@ def test_every_due_order_lands_once_with_its_lines_and_is_marked_and_a_second_ru
 
     assert_everything_landed_once_and_marked(app, data_dir, due)
     assert set(marks(app).values()) == {1}
-    assert report.mode == "upsert"
+    assert report.kind == "upsert"
     assert report.source_rows == {"production_orders": len(due),
                                   "production_order_lines": sum(len(o.lines) for o in due)}
     assert all(app.data.order(i).status != "draft" for i in landed_ids(data_dir))
@@ -234,8 +234,8 @@ def test_dagster_materializes_the_export_with_passing_checks_and_finds_the_sourc
     app = serve_traede()
     due = due_now(app)
     assert source_by_name("traede") is SOURCE
-    assets = source_definitions(SOURCE, daily_partitions())["assets"]
-    resources = {"traede_api": SourceApiResource(source="traede"),
+    assets = source_definitions(SOURCE, daily_partitions()).assets
+    resources = {"sources": SourcesResource(),
                  "warehouse": WarehouseResource(data_dir=str(data_dir))}
 
     for _ in range(2):  # the second run finds nothing due: its checks must pass too
@@ -403,7 +403,7 @@ def test_listing_what_is_due_reads_every_due_order_once_and_marks_nothing(serve_
     due = due_now(app)
     client = make_client(data_dir)
     try:
-        listed = [record["id"] for page in client.pages(STREAM, STREAM.params) for record in page.records]
+        listed = [record["id"] for page in client.pages(STREAM) for record in page.records]
     finally:
         client.close()
     assert sorted(listed) == sorted(o.id for o in due)

@@ -1,0 +1,24 @@
+"""Autodesk Fusion Operations API simulator (`fusion-operations.txt`). `SIMULATOR` serves it for the demo, `dev` and the tests; the app and data
+modules load only when it is built."""
+
+from __future__ import annotations
+
+from mfg_pipeline.simulators.serving import SimulatorEntry
+
+
+def _build(now, seed, scale, rate_limit, history_days):
+    from mfg_pipeline.simulators.fusion_ops.app import FusionOpsSimulator
+    from mfg_pipeline.simulators.fusion_ops.data import FusionDataset
+
+    dataset = FusionDataset(seed=seed, scale=scale, now=now, **({"history_days": history_days} if history_days else {}))
+    return FusionOpsSimulator(dataset, rate_limit_per_minute=rate_limit or 120)
+
+
+def _live(app, interval_seconds, seed):
+    from mfg_pipeline.simulators.fusion_ops.live import LiveShop
+
+    return LiveShop(app, interval_seconds=interval_seconds, seed=seed)
+
+
+SIMULATOR = SimulatorEntry("fusion_ops", _build, lambda url: {
+    "FUSION_OPS_BASE_URL": url, "FUSION_OPS_API_KEY": "demo-key", "FUSION_OPS_API_SECRET": "demo-secret"}, _live)

@@ -1,0 +1,18 @@
+"""ISOlocity API simulator (`isolocity.txt`). `SIMULATOR` serves it for the demo, `dev` and the tests; the app and data
+modules load only when it is built."""
+
+from __future__ import annotations
+
+from mfg_pipeline.simulators.serving import SimulatorEntry
+
+
+def _build(now, seed, scale, rate_limit, history_days):
+    from mfg_pipeline.simulators.isolocity.app import IsolocitySimulator
+    from mfg_pipeline.simulators.isolocity.data import IsolocityDataset
+
+    dataset = IsolocityDataset(seed=seed, scale=scale, now=now, **({"history_days": history_days} if history_days else {}))
+    return IsolocitySimulator(dataset, rate_limit_per_minute=rate_limit or 300)
+
+
+SIMULATOR = SimulatorEntry("isolocity", _build, lambda url: {
+    "ISOLOCITY_BASE_URL": url, "ISOLOCITY_API_TOKEN": "demo-isolocity-token"})

@@ -1,1 +1,18 @@
-"""Lagerkoll production orders API simulator (`lagerkoll-production-orders.txt`)."""
+"""Lagerkoll production orders API simulator (`lagerkoll-production-orders.txt`). `SIMULATOR` serves it for the demo, `dev` and the tests; the app and data
+modules load only when it is built."""
+
+from __future__ import annotations
+
+from mfg_pipeline.simulators.serving import SimulatorEntry
+
+
+def _build(now, seed, scale, rate_limit, history_days):
+    from mfg_pipeline.simulators.lagerkoll.app import LagerkollSimulator
+    from mfg_pipeline.simulators.lagerkoll.data import LagerkollDataset
+
+    dataset = LagerkollDataset(seed=seed, scale=scale, now=now, **({"history_days": history_days} if history_days else {}))
+    return LagerkollSimulator(dataset, rate_limit_per_minute=rate_limit or 200)
+
+
+SIMULATOR = SimulatorEntry("lagerkoll", _build, lambda url: {
+    "LAGERKOLL_BASE_URL": url, "LAGERKOLL_STORE": "demo-store", "LAGERKOLL_API_KEY": "demo-api-key"})

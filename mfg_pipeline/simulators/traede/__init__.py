@@ -1,0 +1,19 @@
+"""Traede export API simulator (`traede-export-production-orders.txt`). `SIMULATOR` serves it for the demo, `dev` and the tests; the app and data
+modules load only when it is built."""
+
+from __future__ import annotations
+
+from mfg_pipeline.simulators.serving import SimulatorEntry
+
+
+def _build(now, seed, scale, rate_limit, history_days):
+    from mfg_pipeline.simulators.traede.app import TraedeSimulator
+    from mfg_pipeline.simulators.traede.data import TraedeDataset
+
+    dataset = TraedeDataset(seed=seed, scale=scale, now=now, **({"history_days": history_days} if history_days else {}))
+    return TraedeSimulator(dataset, rate_limit_per_minute=rate_limit or 300)
+
+
+SIMULATOR = SimulatorEntry("traede", _build, lambda url: {
+    "TRAEDE_BASE_URL": url, "TRAEDE_ACCESS_TOKEN": "demo-traede-token", "TRAEDE_APP_KEY": "demo-traede-app-key",
+    "TRAEDE_SYSTEM_ID": "mfg-pipeline-demo"})

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.http.client import Logger
-from mfg_pipeline.sources.fulcrum.client import FulcrumClient
+from mfg_pipeline.rest import RestClient
+from mfg_pipeline.sources.fulcrum.client import make_fulcrum_client
 from mfg_pipeline.sources.fulcrum.settings import FulcrumSettings
 from mfg_pipeline.sources.fulcrum.streams import STREAMS
-from mfg_pipeline.streams import SourceSystem
 
 
-def make_client(data_dir: Path, logger: Logger | None = None) -> FulcrumClient:
-    return FulcrumClient(FulcrumSettings.from_env(), data_dir, logger)
+def make_client(data_dir: Path, logger: Logger | None = None) -> RestClient:
+    return make_fulcrum_client(FulcrumSettings.from_env(), data_dir, logger)
 
 
 SOURCE = SourceSystem(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 from mfg_pipeline.config import env_int, env_str, require_env
 
@@ -14,6 +15,8 @@ DEFAULT_BASE_URL = "https://api.fulcrumpro.com"  # ITAR tenants: https://api.ful
 DEFAULT_RATE_LIMIT_PER_MINUTE = 120
 # "Take: integer [0 .. 1000]" in this doc; FACTS.md notes newer versions allow 5000, hence a setting.
 DEFAULT_PAGE_SIZE = 1000
+# Stream name -> (environment variable, default path) for paths FACTS.md does not list (unconfirmed).
+PATH_VARIABLES: Mapping[str, tuple[str, str]] = {"items": ("FULCRUM_PATH_ITEMS", "/api/items/list")}
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class FulcrumSettings:
     api_token: str
     rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
     page_size: int = DEFAULT_PAGE_SIZE
+    paths: Mapping[str, str] = field(default_factory=dict)  # stream name -> path, for paths FACTS leaves open
 
     def __repr__(self) -> str:  # never print the token
         return (f"FulcrumSettings(base_url={self.base_url!r}, rate_limit_per_minute={self.rate_limit_per_minute}, "
@@ -34,4 +38,6 @@ class FulcrumSettings:
             api_token=require_env("FULCRUM_API_TOKEN", "Fulcrum Pro API token (a JWT made in the Fulcrum UI)"),
             rate_limit_per_minute=env_int("FULCRUM_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE),
             page_size=env_int("FULCRUM_PAGE_SIZE", DEFAULT_PAGE_SIZE),
+            paths={name: "/" + env_str(variable, default).strip().strip("/")
+                   for name, (variable, default) in PATH_VARIABLES.items()},
         )

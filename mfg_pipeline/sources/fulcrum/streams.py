@@ -1,21 +1,67 @@
 """Fulcrum Pro streams: jobs with their items to make and routing operations (daily partitions by `createdUtc`),
 invoices with their line items, sales orders and customers (snapshots). Field names follow the response samples
-in `fulcrum.txt`; the child arrays are the ones `FulcrumClient` adds to each job and invoice.
+in `fulcrum.txt`; the child lists are child endpoints, fetched for new and changed records only.
+
+Freshness: the lists have status filters (jobs `statuses`, invoices and sales orders `status`), so the hourly
+cycle reads only the records that can still change, whatever their creation day, and fetches by key (`jobIds`,
+`numbers`, or `GET /api/invoices/{id}`) every record the warehouse holds as open that the open list no longer
+returns; the daily cycle reads every list whole (soft-deleting what is gone) with every child list. The open
+statuses are settings (FULCRUM_OPEN_JOB_STATUSES, ...), since which statuses can still change is a plant's call.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from mfg_pipeline.declarations import ById, ByKeysFilter, ChildEndpoint, OpenRecords, Stream, TimeWindowFilter
+from mfg_pipeline.http.pagination import OffsetPaginator
 from mfg_pipeline.records.schema import BOOL, FLOAT, INT, JSON, STRING, TIMESTAMP, Column, Table, child_table
-from mfg_pipeline.sources.fulcrum.client import (INVOICES_PATH, ITEM_TO_MAKE_ID_KEY, ITEMS_TO_MAKE_KEY, JOBS_PATH,
-                                                 LINE_ITEMS_KEY, OPERATIONS_KEY)
-from mfg_pipeline.streams import Stream, TimeWindowFilter
+
+JOBS_PATH = "/api/jobs/list"
+INVOICES_PATH = "/api/invoices/list"
+# Keys the child endpoints add to a record for the child tables to read. The leading underscore marks them as
+# ours: no Fulcrum field starts with one, so an enrichment can never shadow a vendor field.
+ITEMS_TO_MAKE_KEY = "_itemsToMake"
+OPERATIONS_KEY = "_operations"
+LINE_ITEMS_KEY = "_lineItems"
+# The child lists document no query parameters at all. Sending Skip/Take anyway is harmless to a server that
+# ignores them (one page holds the whole list) and needed by one that pages them with a default Take; a page
+# longer than Take is the whole list. They are short, so the largest documented Take gets each in one call, and
+# they stay in Fulcrum's own order (routing order, invoice line order), which `position` records.
+CHILD_LIST_TAKE = 1000
+
+
+def child_list_paginator() -> OffsetPaginator:
+    return OffsetPaginator(take=CHILD_LIST_TAKE, whole_list_when_longer=True)
+
+
+def child_list(attach_as: str, path: str, *children: ChildEndpoint) -> ChildEndpoint:
+    """A Fulcrum child list: `POST <path>` with an empty filter body, paged by Skip/Take, deduplicated by id.
+    Fulcrum ids are strings: anything else in a path is a payload error, before any call."""
+    return ChildEndpoint(attach_as, path, method="POST", paginator=child_list_paginator, body={}, dedupe_on="id",
+                         children=children, path_types=(str,))
+
+
+def one_call_per(filter_name: str) -> Any:
+    """Open-records requests for a filter that takes one value: one list call per open status."""
+    return lambda values: [{filter_name: value} for value in values]
 
 JOBS = Stream(
     name="jobs",
     path=JOBS_PATH,
     method="POST",
     description="Jobs (work orders) with their items to make and routing operations. Daily partitions by "
-                "creation time (createdUtc).",
+                "creation time (createdUtc); hourly, every job not yet complete or cancelled, whatever its day.",
+    child_endpoints=(child_list(ITEMS_TO_MAKE_KEY, "/api/jobs/{id}/items-to-make/list",
+                                child_list(OPERATIONS_KEY,
+                                           "/api/jobs/{_parent.id}/items-to-make/{id}/operations/list")),),
+    open_records=OpenRecords(
+        column="status",
+        values=("draft", "needsReview", "approved", "engineering", "scheduled", "inProgress", "hold"),
+        requests=lambda values: [{"statuses": list(values)}],
+        refetch=ByKeysFilter(param="jobIds", column="id", batch=500),  # the doc: jobIds takes 1..500 items
+        setting="FULCRUM_OPEN_JOB_STATUSES"),
+    whole_list=True,  # every job in a few pages of 1000: the daily pass reads them all
     # Both filters are exclusive (the doc); the shared filter widens the window and the engine keeps only
     # start <= createdUtc < end, so a job created exactly at midnight lands in the day that midnight starts.
     # The client moves both from the query into the JSON body, where Fulcrum reads them.
@@ -51,11 +97,11 @@ JOBS = Stream(
                 Column("status", STRING, "status"),
             ]),
         child_table(
-            "job_operations", OPERATIONS_KEY, [("job_id", "id", STRING)],
+            "job_operations", f"{ITEMS_TO_MAKE_KEY}[].{OPERATIONS_KEY}", [("job_id", "id", STRING)],
             description="Routing operations of every item to make on a job "
                         "(POST /api/jobs/{jobId}/items-to-make/{itemToMakeId}/operations/list).",
             columns=[
-                Column("item_to_make_id", STRING, ITEM_TO_MAKE_ID_KEY, description="The item to make it belongs to."),
+                Column("item_to_make_id", STRING, "_parent.id", description="The item to make it belongs to."),
                 Column("operation_id", STRING, "id"),
                 Column("operation_order", INT, "order", description="Step number in the item's routing."),
                 Column("name", STRING, "name"),
@@ -75,7 +121,13 @@ INVOICES = Stream(
     name="invoices",
     path=INVOICES_PATH,
     method="POST",
-    description="Invoices with their line items; pulled whole each run (the invoice list has no date filter).",
+    description="Invoices with their line items (the invoice list has no date filter). Hourly: the invoices not "
+                "yet paid, and those that left that set; daily: every invoice.",
+    child_endpoints=(child_list(LINE_ITEMS_KEY, "/api/invoices/{id}/line-items/list"),),
+    open_records=OpenRecords(column="status", values=("new", "needsApproval", "approved", "issued"),
+                             requests=one_call_per("status"), refetch=ById("/api/invoices/{id}"),
+                             setting="FULCRUM_OPEN_INVOICE_STATUSES"),
+    deleted_flag="deleted",
     table=Table(
         name="invoices", primary_key=("id",),
         description="Fulcrum invoices (POST /api/invoices/list), one row per invoice; deleted ones keep "
@@ -124,7 +176,13 @@ SALES_ORDERS = Stream(
     name="sales_orders",
     path="/api/sales-orders/list",
     method="POST",
-    description="Sales orders (a dimension for jobs and invoices); pulled whole each run.",
+    description="Sales orders (a dimension for jobs and invoices). Hourly: the ones not yet complete, and those "
+                "that left that set; daily: every sales order.",
+    open_records=OpenRecords(column="status", values=("draft", "needsApproval", "approved", "inProgress"),
+                             requests=one_call_per("status"),
+                             refetch=ByKeysFilter(param="numbers", column="number", batch=500),
+                             setting="FULCRUM_OPEN_SALES_ORDER_STATUSES"),
+    deleted_flag="deleted",
     table=Table(
         name="sales_orders", primary_key=("id",),
         description="Fulcrum sales orders (POST /api/sales-orders/list), one row per order.",
@@ -156,7 +214,8 @@ CUSTOMERS = Stream(
     name="customers",
     path="/api/customers/list",
     method="POST",
-    description="Customers (a dimension for sales orders and invoices); pulled whole each run.",
+    description="Customers (a dimension for sales orders and invoices); the whole list every hour (no status "
+                "filter, and a short list).",
     table=Table(
         name="customers", primary_key=("id",),
         description="Fulcrum customers (POST /api/customers/list), one row per customer.",

@@ -24,14 +24,14 @@ import pyarrow.parquet as pq
 from filelock import FileLock
 
 from mfg_pipeline.config import env_int, env_str
-from mfg_pipeline.http.client import Page
+from mfg_pipeline.declarations import Stream
+from mfg_pipeline.engine.load import LoadReport, PagesInHand, StreamLoad
 from mfg_pipeline.http.errors import DeadlineExceeded, SourcePayloadError
-from mfg_pipeline.loading import PagesInHand, StreamLoad
+from mfg_pipeline.http.pagination import Page
 from mfg_pipeline.records.schema import BOOL, INT, STRING, TIMESTAMP, Column, Table
 from mfg_pipeline.sources.fusion_ops.streams import (DOWNTIMES, PRODUCTION_ORDERS, PRODUCTIONS, PRODUCTS,
                                                      PUNCH_CLOCKS, STOCK)
-from mfg_pipeline.streams import Stream
-from mfg_pipeline.warehouse.store import PARTITION_COLUMN, TableLoad, Warehouse
+from mfg_pipeline.warehouse.store import PARTITION_COLUMN, Stage, TableLoad, Warehouse
 
 SYSTEM = "fusion_ops"
 FEED_PAGE_SIZE = 25  # the doc: "a maximum of 25 per service call"
@@ -58,10 +58,19 @@ CHANGE_LOG = Table(
     description="Every change applied from the Fusion Operations changes feed, once: which batch (feed read) it "
                 "came in, the entity (entity_id, or entity_code for products and stock) and whether it was a "
                 "deletion.",
-    columns=(Column("batch_id", STRING, required=True), Column("position", INT, required=True),
-             Column("channel", STRING), Column("entity_type", STRING), Column("entity_id", INT),
-             Column("entity_code", STRING), Column("deleted", BOOL), Column("read_at", TIMESTAMP),
-             Column("applied_at", TIMESTAMP)))
+    columns=(
+        Column("batch_id", STRING, required=True, description="The feed read (journal file) the change came in: "
+                                                               "read time, channel and a random suffix."),
+        Column("position", INT, required=True, description="Position of the change within its batch."),
+        Column("channel", STRING, description="The changes channel it was read from (FUSION_OPS_CHANGE_CHANNELS)."),
+        Column("entity_type", STRING, description="PRODUCTION, DOWN_TIME, PUNCH_CLOCK, PRODUCTION_ORDER, PRODUCT "
+                                                  "or STOCK."),
+        Column("entity_id", INT, description="Id of the changed record (NULL for products and stock)."),
+        Column("entity_code", STRING, description="Product code of a changed product or stock entry."),
+        Column("deleted", BOOL, description="Whether the change was a deletion."),
+        Column("read_at", TIMESTAMP, description="When the sensor read the change from the feed (UTC)."),
+        Column("applied_at", TIMESTAMP, description="When the change was applied to the warehouse (UTC)."),
+    ))
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,12 @@ class ChangeJournal:
             os.close(directory)
         return Batch(batch_id, channel, read_at, records, path)
 
+    def pending_ids(self) -> list[str]:
+        """The ids of the pending batches, oldest read first (without reading them)."""
+        if not self.pending_dir.exists():
+            return []
+        return sorted(path.stem for path in self.pending_dir.glob("*.json"))
+
     def pending(self) -> list[Batch]:
         if not self.pending_dir.exists():
             return []
@@ -205,6 +220,16 @@ class ApplyReport:
     changes: int = 0
     deletions: int = 0
     partitions_by_table: dict[str, set] = field(default_factory=dict)
+    loads: list[LoadReport] = field(default_factory=list)  # one per batch applied: what it wrote
+
+    def add(self, other: ApplyReport) -> None:
+        self.batches_applied += other.batches_applied
+        self.batches_skipped += other.batches_skipped
+        self.changes += other.changes
+        self.deletions += other.deletions
+        for table, days in other.partitions_by_table.items():
+            self.partitions_by_table.setdefault(table, set()).update(days)
+        self.loads.extend(other.loads)
 
 
 def _applied_batch_ids(warehouse: Warehouse, batch_ids: list[str]) -> set[str]:
@@ -251,19 +276,21 @@ def _apply_batch(batch: Batch, warehouse: Warehouse, naive_timezone: tzinfo, par
         latest[tuple(get(record) for get in key_getters)] = record
     records = list(latest.values())
     deleted = [is_deleted(r) for r in records]
-    load = StreamLoad(PagesInHand(SYSTEM, naive_timezone), stream, warehouse,
-                      partition_timezone=partition_timezone if stream.partitioned else None)
+    load = StreamLoad(PagesInHand(SYSTEM, naive_timezone), stream, warehouse, kind="upsert",
+                      placement_timezone=partition_timezone if stream.partitioned else None)
     page = Page(number=batch.id, records=records, payload=None)
     try:
         keys = load.add_page(page, deleted_at=[batch.read_at if d else None for d in deleted])
     except SourcePayloadError as exc:  # name the feed, not the list endpoint the stream is declared with
         raise SourcePayloadError(exc.detail, system=SYSTEM,
                                  endpoint=f"GET /api/v1/changes/{batch.channel.name}", page=batch.id) from None
-    audit = _stage_change_log(warehouse, batch, keys, deleted)
+    stage = warehouse.new_stage(SYSTEM)
     try:
-        result = load.commit("upsert", extra_loads=[audit])
+        result = load.commit(extra_loads=[_stage_change_log(stage, batch, keys, deleted)])
     finally:
-        audit.staged_file.unlink(missing_ok=True)
+        stage.discard()
+    assert result is not None  # a load with extra loads always commits
+    report.loads.append(load.report())
     report.batches_applied += 1
     report.changes += len(keys)
     report.deletions += sum(deleted)
@@ -274,10 +301,9 @@ def _apply_batch(batch: Batch, warehouse: Warehouse, naive_timezone: tzinfo, par
         report.partitions_by_table.setdefault(table, set()).update(days or {None})
 
 
-def _stage_change_log(warehouse: Warehouse, batch: Batch, keys: list[tuple], deleted: list[bool]) -> TableLoad:
+def _stage_change_log(stage: Stage, batch: Batch, keys: list[tuple], deleted: list[bool]) -> TableLoad:
     applied_at = datetime.now(timezone.utc)
-    path = warehouse.staging_root / SYSTEM / f"change_log-{batch.id}.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = stage.file_for(CHANGE_LOG.name)
     columns = {"batch_id": [batch.id] * len(keys), "position": list(range(len(keys))),
                "channel": [batch.channel.name] * len(keys), "entity_type": [batch.channel.type] * len(keys),
                "entity_id": [k[0] if isinstance(k[0], int) else None for k in keys],
@@ -288,7 +314,7 @@ def _stage_change_log(warehouse: Warehouse, batch: Batch, keys: list[tuple], del
                PARTITION_COLUMN: [batch.read_at.astimezone(timezone.utc).date()] * len(keys)}
     schema = CHANGE_LOG.arrow_schema([pa.field(PARTITION_COLUMN, pa.date32(), nullable=False)])
     pq.write_table(pa.Table.from_pydict(columns, schema=schema), path)
-    return TableLoad(SYSTEM, CHANGE_LOG, path, mode="upsert", partitioned=True)
+    return TableLoad(SYSTEM, CHANGE_LOG, path, partitioned=True)
 
 
 def tick_budget() -> tuple[int, float]:

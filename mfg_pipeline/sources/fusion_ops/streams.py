@@ -1,15 +1,16 @@
-"""Fusion Operations streams: productions, downtimes and punch clocks (daily partitions), production orders
-(snapshot). Field names follow `fusion-operations.txt`; the changes feed spells a few differently (`entry` for a
-punch's `type`, `is-active` for `active`, `09:13:00` durations), and the getters accept both.
+"""Fusion Operations streams: productions, downtimes and punch clocks (daily partitions), production orders and
+products (snapshots kept fresh by the vendor's own filters), and stock (changes feed only). Field names follow
+`fusion-operations.txt`; the changes feed spells a few differently (`entry` for a punch's `type`, `is-active` for
+`active`, `09:13:00` durations), and the getters accept both.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+from mfg_pipeline.declarations import ById, ModifiedSince, OpenRecords, Stream, TimeWindowFilter
 from mfg_pipeline.records.schema import (BOOL, DURATION_SECONDS, FLOAT, INT, JSON, STRING, TIMESTAMP, Column,
                                          Table, child_table, code_of, first_of)
-from mfg_pipeline.streams import Stream, TimeWindowFilter
 
 
 PUNCH_DIRECTIONS = {0: "out", 1: "in"}
@@ -109,11 +110,22 @@ PUNCH_CLOCKS = Stream(
         )),
 )
 
+def _active_filter(values: tuple[Any, ...]) -> list[dict[str, Any]]:
+    return [{"active": "true" if value else "false"} for value in values]
+
+
 PRODUCTION_ORDERS = Stream(
     name="production_orders",
     path="/api/v1/production-orders",
-    description="Production orders with their products, machines and assigned workers; pulled whole each run.",
+    description="Production orders with their products, machines and assigned workers. Hourly: the active ones "
+                "(`active=true`), then each order the warehouse holds as active that the list no longer returns, "
+                "by id; daily: the whole list.",
     params={"workers": "true"},
+    # Active orders are the ones still produced against; an order leaves the list once completed, and is then
+    # fetched by id (404: deleted). FUSION_OPS_OPEN_ORDERS_ACTIVE="" turns this off (hourly full list).
+    open_records=OpenRecords(column="active", values=(True,), requests=_active_filter,
+                             refetch=ById("/api/v1/production-orders/{id}", params={"workers": "true"}),
+                             setting="FUSION_OPS_OPEN_ORDERS_ACTIVE", value_type=BOOL),
     table=Table(
         name="production_orders", primary_key=("id",),
         description="Fusion Operations production orders (GET /api/v1/production-orders).",
@@ -151,24 +163,44 @@ PRODUCTION_ORDERS = Stream(
     ),
 )
 
-STREAMS = (PRODUCTIONS, DOWNTIMES, PUNCH_CLOCKS, PRODUCTION_ORDERS)
 
-# --- landed from the changes feed only (PRODUCT and STOCK channels); no list is pulled for them -----------------
+def _first_task(field: str):
+    """A field of an operation's first (current) task duration, as the doc's product list sends them
+    (`task-durations`); None when there is none."""
+
+    def get(operation: Mapping[str, Any]) -> Any:
+        durations = operation.get("task-durations")
+        if not isinstance(durations, list) or not durations or not isinstance(durations[0], Mapping):
+            return None
+        return durations[0].get(field)
+
+    get.label = f"task-durations[0].{field}"  # type: ignore[attr-defined]
+    return get
+
+
 PRODUCTS = Stream(
     name="products",
-    path="/api/v1/changes/{channel}",
-    description="Products as the PRODUCT changes channel last showed them (only when such a channel is configured).",
+    path="/api/v1/products",
+    description="Products and their operations (GET /api/v1/products). Hourly: those modified since the previous "
+                "pass (`modification-date`); daily: the whole list. The PRODUCT changes channel, when configured, "
+                "updates them within a minute.",
+    # "Modified through the backoffice after the provided date": edits made through the API may not count, so the
+    # daily full pass is what bounds freshness for those.
+    modified_since=ModifiedSince("modification-date"),
     table=Table(
         name="products", primary_key=("code",),
-        description="Fusion Operations products, from the PRODUCT changes channel; deleted products are marked "
-                    "(deleted_at) and hidden from products_current.",
+        description="Fusion Operations products (GET /api/v1/products, and the PRODUCT changes channel), one row "
+                    "per product code; deleted products are marked (deleted_at) and hidden from products_current.",
         columns=(
-            Column("code", STRING, "code", required=True),
+            Column("code", STRING, "code", required=True, description="Product code (the part number every "
+                                                                       "system shares)."),
             Column("name", STRING, "name"),
             Column("observations", STRING, "observations"),
             Column("section", STRING, code_of("section")),
-            Column("unit_cost", FLOAT, "unit-cost"),
-            Column("unit_price", FLOAT, "unit-price"),
+            Column("standard_uom_code", STRING, "standard-uom.code", description="Unit of measure code."),
+            Column("label_code", STRING, "label.code"),
+            Column("unit_cost", FLOAT, "unit-cost", description="As the PRODUCT changes channel sends it."),
+            Column("unit_price", FLOAT, "unit-price", description="As the PRODUCT changes channel sends it."),
             Column("serializable", BOOL, "serializable"),
             Column("external_stock", FLOAT, "external-stock"),
             Column("stock_max", FLOAT, "stock-max"),
@@ -182,7 +214,22 @@ PRODUCTS = Stream(
             Column("custom_fields", JSON, "custom-fields"),
             Column("parameters", JSON, "parameters"),
         )),
+    children=(child_table(
+        "product_operations", "operations", [("product_code", "code", STRING)],
+        description="Operations of a product's routing, with the planned time per unit (its operations array).",
+        columns=[
+            Column("operation_code", STRING, "code"),
+            Column("operation_name", STRING, "name"),
+            Column("operation_id", INT, "id"),
+            Column("disabled", BOOL, "disabled"),
+            Column("task_duration_seconds", DURATION_SECONDS, _first_task("duration"),
+                   description="Planned time for `task_ratio_quantity` units (the first task duration), seconds."),
+            Column("task_ratio_quantity", FLOAT, _first_task("ratio-quantity"),
+                   description="Units the planned task duration is for."),
+        ]),),
 )
+
+STREAMS = (PRODUCTIONS, DOWNTIMES, PUNCH_CLOCKS, PRODUCTION_ORDERS, PRODUCTS)
 
 STOCK = Stream(
     name="stock",
@@ -202,4 +249,4 @@ STOCK = Stream(
         columns=[Column("lot_code", STRING, "code"), Column("stock", FLOAT, "stock")]),),
 )
 
-FEED_ONLY_STREAMS = (PRODUCTS, STOCK)
+FEED_ONLY_STREAMS = (STOCK,)  # landed from the STOCK changes channel only; no list is pulled

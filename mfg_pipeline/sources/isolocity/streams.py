@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from mfg_pipeline.declarations import ById, OpenRecords, Stream
 from mfg_pipeline.records.schema import BOOL, FLOAT, INT, STRING, TIMESTAMP, Column, Table, child_table
+from mfg_pipeline.sources.isolocity.shapes import record_of_envelope
 from mfg_pipeline.sources.isolocity.settings import PATH_VARIABLES
-from mfg_pipeline.streams import Stream
 
 BATCH_ID_FIELD = "batch_id"
 
@@ -35,8 +36,13 @@ def batch_ids_as_rows(record: Mapping[str, Any]) -> Mapping[str, Any]:
 NCRS = Stream(
     name="ncrs",
     path=PATH_VARIABLES["ncrs"][1],
-    description="Non-conformance reports of every source (internal, customer, supplier) and status; pulled whole "
-                "each run (the list has no date filter, and NCRs change status after they are raised).",
+    description="Non-conformance reports of every source (internal, customer, supplier) and status (the list has "
+                "no date filter, and NCRs change status after they are raised). Hourly: the open ones "
+                "(`status=Open`), and each NCR stored as open that the list no longer returns, by id; daily: all.",
+    # ISOLOCITY_OPEN_NCR_STATUSES (default Open) overrides the statuses that can still change; "" turns it off.
+    open_records=OpenRecords(column="status", values=("Open",), requests=lambda values: [{"status": v} for v in values],
+                             refetch=ById("{path}/{id}", select=record_of_envelope),
+                             setting="ISOLOCITY_OPEN_NCR_STATUSES"),
     table=Table(
         name="ncrs", primary_key=("id",),
         description="ISOlocity non-conformance reports (the NCR list, by default GET /api/ncrs), one row per NCR.",
@@ -61,7 +67,7 @@ NCRS = Stream(
 CARS = Stream(
     name="cars",
     path=PATH_VARIABLES["cars"][1],
-    description="Corrective action reports; pulled whole each run (no date filter).",
+    description="Corrective action reports; the whole list every hour (no filter, and a short list).",
     table=Table(
         name="cars", primary_key=("id",),
         description="ISOlocity corrective action reports (the CAR list, by default GET /api/cars), one row per CAR.",
@@ -78,7 +84,9 @@ CARS = Stream(
 PARTS = Stream(
     name="parts",
     path=PATH_VARIABLES["parts"][1],
-    description="Parts and activities of the organization (NCRs point to them); pulled whole each run.",
+    description="Parts and activities of the organization (NCRs point to them); the whole list every hour (no "
+                "filter, and a short list).",
+    post_process=batch_ids_as_rows,
     table=Table(
         name="parts", primary_key=("id",),
         description="ISOlocity parts (the part list, by default GET /api/parts), one row per part.",
@@ -106,6 +114,3 @@ PARTS = Stream(
 )
 
 STREAMS = (NCRS, CARS, PARTS)
-
-# Reshapes a stream's raw records before parsing (see `batch_ids_as_rows`).
-RECORD_ADAPTERS = {PARTS.name: batch_ids_as_rows}

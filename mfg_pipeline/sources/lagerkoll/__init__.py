@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.http.client import Logger
 from mfg_pipeline.sources.lagerkoll.client import LagerkollClient
 from mfg_pipeline.sources.lagerkoll.settings import LagerkollSettings
 from mfg_pipeline.sources.lagerkoll.streams import STREAMS
-from mfg_pipeline.streams import SourceSystem
 
 
 def make_client(data_dir: Path, logger: Logger | None = None) -> LagerkollClient:

@@ -26,6 +26,10 @@ class LagerkollSettings:
     user_token: str | None = None
     rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
     page_size: int = DEFAULT_PAGE_SIZE
+    # FACTS: whether pages count from 0 or 1 is unconfirmed. "auto" starts at the doc's 0 and follows what the
+    # server shows (its `page` echo, or a refused or empty page 0); "0" or "1" fixes it.
+    first_page: int = 0
+    first_page_fixed: bool = False
 
     def __post_init__(self) -> None:
         if not self.api_key and not (self.user_id and self.user_token):
@@ -57,6 +61,7 @@ class LagerkollSettings:
             api_key = require_env("LAGERKOLL_API_KEY", "Lagerkoll API key (or set LAGERKOLL_USER_ID and "
                                   "LAGERKOLL_USER_TOKEN instead)")
         use_user = bool(user_id and user_token)
+        first_page = _first_page(env_str("LAGERKOLL_FIRST_PAGE", "auto"))
         return cls(
             base_url=env_str("LAGERKOLL_BASE_URL", DEFAULT_BASE_URL),
             store=store,
@@ -64,4 +69,16 @@ class LagerkollSettings:
             user_id=user_id if use_user else None,
             user_token=user_token if use_user else None,
             rate_limit_per_minute=env_int("LAGERKOLL_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE),
+            first_page=first_page or 0,
+            first_page_fixed=first_page is not None,
         )
+
+
+def _first_page(raw: str) -> int | None:
+    """LAGERKOLL_FIRST_PAGE: "auto" (None), "0" or "1"."""
+    value = raw.strip().lower()
+    if value == "auto":
+        return None
+    if value in ("0", "1"):
+        return int(value)
+    raise ValueError(f"Environment variable LAGERKOLL_FIRST_PAGE must be auto, 0 or 1, got {raw!r}")

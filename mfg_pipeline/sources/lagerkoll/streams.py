@@ -11,24 +11,28 @@ Why `GET /production_orders_state?state_from=0&state_to=3` and not `GET /state/{
 The doc's example answer there is a bare order, but FACTS.md says it is the `{page, pages, pageSize, ordersCount,
 orders}` wrapper like every other list; the client checks that shape and fails clearly if it is not.
 
-Nested lists are flattened by the client (see `client.py`), so the child tables stay one level deep:
-- single articles come as groups `{articleId, singleArticles: [...]}`, one per article; the client lists the
-  parts of all groups under `SINGLE_ARTICLES_KEY`, each with its group's `articleId`;
-- batches are not in the order at all: the client calls `/{order_id}/batch` (one ProductionOrderBatchResponseDto
-  per article) and lists every batch entry under `BATCHES_KEY`, each with its article's `articleId`.
+Nested lists are flattened one level (see `shapes.py`), so the child tables stay one level deep:
+- single articles come as groups `{articleId, singleArticles: [...]}`, one per article; the stream's
+  `post_process` lists the parts of all groups under `SINGLE_ARTICLES_KEY`, each with its group's `articleId`;
+- batches are not in the order at all: a child endpoint calls `/{order_id}/batch` (one
+  ProductionOrderBatchResponseDto per article) for every new or changed order and lists every batch entry under
+  `BATCHES_KEY`, each with its article's `articleId`.
+
+Freshness: hourly, the open orders (NEW and DEVELOPING: `state_from=0&state_to=1`), then each order the
+warehouse holds as open that the list no longer returns, by id (`GET /{order_id}`; 404 means deleted); daily,
+every order (`state_from=0&state_to=3`), soft-deleting the ones no longer listed, with every order's batches.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+from mfg_pipeline.declarations import ById, ChildEndpoint, OpenRecords, Stream
 from mfg_pipeline.records.schema import BOOL, FLOAT, INT, STRING, TIMESTAMP, Column, Table, child_table, first_of
-from mfg_pipeline.streams import Stream
+from mfg_pipeline.sources.lagerkoll.shapes import (BATCHES_KEY, GROUP_ARTICLE_ID, SINGLE_ARTICLES_KEY, batch_rows,
+                                                   with_single_article_rows)
 
 BASE_PATH = "/v1/production_orders"  # FACTS: the doc's URLs are relative to it
-SINGLE_ARTICLES_KEY = "_singleArticleRows"  # added by the client: the parts of every single-article group
-BATCHES_KEY = "_batchRows"  # added by the client: the entries of `/{order_id}/batch`
-GROUP_ARTICLE_ID = "_groupArticleId"  # added by the client to each flattened part or batch entry
 
 STATE_NAMES = {0: "NEW", 1: "DEVELOPING", 2: "FINISHED", 3: "CANCELLED"}  # the doc's ProductionOrderDto.state
 
@@ -43,12 +47,30 @@ def state_name(record: Mapping[str, Any]) -> str | None:
         return None
 
 
+def state_ranges(states: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """`state_from`/`state_to` filters covering exactly `states`: one range per run of consecutive codes."""
+    ordered, ranges = sorted(set(states)), []
+    for state in ordered:
+        if ranges and state == ranges[-1]["state_to"] + 1:
+            ranges[-1]["state_to"] = state
+        else:
+            ranges.append({"state_from": state, "state_to": state})
+    return ranges
+
+
 PRODUCTION_ORDERS = Stream(
     name="production_orders",
     path=f"{BASE_PATH}/production_orders_state",
     params={"state_from": 0, "state_to": 3},  # the doc gives no defaults for these: ask for every state
     description="Production orders in every state (NEW, DEVELOPING, FINISHED, CANCELLED) with their articles, "
-                "reserved single articles and batches; pulled whole each run.",
+                "reserved single articles and batches. Hourly: the open ones (NEW, DEVELOPING) and those that "
+                "left that set; daily: every order.",
+    post_process=with_single_article_rows,
+    child_endpoints=(ChildEndpoint(BATCHES_KEY, f"{BASE_PATH}/{{orderId}}/batch", select=batch_rows),),
+    # LAGERKOLL_OPEN_STATES (default 0,1) overrides which states count as open; "" turns the open pass off.
+    open_records=OpenRecords(column="state", values=(0, 1), requests=state_ranges,
+                             refetch=ById(f"{BASE_PATH}/{{order_id}}"), setting="LAGERKOLL_OPEN_STATES",
+                             value_type=INT),
     table=Table(
         name="production_orders", primary_key=("order_id",),
         description="Lagerkoll production orders (GET /v1/production_orders/production_orders_state, "

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from mfg_pipeline.declarations import Stream
 from mfg_pipeline.records.schema import DATE, FLOAT, INT, JSON, STRING, TIMESTAMP, Column, Table, child_table
-from mfg_pipeline.sources.traede.client import EXPORT_PATH
-from mfg_pipeline.sources.traede.loading import export_and_mark
-from mfg_pipeline.streams import Stream
+from mfg_pipeline.sources.traede.export_flow import export_and_mark
+from mfg_pipeline.sources.traede.shapes import EXPORT_PATH
 
 
 def order_without_lines(record: Mapping[str, Any]) -> dict:

@@ -15,16 +15,19 @@ page by page and ends on an empty page or on one with nothing new (a server that
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mfg_pipeline.declarations import Stream
+from mfg_pipeline.engine.load import LoadReport, ProgressCallback, StreamLoad
+from mfg_pipeline.engine.refresh import RefreshPlan
+from mfg_pipeline.http.client import Logger
 from mfg_pipeline.http.errors import PaginationLoopError
-from mfg_pipeline.loading import LoadReport, PartitionWindow, ProgressCallback, StreamLoad
 from mfg_pipeline.records.schema import INT
-from mfg_pipeline.sources.traede.client import EXPORT_ENDPOINT, TraedeClient
-from mfg_pipeline.streams import Stream
+from mfg_pipeline.sources.traede.shapes import EXPORT_ENDPOINT
 from mfg_pipeline.warehouse.store import Warehouse
 
-MODE = "upsert"
+if TYPE_CHECKING:
+    from mfg_pipeline.sources.traede.client import TraedeClient
 
 
 def _updated_at_by_id(records: list[Any]) -> dict[int, Any]:
@@ -32,11 +35,12 @@ def _updated_at_by_id(records: list[Any]) -> dict[int, Any]:
     return {INT.coerce(r["id"]): r.get("updated_at") for r in records}
 
 
-def export_and_mark(client: TraedeClient, stream: Stream, warehouse: Warehouse, *,
-                    window: PartitionWindow | None = None, progress: ProgressCallback | None = None) -> LoadReport:
-    """Land every order due for export to our system_id, marking each batch exported once it is committed."""
-    load = StreamLoad(client, stream, warehouse, window)  # refuses a window: the export is unpartitioned
-    stream_params = load.request_params()
+def export_and_mark(client: TraedeClient, stream: Stream, warehouse: Warehouse, plan: RefreshPlan | None = None,
+                    progress: ProgressCallback | None = None, log: Logger | None = None) -> list[LoadReport]:
+    """Land every order due for export to our system_id, marking each batch exported once it is committed. The
+    export is Traede's own change feed (an edited order is due again), so every cycle runs the same flow."""
+    load = StreamLoad(client, stream, warehouse, kind="upsert")
+    stream_params = dict(stream.params)
     re_exporting = client.re_exporting
     landed: dict[int, Any] = {}  # order id -> updated_at, for every order landed and marked by this run
     page_number = batch = 0
@@ -51,7 +55,7 @@ def export_and_mark(client: TraedeClient, stream: Stream, warehouse: Warehouse, 
                 if not re_exporting:
                     _stop_on_repeated_page(client, stream, page.number, page.records, landed)
                 break
-            load.commit(MODE)  # durable before it is marked: a crash after this line re-exports, never loses
+            load.commit()  # durable before it is marked: a crash after this line re-exports, never loses
             if progress:
                 progress(stream, page, len(landed) + len(fresh))
             client.mark_exported(fresh)
@@ -62,12 +66,12 @@ def export_and_mark(client: TraedeClient, stream: Stream, warehouse: Warehouse, 
             if re_exporting:
                 page_number += 1
         if not load.commits:
-            # Nothing was due: commit the empty stage anyway, so the tables and their Parquet exist for the
-            # checks and for readers even when the very first run finds nothing to export.
-            load.commit(MODE)
+            # Nothing was due: commit the empty stage anyway (a no-op once the tables exist), so the tables and
+            # their Parquet exist for the checks and for readers even when the very first run finds nothing.
+            load.commit()
     finally:
         load.discard()
-    return load.report(MODE)
+    return [load.report()]
 
 
 def _stop_on_repeated_page(client: TraedeClient, stream: Stream, label: Any, records: list[Any],

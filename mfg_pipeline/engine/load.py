@@ -1,0 +1,409 @@
+"""One load of one stream: pages -> typed rows -> staged Parquet -> one warehouse commit. No Dagster inside.
+
+Cost follows change: every record's payload is fingerprinted (with the stream's declaration, so a changed
+declaration re-reads everything), and only records that are new, changed, or deleted at the vendor are staged
+and have their child lists fetched; an unchanged record costs its share of a list page and nothing more.
+Memory stays flat whatever the partition size: pages are parsed and appended to staged Parquet as they arrive;
+only keys are kept (to drop a record a shifting list returned twice, and to tell what the source still lists).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone, tzinfo
+from typing import Any, Callable, Mapping, Sequence
+
+import pyarrow as pa
+
+from mfg_pipeline.declarations import PartitionWindow, SourceClient, Stream
+from mfg_pipeline.engine.staging import KeysFile, StagedFile, key_schema
+from mfg_pipeline.http.client import RequestStats
+from mfg_pipeline.http.errors import SourcePayloadError
+from mfg_pipeline.http.pagination import Page
+from mfg_pipeline.records.schema import FieldError, RowParser, Table
+from mfg_pipeline.warehouse.store import (
+    DELETED_AT_COLUMN,
+    FINGERPRINT_COLUMN,
+    PARTITION_COLUMN,
+    CommitResult,
+    Scope,
+    Stage,
+    TableLoad,
+    Warehouse,
+)
+
+
+@dataclass(frozen=True)
+class PagesInHand:
+    """Stands in for a client when the pages were read earlier (a journal) or made in memory (a benchmark):
+    what `StreamLoad` needs of a client, with no HTTP behind it (records carry any children they have)."""
+
+    system: str
+    naive_timezone: tzinfo
+    stats: RequestStats = field(default_factory=RequestStats)
+
+    def with_children(
+        self, stream: Stream, records: Sequence[Any], page: int | str, indices: Sequence[int] | None = None
+    ) -> list[Any]:
+        return list(records)
+
+
+@dataclass
+class LoadReport:
+    """What one pass did: enough for the run's metadata and for the checks that verify the commit."""
+
+    source: str
+    stream: str
+    kind: str  # window, full, open, modified, upsert (the changes feed, the export flow)
+    window: PartitionWindow | None
+    scope: Scope | None  # what the pass saw whole (None: a subset of the records)
+    started_at: datetime  # UTC wall clock
+    records_seen: int  # parent records the source returned (in the window, once each)
+    staged_keys: list[tuple]  # parents that were new or changed, staged with their children
+    rows_staged: dict[str, int]  # table -> rows written
+    deleted_keys: list[tuple]  # parents the source said are gone (refetch found nothing)
+    pages: int
+    requests: int
+    throttled: int
+    retries: int
+    token_refreshes: int
+    rate_limit_wait_seconds: float
+    seconds: float
+    commit_seconds: float
+    published: dict[str, list]  # table -> Parquet files written
+    rows_changed: dict[str, int] = field(default_factory=dict)  # table -> rows upserted or soft-deleted
+    duplicates_dropped: int = 0
+    outside_window_dropped: int = 0
+    not_matching_filter: int = 0
+    touched_partitions: dict[str, set[date]] = field(default_factory=dict)  # table -> partitions republished
+    tables: dict[str, Table] = field(default_factory=dict)
+
+    @property
+    def source_rows(self) -> dict[str, int]:
+        """Rows per table this pass read from the source: every record it listed for the parent, and for a child
+        table the rows of the records that were new or changed (unchanged records keep their child rows)."""
+        parent = next(iter(self.tables))
+        return {name: self.records_seen if name == parent else self.rows_staged.get(name, 0) for name in self.tables}
+
+
+ProgressCallback = Callable[[Stream, Page, int], None]  # (stream, page, records seen so far)
+
+
+def stream_signature(stream: Stream) -> str:
+    """How the stream reads records: part of every fingerprint, so a changed declaration re-reads all."""
+    parts = [stream.table.signature, *(c.table.signature for c in stream.children)]
+    parts += [e.endpoint for e in stream.child_endpoints]
+    if stream.post_process is not None:
+        parts.append(getattr(stream.post_process, "__qualname__", repr(stream.post_process)))
+    return "|".join(parts)
+
+
+def fingerprint(signature: str, record: Any) -> str:
+    payload = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(f"{signature}\n{payload}".encode(), digest_size=16).hexdigest()
+
+
+class StreamLoad:
+    """One pass over one stream: stage what changed, then commit it with what the pass saw.
+
+    - `window`: a partitioned stream's day; records outside it are dropped (the request window is widened).
+    - `placement_timezone` (partitioned stream, no window): records from anywhere in time, each placed in the
+      day of its own time column (the changes feed, the open and full passes).
+    - `scope`: what the pass lists whole (its day, or the whole table): rows of it the source no longer lists
+      are soft-deleted at commit.
+    - `sweep_children`: stage every record and fetch its child lists, changed or not (the periodic full pass
+      that catches changes only a child list shows).
+    """
+
+    def __init__(
+        self,
+        client: SourceClient | PagesInHand,
+        stream: Stream,
+        warehouse: Warehouse,
+        *,
+        window: PartitionWindow | None = None,
+        placement_timezone: tzinfo | None = None,
+        scope: Scope | None = None,
+        sweep_children: bool = False,
+        kind: str = "window",
+        expect: tuple[str, Sequence[Any]] | None = None,
+    ):
+        if window is not None and not stream.partitioned:
+            raise ValueError(f"{client.system} {stream.name}: only a partitioned stream takes a window")
+        if stream.partitioned and window is None and placement_timezone is None:
+            raise ValueError(f"{client.system} {stream.name}: a partitioned stream needs a window or a timezone")
+        self.client, self.stream, self.warehouse, self.window = client, stream, warehouse, window
+        self.placement_timezone, self.scope, self.sweep_children, self.kind = (
+            placement_timezone,
+            scope,
+            sweep_children,
+            kind,
+        )
+        self.started = time.monotonic()
+        self.started_at = datetime.now(timezone.utc)
+        self._stats_before = client.stats.as_dict()
+        self._parser = RowParser(stream.table, stream.children, stream.naive_timezone or client.naive_timezone)
+        self._signature = stream_signature(stream)
+        self._key_columns = stream.table.primary_key
+        self._expect = (expect[0], set(expect[1])) if expect else None
+        self._has_table: bool | None = None
+        self.seen: set[tuple] = set()
+        self.staged_keys: list[tuple] = []
+        self.rows_staged = {table.name: 0 for table in stream.tables}
+        self.deleted_keys: list[tuple] = []
+        self.duplicates = self.outside = self.not_matching = 0
+        self.commits: list[CommitResult] = []
+        self._stage: Stage | None = None
+        self._staged: dict[str, StagedFile] = {}
+        self._keys: dict[str, KeysFile] = {}
+
+    # --- staging -----------------------------------------------------------------------------------------
+    def _open_stage(self) -> None:
+        if self._stage is not None:
+            return
+        stage = self._stage = self.warehouse.new_stage(self.client.system)
+        extra = [pa.field(DELETED_AT_COLUMN, pa.timestamp("us", tz="UTC"))]
+        if self.stream.partitioned:
+            extra.append(pa.field(PARTITION_COLUMN, pa.date32(), nullable=False))
+        parent_schema = self.stream.table.arrow_schema([*extra, pa.field(FINGERPRINT_COLUMN, pa.string())])
+        self._staged = {self.stream.table.name: StagedFile(stage.file_for(self.stream.table.name), parent_schema)}
+        for child in self.stream.children:
+            self._staged[child.table.name] = StagedFile(stage.file_for(child.table.name), child.table.arrow_schema(extra))
+        keys = key_schema(parent_schema, self._key_columns)
+        self._keys = {name: KeysFile(stage.file_for(f"_{name}_keys"), keys) for name in ("seen", "deleted")}
+
+    # --- pages -------------------------------------------------------------------------------------------
+    def add_page(self, page: Page, deleted_at: Sequence[datetime | None] | None = None) -> list[tuple]:
+        """Parse one page and stage its new and changed records (with their children); returns the keys of the
+        records kept (in the window, not seen before in this pass). `deleted_at` (one per record, the changes
+        feed) soft-deletes records and their child rows as of that time."""
+        self._open_stage()
+        stream = self.stream
+        records = [stream.post_process(r) if stream.post_process and isinstance(r, Mapping) else r for r in page.records]
+        parents = self._parsed(page, lambda: self._parser.parse_parents(records))
+        keys = list(zip(*(parents[c] for c in self._key_columns)))
+        kept = self._kept(keys, parents)
+        kept_keys = [keys[i] for i in kept]
+        self.seen.update(kept_keys)
+        if self.scope is not None:
+            self._keys["seen"].add(kept_keys)
+        deleted = deleted_at or [None] * len(records)
+        fingerprints = {i: fingerprint(self._signature, records[i]) for i in kept} if deleted_at is None else {}
+        changed = self._changed(kept, keys, fingerprints)
+        if changed:
+            self._stage_records(page, records, parents, changed, keys, fingerprints, deleted)
+        return kept_keys
+
+    def _parsed(self, page: Page, parse: Callable[[], Any]) -> Any:
+        try:
+            return parse()
+        except FieldError as exc:
+            raise SourcePayloadError(
+                str(exc), system=self.client.system, endpoint=self.stream.endpoint, page=page.number
+            ) from None
+
+    def _kept(self, keys: list[tuple], parents: dict[str, list]) -> list[int]:
+        """Indices of the records to keep: in the window, and not already seen in this pass."""
+        window, kept, kept_here = self.window, [], set()
+        times = parents[self.stream.window.time_column] if window is not None and self.stream.window else None
+        for index, key in enumerate(keys):
+            if window is not None and times is not None and not (window.start <= times[index] < window.end):
+                self.outside += 1
+                continue
+            if key in self.seen or key in kept_here:
+                self.duplicates += 1
+                continue
+            kept.append(index)
+            kept_here.add(key)
+        if self._expect is not None:
+            column, values = self._expect
+            self.not_matching += sum(parents[column][i] not in values for i in kept)
+        return kept
+
+    def _changed(self, kept: list[int], keys: list[tuple], fingerprints: dict[int, str]) -> list[int]:
+        """Which kept records to stage: all (the feed, a sweep, a first load), else those whose fingerprint
+        differs from the live row's."""
+        if not fingerprints or self.sweep_children or not self._table_exists():
+            return kept
+        stored = self.warehouse.live_fingerprints(self.client.system, self.stream.table, [keys[i] for i in kept])
+        return [i for i in kept if stored.get(keys[i], "") != fingerprints[i]]
+
+    def _table_exists(self) -> bool:
+        if self._has_table is None:
+            self._has_table = self.warehouse.has_table(self.client.system, self.stream.table.name)
+        return self._has_table
+
+    def _stage_records(
+        self,
+        page: Page,
+        records: list[Any],
+        parents: dict[str, list],
+        changed: list[int],
+        keys: list[tuple],
+        fingerprints: dict[int, str],
+        deleted: Sequence[datetime | None],
+    ) -> None:
+        stream = self.stream
+        subset = [records[i] for i in changed]
+        if stream.child_endpoints:
+            subset = self.client.with_children(stream, subset, page.number, changed)
+        parent_rows = {name: [values[i] for i in changed] for name, values in parents.items()}
+        children = self._parsed(page, lambda: self._parser.parse_children(subset, parent_rows))
+        changed_keys = [keys[i] for i in changed]
+        by_key = dict(zip(changed_keys, [deleted[i] for i in changed]))
+        days = self._days(parent_rows, len(changed))
+        day_by_key = dict(zip(changed_keys, days)) if days is not None else {}
+        parent_rows[DELETED_AT_COLUMN] = [by_key[k] for k in changed_keys]
+        parent_rows[FINGERPRINT_COLUMN] = [fingerprints.get(i) for i in changed]
+        if days is not None:
+            parent_rows[PARTITION_COLUMN] = days
+        self._append(stream.table.name, parent_rows)
+        for child in stream.children:
+            columns = children[child.table.name]
+            row_keys = list(zip(*(columns[c] for c, _ in child.parent_key)))
+            columns[DELETED_AT_COLUMN] = [by_key[k] for k in row_keys]
+            if days is not None:
+                columns[PARTITION_COLUMN] = [day_by_key[k] for k in row_keys]
+            self._append(child.table.name, columns)
+        self.staged_keys.extend(changed_keys)
+
+    def _append(self, table: str, columns: dict[str, list]) -> None:
+        self._staged[table].append(columns)
+        self.rows_staged[table] += len(next(iter(columns.values()), []))
+
+    def _days(self, parent_rows: dict[str, list], count: int) -> list[date] | None:
+        if self.window is not None:
+            return [self.window.key] * count
+        if self.stream.window is None or self.placement_timezone is None:
+            return None
+        zone = self.placement_timezone
+        return [moment.astimezone(zone).date() for moment in parent_rows[self.stream.window.time_column]]
+
+    def mark_deleted(self, keys: Sequence[tuple]) -> None:
+        """The vendor no longer has these records: soft-delete them (and their child rows) at commit."""
+        self._open_stage()
+        self._keys["deleted"].add(list(keys))
+        self.deleted_keys.extend(keys)
+
+    # --- commit ------------------------------------------------------------------------------------------
+    def nothing_to_commit(self) -> bool:
+        """Nothing staged or deleted, and the scope holds exactly the records seen (all of them unchanged):
+        committing would change no row and republish no file."""
+        if self.staged_keys or self.deleted_keys or not self._table_exists():
+            return False
+        if self.scope is None:
+            return True
+        table, schema = self.stream.table, self.client.system
+        partition = self.scope.partition if self.stream.partitioned else None
+        if not self.warehouse.parquet_file(schema, table.name, partition).exists() and (
+            partition is not None or not self.stream.partitioned
+        ):
+            return False
+        where, params = "", []
+        if partition is not None:
+            where, params = f" AND {PARTITION_COLUMN} = ?", [partition]
+        live = self.warehouse.query(
+            f'SELECT count(*) FROM "{schema}"."{table.name}" WHERE {DELETED_AT_COLUMN} IS NULL{where}', params
+        )[0][0]
+        return bool(live == len(self.seen))
+
+    def commit(self, extra_loads: Sequence[TableLoad] = ()) -> CommitResult | None:
+        """Land what is staged (and soft-delete what the scope no longer holds) in one transaction; returns None
+        when there was nothing to change. `extra_loads` commit in the same transaction (the feed's audit rows)."""
+        self._open_stage()
+        try:
+            if not extra_loads and self.nothing_to_commit():
+                return None
+            loads = self._table_loads()
+            result = self.warehouse.commit(loads + list(extra_loads))
+        finally:
+            self.discard()
+        self.commits.append(result)
+        return result
+
+    def _table_loads(self) -> list[TableLoad]:
+        stream, system = self.stream, self.client.system
+        paths = {name: staged.close() for name, staged in self._staged.items()}
+        seen, deleted = (self._keys[name].close() for name in ("seen", "deleted"))
+        parent = TableLoad(
+            system,
+            stream.table,
+            paths[stream.table.name],
+            partitioned=stream.partitioned,
+            scope=self.scope,
+            seen_file=seen if self.scope is not None else None,
+            deleted_file=deleted if self.deleted_keys else None,
+            deleted_flag=stream.deleted_flag,
+        )
+        children = [
+            TableLoad(
+                system,
+                child.table,
+                paths[child.table.name],
+                partitioned=stream.partitioned,
+                parent=parent,
+                parent_link=child.parent_key,
+            )
+            for child in stream.children
+        ]
+        return [parent, *children]
+
+    def discard(self) -> None:
+        if self._stage is not None:
+            for staged in [*self._staged.values(), *self._keys.values()]:
+                try:
+                    staged.close()
+                except Exception:  # already closed, or the stage is being abandoned after an error
+                    pass
+            self._stage.discard()
+        self._stage, self._staged, self._keys = None, {}, {}
+
+    def report(self) -> LoadReport:
+        stats = {k: v - self._stats_before.get(k, 0) for k, v in self.client.stats.as_dict().items()}
+        published: dict[str, list] = {}
+        changed: dict[str, int] = {}
+        for commit in self.commits:
+            for table, paths in commit.published.items():
+                published.setdefault(table, []).extend(p for p in paths if p not in published.get(table, []))
+            for table, count in commit.changed_rows.items():
+                changed[table] = changed.get(table, 0) + count
+        return LoadReport(
+            source=self.client.system,
+            stream=self.stream.name,
+            kind=self.kind,
+            window=self.window,
+            scope=self.scope,
+            started_at=self.started_at,
+            records_seen=len(self.seen),
+            staged_keys=list(self.staged_keys),
+            rows_staged=dict(self.rows_staged),
+            deleted_keys=list(self.deleted_keys),
+            pages=int(stats["pages"]),
+            requests=int(stats["requests"]),
+            throttled=int(stats["throttled"]),
+            retries=int(stats["retries"]),
+            token_refreshes=int(stats["token_refreshes"]),
+            rate_limit_wait_seconds=round(stats["rate_limit_wait_seconds"], 3),
+            seconds=round(time.monotonic() - self.started, 3),
+            commit_seconds=round(sum(c.seconds for c in self.commits), 3),
+            published=published,
+            rows_changed=changed,
+            duplicates_dropped=self.duplicates,
+            outside_window_dropped=self.outside,
+            not_matching_filter=self.not_matching,
+            touched_partitions=_partitions_of(published),
+            tables={t.name: t for t in self.stream.tables},
+        )
+
+
+def _partitions_of(published: Mapping[str, list]) -> dict[str, set[date]]:
+    out: dict[str, set[date]] = {}
+    for table, paths in published.items():
+        for path in paths:
+            folder = path.parent.name
+            if folder.startswith("date="):
+                out.setdefault(table, set()).add(date.fromisoformat(folder.removeprefix("date=")))
+    return out

@@ -1,0 +1,234 @@
+"""Refresh passes: how each cycle keeps a stream fresh at a cost that follows change, not history.
+
+- window pass: one day of a partitioned stream, listed whole (what disappeared from the day is soft-deleted);
+- open pass: only the records that can still change (the vendor's own state filter, `OpenRecords`), then every
+  record the warehouse holds as open that the list no longer returns, fetched by key: it closed, or was deleted;
+- modified pass: only what the vendor says was modified since the previous pass (`ModifiedSince`);
+- full pass: every record, so what disappeared is soft-deleted; with `sweep_children` every child list is
+  fetched too, catching changes only a child shows.
+In every pass, a record whose payload is unchanged costs nothing beyond its share of a list page.
+
+`plan_for` turns a cycle (the `mfg/cycle` run tag: hourly, daily, or none for a manual run or a backfill) into
+the passes to run; the README's freshness contract states the same table by table.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, replace
+from datetime import timezone, tzinfo
+from typing import Any, Callable
+
+from mfg_pipeline.declarations import OpenRecords, PartitionWindow, SourceClient, Stream
+from mfg_pipeline.engine.load import LoadReport, ProgressCallback, StreamLoad
+from mfg_pipeline.http.client import Logger
+from mfg_pipeline.http.errors import SourceHttpError
+from mfg_pipeline.records.schema import STRING
+from mfg_pipeline.warehouse.store import Scope, Warehouse
+
+HOURLY, DAILY = "hourly", "daily"
+# Statuses with which a server refuses a filter it does not know: the open pass falls back to a full pass.
+FILTER_REFUSED_STATUSES = (400, 404, 405, 422)
+
+
+@dataclass(frozen=True)
+class RefreshPlan:
+    window: PartitionWindow | None = None  # a partitioned stream's day (a window pass)
+    open_pass: bool = False
+    modified_pass: bool = False
+    full_pass: bool = False
+    sweep_children: bool = False
+    partition_timezone: tzinfo = timezone.utc  # where a partitioned stream's records land outside a window pass
+
+    @property
+    def passes(self) -> list[str]:
+        named = ("window", self.window is not None), ("full", self.full_pass), ("open", self.open_pass)
+        return [name for name, wanted in (*named, ("modified", self.modified_pass)) if wanted]
+
+
+def plan_for(
+    stream: Stream,
+    cycle: str | None,
+    *,
+    window: PartitionWindow | None = None,
+    anchor: bool = True,
+    sweep_children: bool = False,
+    partition_timezone: tzinfo = timezone.utc,
+) -> RefreshPlan:
+    """The passes a run makes for `stream`. `anchor`: this run is the one of its cycle that also makes the
+    cross-day passes of a partitioned stream (the run for today's partition); other partitions of the same
+    cycle only reload their day."""
+    plan = RefreshPlan(window=window, partition_timezone=partition_timezone, sweep_children=sweep_children)
+    if stream.partitioned and not anchor:
+        return plan
+    if cycle == DAILY or (cycle is None and not stream.partitioned):
+        return replace(plan, full_pass=stream.readable_whole, sweep_children=sweep_children or cycle is None)
+    if cycle == HOURLY:
+        if stream.open_records is not None:
+            return replace(plan, open_pass=True, sweep_children=False)
+        if stream.modified_since is not None:
+            return replace(plan, modified_pass=True, sweep_children=False)
+        return replace(plan, full_pass=not stream.partitioned and stream.readable_whole, sweep_children=False)
+    return plan
+
+
+@dataclass
+class Refresh:
+    """One run's passes over one stream."""
+
+    client: SourceClient
+    stream: Stream
+    warehouse: Warehouse
+    plan: RefreshPlan
+    progress: ProgressCallback | None = None
+    log: Logger = logging.getLogger("mfg_pipeline.refresh")
+
+    def run(self) -> list[LoadReport]:
+        reports = []
+        if self.plan.window is not None:
+            window_load = StreamLoad(**self._load_args("window", Scope(self.plan.window.key),
+                                                       sweep=self.plan.sweep_children and not self.plan.full_pass))
+            reports.append(self._walk(window_load, window=self.plan.window))
+        if self.plan.full_pass:
+            reports.append(self.full())
+        elif self.plan.open_pass:
+            reports.append(self.open())
+        elif self.plan.modified_pass:
+            reports.append(self.modified())
+        return reports
+
+    def _load_args(self, kind: str, scope: Scope | None, sweep: bool = False, **extra: Any) -> dict[str, Any]:
+        placement = None if kind == "window" or not self.stream.partitioned else self.plan.partition_timezone
+        return {
+            "client": self.client,
+            "stream": self.stream,
+            "warehouse": self.warehouse,
+            "window": self.plan.window if kind == "window" else None,
+            "placement_timezone": placement,
+            "scope": scope,
+            "sweep_children": sweep,
+            "kind": kind,
+            **extra,
+        }
+
+    def _walk(self, load: StreamLoad, *, window: PartitionWindow | None = None, params: dict | None = None,
+              commit: bool = True) -> LoadReport:
+        """Every page of one list into `load` (then commit it, unless the caller has more to add)."""
+        try:
+            for page in self.client.pages(self.stream, window, params or {}):
+                load.add_page(page)
+                if self.progress:
+                    self.progress(self.stream, page, len(load.seen))
+            if commit:
+                load.commit()
+        finally:
+            if commit:
+                load.discard()
+        return load.report()
+
+    def full(self, sweep: bool | None = None) -> LoadReport:
+        sweep = self.plan.sweep_children if sweep is None else sweep
+        load = StreamLoad(**self._load_args("full", Scope(None), sweep))
+        report = self._walk(load)
+        self._remember_pass(load)
+        return report
+
+    def modified(self) -> LoadReport:
+        spec = self.stream.modified_since
+        assert spec is not None
+        since = self.warehouse.stream_state(self.client.system, self.stream.name)
+        if since is None:
+            return self.full(sweep=False)  # no pass to count from yet
+        load = StreamLoad(**self._load_args("modified", None))
+        try:
+            self._walk(load, params={spec.param: spec.format(since - spec.overlap)}, commit=False)
+            load.commit()
+        finally:
+            load.discard()
+        self._remember_pass(load)
+        return load.report()
+
+    def _remember_pass(self, load: StreamLoad) -> None:
+        if self.stream.modified_since is not None:
+            self.warehouse.set_stream_state(self.client.system, self.stream.name, load.started_at)
+
+    def open(self) -> LoadReport:
+        spec = self.stream.open_records
+        assert spec is not None
+        values = open_values(spec)
+        if not values:
+            return self.full(sweep=False)
+        stored_open = self._stored_open(spec, values)
+        load = StreamLoad(**self._load_args("open", None, expect=(spec.column, values)))
+        try:
+            for params in spec.requests(values):
+                self._walk(load, params=params, commit=False)
+        except SourceHttpError as exc:
+            if exc.status not in FILTER_REFUSED_STATUSES:
+                load.discard()
+                raise
+            load.discard()
+            self.log.warning(f"{exc}: the open-records filter was refused; reading the whole list instead "
+                             f"(set {spec.setting or 'the open states'} to match what the server accepts)")
+            return self.full(sweep=False)
+        try:
+            if load.not_matching:
+                self.log.warning(
+                    f"{self.client.system} {self.stream.name}: {load.not_matching} records outside the open "
+                    f"states came back: the server may ignore the filter (harmless: they are landed as they are)")
+            self._refetch_closed(load, stored_open)
+            load.commit()
+        finally:
+            load.discard()
+        return load.report()
+
+    def _stored_open(self, spec: OpenRecords, values: tuple[Any, ...]) -> list[dict[str, Any]]:
+        table = self.stream.table
+        if not self.warehouse.has_table(self.client.system, table.name):
+            return []
+        columns = list(dict.fromkeys([*table.primary_key, *spec.refetch.columns]))
+        return self.warehouse.live_rows_where(self.client.system, table, spec.column, values, columns)
+
+    def _refetch_closed(self, load: StreamLoad, stored_open: list[dict[str, Any]]) -> None:
+        """Records stored as open that the open list no longer returns: fetch them by key; what the vendor no
+        longer has is soft-deleted."""
+        key_columns = self.stream.table.primary_key
+        missing = [row for row in stored_open if tuple(row[c] for c in key_columns) not in load.seen]
+        if not missing:
+            return
+        for page in self.client.refetch(self.stream, missing):
+            load.add_page(page)
+        gone = [key for key in (tuple(row[c] for c in key_columns) for row in missing) if key not in load.seen]
+        if gone:
+            load.mark_deleted(gone)
+
+
+def refresh_stream(client: SourceClient, stream: Stream, warehouse: Warehouse, plan: RefreshPlan,
+                   progress: ProgressCallback | None = None, log: Logger | None = None) -> list[LoadReport]:
+    """Run `plan`'s passes over `stream`, each landing in its own commit."""
+    refresh = Refresh(client, stream, warehouse, plan, progress)
+    if log is not None:
+        refresh.log = log
+    return refresh.run()
+
+
+def load_stream(client: SourceClient, stream: Stream, warehouse: Warehouse, *, window: PartitionWindow | None = None,
+                progress: ProgressCallback | None = None) -> LoadReport:
+    """One complete load: a partitioned stream's day, or a snapshot's whole list (with every child list)."""
+    plan = RefreshPlan(window=window, full_pass=window is None, sweep_children=True)
+    return refresh_stream(client, stream, warehouse, plan, progress)[-1]
+
+
+def open_values(spec: OpenRecords) -> tuple[Any, ...]:
+    """The open states: the declaration's, or the comma-separated values of `spec.setting` when it is set
+    (empty: no open pass)."""
+    raw = os.environ.get(spec.setting) if spec.setting else None
+    if raw is None:
+        return spec.values
+    coerce: Callable[[Any], Any] = (spec.value_type or STRING).coerce
+    try:
+        return tuple(coerce(part.strip()) for part in raw.split(",") if part.strip())
+    except (TypeError, ValueError):
+        raise ValueError(f"Environment variable {spec.setting} must be a comma-separated list of "
+                         f"{(spec.value_type or STRING).name} values, got {raw!r}") from None

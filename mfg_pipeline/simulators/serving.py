@@ -1,0 +1,80 @@
+"""Serving the registered sources' simulators on localhost, and the environment that points the pipeline at them.
+
+Each simulator package exports `SIMULATOR`, a `SimulatorEntry`; the source names its package
+(`SourceSystem.simulator`). Used by `mfg-pipeline demo`, `simulators` and `dev`, the tests and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Sequence
+
+from mfg_pipeline.declarations import SourceSystem
+from mfg_pipeline.simulators.base import SimulatorApp, SimulatorServer
+
+
+@dataclass(frozen=True)
+class SimulatorEntry:
+    system: str
+    # (now, seed, scale, rate_limit_per_minute | None, history_days | None) -> app
+    build: Callable[..., SimulatorApp]
+    env: Callable[[str], dict[str, str]]  # base URL -> environment for the pipeline (demo credentials)
+    # (app, interval_seconds, seed) -> a started-on-demand thread that keeps changing the app's records
+    live: Callable[..., Any] | None = None
+
+
+def simulator_of(source: SourceSystem) -> SimulatorEntry:
+    """The `SIMULATOR` of a source's simulator package; a clear error when the source has none."""
+    try:
+        module = importlib.import_module(source.simulator)
+    except ModuleNotFoundError:
+        module = None
+    entry = getattr(module, "SIMULATOR", None)
+    if not isinstance(entry, SimulatorEntry):
+        raise LookupError(f"source {source.name!r} has no simulator: add {source.simulator} exporting SIMULATOR "
+                          "(a SimulatorEntry), or run the demo with --against-env")
+    return entry
+
+
+@dataclass
+class RunningSimulators:
+    servers: dict[str, SimulatorServer]
+    entries: dict[str, SimulatorEntry]
+
+    @property
+    def env(self) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for system, server in self.servers.items():
+            env.update(self.entries[system].env(server.url))
+        return env
+
+    def total_requests(self) -> int:
+        return sum(len(s.app.requests()) for s in self.servers.values())
+
+    def start_live(self, interval_seconds: float, seed: int = 5) -> list[Any]:
+        """Keep every simulator that can changing its records (a create, edit or delete every interval)."""
+        started = []
+        for system, server in self.servers.items():
+            live = self.entries[system].live
+            if live is not None and interval_seconds > 0:
+                started.append(live(server.app, interval_seconds=interval_seconds, seed=seed).start())
+        return started
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+
+def start_simulators(sources: Sequence[SourceSystem], *, now: datetime, seed: int = 42, scale: int = 1,
+                     host: str = "127.0.0.1", first_port: int = 0, rate_limits: dict[str, int] | None = None,
+                     history_days: int | None = None) -> RunningSimulators:
+    """Serve each source's simulator in a background thread (port 0: any free port)."""
+    entries = {source.name: simulator_of(source) for source in sources}
+    servers = {}
+    for index, (system, entry) in enumerate(entries.items()):
+        app = entry.build(now, seed, scale, (rate_limits or {}).get(system), history_days)
+        port = first_port + index if first_port else 0
+        servers[system] = SimulatorServer(app, host=host, port=port).start()
+    return RunningSimulators(servers, entries)
