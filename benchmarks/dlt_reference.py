@@ -55,26 +55,36 @@ def ensure_dlt_venv(path: Path = DEFAULT_VENV) -> Path:
         return python
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                          *REQUIREMENTS], check=False, capture_output=True, text=True)
+    pip = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *REQUIREMENTS],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     if pip.returncode != 0:
         raise RuntimeError(f"installing {' '.join(REQUIREMENTS)} into {venv} failed:\n{pip.stderr[-3000:]}")
     marker.write_text(wanted)
     return python
 
 
-def _run_day(python: Path, base_url: str, env: dict[str, str], day: date, output_dir: Path,
-             timeout: float | None) -> dict[str, Any]:
+def _run_day(
+    python: Path, base_url: str, env: dict[str, str], day: date, output_dir: Path, timeout: float | None
+) -> dict[str, Any]:
     """One worker process; its JSON line, or a failure record when it died, failed or printed none."""
     command = [str(python), str(WORKER), base_url, day.isoformat(), str(output_dir)]
     try:
         # cwd: dlt reads `.dlt/config.toml` and `secrets.toml` from the working directory; keep it ours.
-        proc = subprocess.run(command, check=False, env=env, cwd=output_dir, capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run(
+            command, check=False, env=env, cwd=output_dir, capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired as exc:
         stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        return {"day": day.isoformat(), "rows": 0, "failed": True,
-                "error": f"timed out after {timeout} s; stderr: {stderr[-STDERR_TAIL:]}"}
+        return {
+            "day": day.isoformat(),
+            "rows": 0,
+            "failed": True,
+            "error": f"timed out after {timeout} s; stderr: {stderr[-STDERR_TAIL:]}",
+        }
     report: dict[str, Any] = {}
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):
@@ -95,8 +105,16 @@ def _run_day(python: Path, base_url: str, env: dict[str, str], day: date, output
     return report
 
 
-def run_dlt_backfill(python: Path, base_url: str, api_key: str, api_secret: str, days: list[date],
-                     parallelism: int, workdir: Path, timeout: float | None = 1800.0) -> dict[str, Any]:
+def run_dlt_backfill(
+    python: Path,
+    base_url: str,
+    api_key: str,
+    api_secret: str,
+    days: list[date],
+    parallelism: int,
+    workdir: Path,
+    timeout: float | None = 1800.0,
+) -> dict[str, Any]:
     """Load `days` with one `dlt_worker.py` process each, at most `parallelism` at a time.
 
     Returns `{"rows": total over successful days, "seconds": wall time of the whole backfill, "peak_rss_mb": max
@@ -109,8 +127,12 @@ def run_dlt_backfill(python: Path, base_url: str, api_key: str, api_secret: str,
         raise ValueError("parallelism must be at least 1")
     output_dir = Path(workdir).resolve() / f"run-{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}-{time.monotonic_ns()}"
     output_dir.mkdir(parents=True)
-    env = {**os.environ, API_KEY_ENV: api_key, API_SECRET_ENV: api_secret,
-           "RUNTIME__DLTHUB_TELEMETRY": "false"}  # no phoning home from the benchmark
+    env = {
+        **os.environ,
+        API_KEY_ENV: api_key,
+        API_SECRET_ENV: api_secret,
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+    }  # no phoning home from the benchmark
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=parallelism) as pool:
         reports = list(pool.map(lambda day: _run_day(python, base_url, env, day, output_dir, timeout), days))

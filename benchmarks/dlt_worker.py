@@ -85,23 +85,35 @@ def build_source(base_url: str, token: str, day: date) -> Any:
     """The declarative `rest_api` config: token in the `access_token` query parameter, page numbers from 1."""
     start = datetime.combine(day, dtime(0, 0), tzinfo=timezone.utc)
     end = start + timedelta(days=1)
-    return rest_api_source({
-        "client": {
-            "base_url": base_url,
-            "auth": {"type": "api_key", "name": "access_token", "api_key": token, "location": "query"},
-            # The API returns a bare array with no total or next link. dlt's page-number paginator can only stop
-            # on an empty page (`stop_after_empty_page`, its default); it has no "short page" option, so every
-            # list costs one more request than the data needs.
-            "paginator": {"type": "page_number", "page_param": "page", "base_page": 1, "total_path": None,
-                          "stop_after_empty_page": True},
+    return rest_api_source(
+        {
+            "client": {
+                "base_url": base_url,
+                "auth": {"type": "api_key", "name": "access_token", "api_key": token, "location": "query"},
+                # The API returns a bare array with no total or next link. dlt's page-number paginator can only stop
+                # on an empty page (`stop_after_empty_page`, its default); it has no "short page" option, so every
+                # list costs one more request than the data needs.
+                "paginator": {
+                    "type": "page_number",
+                    "page_param": "page",
+                    "base_page": 1,
+                    "total_path": None,
+                    "stop_after_empty_page": True,
+                },
+            },
+            "resources": [
+                {
+                    "name": name,
+                    "endpoint": {
+                        "path": path,
+                        "params": {f"{prefix}-after": iso_utc(start), f"{prefix}-before": iso_utc(end)},
+                    },
+                }
+                for name, path, prefix in RESOURCES
+            ],
         },
-        "resources": [
-            {"name": name,
-             "endpoint": {"path": path,
-                          "params": {f"{prefix}-after": iso_utc(start), f"{prefix}-before": iso_utc(end)}}}
-            for name, path, prefix in RESOURCES
-        ],
-    }, name=DATASET)
+        name=DATASET,
+    )
 
 
 def run(base_url: str, api_key: str, api_secret: str, day: date, output_dir: Path) -> dict[str, Any]:

@@ -88,10 +88,15 @@ def make_simulator(args: argparse.Namespace, now: datetime) -> FusionOpsSimulato
 
 
 def expected_rows(simulator: FusionOpsSimulator, days: list[date]) -> dict[str, int]:
-    first, last = datetime.combine(days[0], datetime.min.time(), UTC), datetime.combine(days[-1], datetime.min.time(), UTC)
+    first, last = (
+        datetime.combine(days[0], datetime.min.time(), UTC),
+        datetime.combine(days[-1], datetime.min.time(), UTC),
+    )
     end = last + timedelta(days=1)
-    return {table: sum(1 for r in getattr(simulator.data, attr) if first <= r.start < end)
-            for table, attr in ENTITIES.items()}
+    return {
+        table: sum(1 for r in getattr(simulator.data, attr) if first <= r.start < end)
+        for table, attr in ENTITIES.items()
+    }
 
 
 # --- 1. our pipeline -------------------------------------------------------------------------------------------
@@ -107,8 +112,13 @@ class SensorTicker(threading.Thread):
 
     def run(self) -> None:
         from mfg_pipeline.sources.fusion_ops import make_client
-        from mfg_pipeline.sources.fusion_ops.changes import (ChangeJournal, apply_pending, channels_from_env,
-                                                             read_feed, tick_budget)
+        from mfg_pipeline.sources.fusion_ops.changes import (
+            ChangeJournal,
+            apply_pending,
+            channels_from_env,
+            read_feed,
+            tick_budget,
+        )
 
         journal = ChangeJournal.for_data_dir(self.data_dir)
         while not self.stop_event.wait(self.interval):
@@ -131,9 +141,16 @@ def run_pipeline(args: argparse.Namespace, days: list[date], now: datetime, work
     simulator = make_simulator(args, now)
     data_dir = workdir / "pipeline"
     with SimulatorServer(simulator) as server:
-        env = {**os.environ, "MFG_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(data_dir / "dagster_home"),
-               "FUSION_OPS_BASE_URL": server.url, "FUSION_OPS_API_KEY": API_KEY, "FUSION_OPS_API_SECRET": API_SECRET,
-               "FUSION_OPS_RATE_LIMIT_PER_MINUTE": str(args.limit), "MFG_PARTITION_START_DATE": days[0].isoformat()}
+        env = {
+            **os.environ,
+            "MFG_DATA_DIR": str(data_dir),
+            "DAGSTER_HOME": str(data_dir / "dagster_home"),
+            "FUSION_OPS_BASE_URL": server.url,
+            "FUSION_OPS_API_KEY": API_KEY,
+            "FUSION_OPS_API_SECRET": API_SECRET,
+            "FUSION_OPS_RATE_LIMIT_PER_MINUTE": str(args.limit),
+            "MFG_PARTITION_START_DATE": days[0].isoformat(),
+        }
         (data_dir / "dagster_home").mkdir(parents=True)
         shutil.copy(BENCHMARKS.parent / "dagster.yaml", data_dir / "dagster_home" / "dagster.yaml")
         os.environ.update({k: env[k] for k in env if k.startswith(("MFG_", "FUSION_OPS_", "DAGSTER_"))})
@@ -143,8 +160,13 @@ def run_pipeline(args: argparse.Namespace, days: list[date], now: datetime, work
         reports: list[dict] = []
 
         def one_run(day: date) -> None:
-            done = subprocess.run([sys.executable, str(BENCHMARKS / "run_partition.py"), day.isoformat()], env=env,
-                                  capture_output=True, text=True, timeout=3600)
+            done = subprocess.run(
+                [sys.executable, str(BENCHMARKS / "run_partition.py"), day.isoformat()],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=3600,
+            )
             if done.returncode != 0 or not done.stdout.strip():
                 outcome.failed.append(f"{day}: exit {done.returncode}: {done.stderr[-500:]}")
                 return
@@ -152,9 +174,12 @@ def run_pipeline(args: argparse.Namespace, days: list[date], now: datetime, work
             reports.append(report)
             if not report["success"]:
                 outcome.failed.append(f"{day}: run failed")
-            print(f"  mfg_pipeline {day}: {sum(report['rows'].values())} rows (children included), "
-                  f"{report['seconds']:.0f}s, "
-                  f"{report['peak_rss_mb']:.0f} MB", flush=True)
+            print(
+                f"  mfg_pipeline {day}: {sum(report['rows'].values())} rows (children included), "
+                f"{report['seconds']:.0f}s, "
+                f"{report['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
 
         with LiveShop(simulator, interval_seconds=1.0, seed=args.seed):
             sensor.start()
@@ -167,21 +192,31 @@ def run_pipeline(args: argparse.Namespace, days: list[date], now: datetime, work
         request_figures(outcome, simulator, args.limit)
 
         warehouse = Warehouse(data_dir)
-        landed = {t: warehouse.query(f"SELECT count(*) FROM fusion_ops.{t} WHERE partition_date BETWEEN ? AND ?",
-                                     [days[0], days[-1]])[0][0] for t in ENTITIES}
+        landed = {
+            t: warehouse.query(
+                f"SELECT count(*) FROM fusion_ops.{t} WHERE partition_date BETWEEN ? AND ?", [days[0], days[-1]]
+            )[0][0]
+            for t in ENTITIES
+        }
         expected = expected_rows(simulator, days)
         outcome.rows = sum(landed.values())  # records of the three entities, as dlt's figure (child rows aside)
         outcome.peak_rss_mb = max((r["peak_rss_mb"] for r in reports), default=0.0)
-        outcome.notes.append("landed == simulator's records for the days: "
-                             + ("yes" if landed == expected else f"NO ({landed} != {expected})"))
-        outcome.notes.append(f"sensor: {sensor.ticks} ticks applied {sensor.changes} live changes"
-                             + (f", {len(sensor.errors)} failed ticks: {sensor.errors[:2]}" if sensor.errors else ""))
+        outcome.notes.append(
+            "landed == simulator's records for the days: "
+            + ("yes" if landed == expected else f"NO ({landed} != {expected})")
+        )
+        outcome.notes.append(
+            f"sensor: {sensor.ticks} ticks applied {sensor.changes} live changes"
+            + (f", {len(sensor.errors)} failed ticks: {sensor.errors[:2]}" if sensor.errors else "")
+        )
         if reports:  # memory must not grow with the partition: compare the smallest and the largest
             by_size = sorted(reports, key=lambda r: sum(r["rows"].values()))
             small, large = by_size[0], by_size[-1]
-            outcome.notes.append(f"peak RSS: smallest partition ({sum(small['rows'].values())} rows) "
-                                 f"{small['peak_rss_mb']:.0f} MB, largest ({sum(large['rows'].values())} rows) "
-                                 f"{large['peak_rss_mb']:.0f} MB")
+            outcome.notes.append(
+                f"peak RSS: smallest partition ({sum(small['rows'].values())} rows) "
+                f"{small['peak_rss_mb']:.0f} MB, largest ({sum(large['rows'].values())} rows) "
+                f"{large['peak_rss_mb']:.0f} MB"
+            )
         run_seconds = [r["seconds"] for r in reports]
         if run_seconds:
             outcome.notes.append(f"run duration median {statistics.median(run_seconds):.0f}s (process start included)")
@@ -217,31 +252,59 @@ def run_load_path(args: argparse.Namespace, now: datetime, workdir: Path) -> dic
     for copy in range(args.load_rows // len(bodies) + 1):
         for body in bodies:
             records.append({**body, "id": body["id"] + copy * 10_000_000})
-    records = records[:args.load_rows]
+    records = records[: args.load_rows]
     warehouse = Warehouse(workdir / "load_path")
     # Pages come from memory, so only our code is measured.
     load = StreamLoad(PagesInHand("fusion_ops", UTC), PRODUCTIONS, warehouse, placement_timezone=UTC, kind="upsert")
     started = time.perf_counter()
     for number, start in enumerate(range(0, len(records), 25), 1):
-        load.add_page(Page(number=number, records=records[start:start + 25], payload=None))
+        load.add_page(Page(number=number, records=records[start : start + 25], payload=None))
     staged = time.perf_counter()
     load.commit()
     committed = time.perf_counter()
     rows = warehouse.query("SELECT count(*) FROM fusion_ops.productions")[0][0]
     waste = warehouse.query("SELECT count(*) FROM fusion_ops.production_waste")[0][0]
-    return {"rows": rows, "child_rows": waste, "parse_rows_per_s": rows / (staged - started),
-            "commit_rows_per_s": rows / (committed - staged)}
+    return {
+        "rows": rows,
+        "child_rows": waste,
+        "parse_rows_per_s": rows / (staged - started),
+        "commit_rows_per_s": rows / (committed - staged),
+    }
 
 
 # --- report ----------------------------------------------------------------------------------------------------
 def print_table(outcomes: list[Outcome], load: dict[str, float] | None, args: argparse.Namespace) -> None:
-    print(f"\nFusion backfill: {args.days} daily partitions, {args.concurrency} concurrent runs, simulator limit "
-          f"{args.limit}/min, dataset scale {args.scale}\n")
-    header = ("", "busiest 60 s / limit", "overall rate / limit", "429s", "requests", "rows", "rows/min",
-              "wall s", "peak RSS/run MB", "failed runs")
-    rows = [header] + [(o.name, f"{o.busiest_window_ratio:.2f}", f"{o.overall_ratio:.2f}", str(o.throttled),
-                        str(o.requests), str(o.rows), f"{o.rows_per_minute:,.0f}", f"{o.seconds:.0f}",
-                        f"{o.peak_rss_mb:.0f}", str(len(o.failed))) for o in outcomes]
+    print(
+        f"\nFusion backfill: {args.days} daily partitions, {args.concurrency} concurrent runs, simulator limit "
+        f"{args.limit}/min, dataset scale {args.scale}\n"
+    )
+    header = (
+        "",
+        "busiest 60 s / limit",
+        "overall rate / limit",
+        "429s",
+        "requests",
+        "rows",
+        "rows/min",
+        "wall s",
+        "peak RSS/run MB",
+        "failed runs",
+    )
+    rows = [header] + [
+        (
+            o.name,
+            f"{o.busiest_window_ratio:.2f}",
+            f"{o.overall_ratio:.2f}",
+            str(o.throttled),
+            str(o.requests),
+            str(o.rows),
+            f"{o.rows_per_minute:,.0f}",
+            f"{o.seconds:.0f}",
+            f"{o.peak_rss_mb:.0f}",
+            str(len(o.failed)),
+        )
+        for o in outcomes
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     for index, row in enumerate(rows):
         print("| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |")
@@ -251,14 +314,18 @@ def print_table(outcomes: list[Outcome], load: dict[str, float] | None, args: ar
         for note in outcome.notes + [f"failed: {f}" for f in outcome.failed[:3]]:
             print(f"  {outcome.name}: {note}")
     if load:
-        print(f"\nLoad path ({load['rows']:,} productions + {load['child_rows']:,} waste rows): parse pages → "
-              f"staged Parquet {load['parse_rows_per_s']:,.0f} rows/s; staged Parquet → DuckDB + published Parquet "
-              f"{load['commit_rows_per_s']:,.0f} rows/s")
+        print(
+            f"\nLoad path ({load['rows']:,} productions + {load['child_rows']:,} waste rows): parse pages → "
+            f"staged Parquet {load['parse_rows_per_s']:,.0f} rows/s; staged Parquet → DuckDB + published Parquet "
+            f"{load['commit_rows_per_s']:,.0f} rows/s"
+        )
         api_rows_per_s = max((o.rows / o.seconds for o in outcomes if o.seconds), default=0)
         slower_stage = min(load["parse_rows_per_s"], load["commit_rows_per_s"])
         if api_rows_per_s:
-            print(f"The API path landed {api_rows_per_s:,.0f} rows/s; our slower stage handles {slower_stage:,.0f} "
-                  f"rows/s ({slower_stage / api_rows_per_s:,.0f}x): the vendor's limit is the bottleneck.")
+            print(
+                f"The API path landed {api_rows_per_s:,.0f} rows/s; our slower stage handles {slower_stage:,.0f} "
+                f"rows/s ({slower_stage / api_rows_per_s:,.0f}x): the vendor's limit is the bottleneck."
+            )
 
 
 def main() -> None:

@@ -25,8 +25,17 @@ def main(day: str) -> None:
         materialization = event.materialization
         if "rows" in materialization.metadata:
             rows[materialization.asset_key.path[-1]] = materialization.metadata["rows"].value
-    print(json.dumps({"day": day, "success": result.success, "rows": rows, "seconds": time.monotonic() - started,
-                      "peak_rss_mb": peak_rss_mb()}))
+    print(
+        json.dumps(
+            {
+                "day": day,
+                "success": result.success,
+                "rows": rows,
+                "seconds": time.monotonic() - started,
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

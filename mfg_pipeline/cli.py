@@ -8,9 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import click
 
@@ -52,8 +53,9 @@ def _selected(names: str) -> list[SourceSystem]:
     sources = [s for s in all_sources() if not wanted or s.name in wanted]
     unknown = set(wanted) - {s.name for s in sources}
     if unknown:
-        raise click.BadParameter(f"unknown sources {sorted(unknown)}; registered: "
-                                 f"{[s.name for s in all_sources()]}", param_hint="--sources")
+        raise click.BadParameter(
+            f"unknown sources {sorted(unknown)}; registered: {[s.name for s in all_sources()]}", param_hint="--sources"
+        )
     return sources
 
 
@@ -72,8 +74,12 @@ def _start_simulators(sources: Sequence[SourceSystem], first_port: int, live_int
     return running
 
 
-LIVE_OPTION = click.option("--live-interval", default=5.0, show_default=True,
-                           help="Seconds between live changes in the simulators (0: frozen).")
+LIVE_OPTION = click.option(
+    "--live-interval",
+    default=5.0,
+    show_default=True,
+    help="Seconds between live changes in the simulators (0: frozen).",
+)
 
 
 @click.group()
@@ -84,8 +90,11 @@ def main() -> None:
 @main.command()
 @click.option("--days", default=7, show_default=True, help="Daily partitions to load, ending today.")
 @click.option("--sources", default="", help="Comma-separated source names (default: all registered).")
-@click.option("--against-env", is_flag=True,
-              help="Use the vendor URLs and credentials in the environment instead of the local simulators.")
+@click.option(
+    "--against-env",
+    is_flag=True,
+    help="Use the vendor URLs and credentials in the environment instead of the local simulators.",
+)
 def demo(days: int, sources: str, against_env: bool) -> None:
     """Start the simulators on localhost and load every source into data/ (DuckDB + Parquet)."""
     from mfg_pipeline.orchestration.demo import run_demo
@@ -101,8 +110,10 @@ def demo(days: int, sources: str, against_env: bool) -> None:
         failures = run_demo(selected, days, echo=click.echo)
         served = [r for s in running.servers.values() for r in s.app.requests()] if running else []
         if running:
-            click.echo(f"Requests served by the simulators: {len(served)} "
-                       f"({sum(r.status == 429 for r in served)} answered 429)")
+            click.echo(
+                f"Requests served by the simulators: {len(served)} "
+                f"({sum(r.status == 429 for r in served)} answered 429)"
+            )
         click.echo(f"Time taken: {time.monotonic() - started:.1f}s")
     finally:
         if running:

@@ -41,8 +41,9 @@ def env_timezone(name: str, default: str = "UTC") -> ZoneInfo:
     try:
         return ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"Environment variable {name}: unknown timezone {raw!r} (use an IANA name such as "
-                         "Europe/Berlin)") from None
+        raise ValueError(
+            f"Environment variable {name}: unknown timezone {raw!r} (use an IANA name such as Europe/Berlin)"
+        ) from None
 
 
 def data_dir() -> Path:

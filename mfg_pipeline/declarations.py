@@ -9,11 +9,12 @@ for its client. Adding an entity is one `Stream(...)`; adding a vendor is one fo
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from string import Formatter
-from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from mfg_pipeline.http.client import Logger, RequestStats
 from mfg_pipeline.http.pagination import Page, Paginator, RecordSelector

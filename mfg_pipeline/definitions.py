@@ -3,7 +3,9 @@ changes feed, and the resources they share, merged into one `Definitions`."""
 
 from __future__ import annotations
 
-from dagster import Definitions, in_process_executor
+from collections.abc import Sequence
+
+from dagster import AssetKey, Definitions, in_process_executor
 
 from mfg_pipeline.orchestration.changes_feed import changes_feed_definitions, feed_upstream
 from mfg_pipeline.orchestration.factory import daily_partitions, source_definitions
@@ -16,7 +18,7 @@ from mfg_pipeline.sources.registry import all_sources
 def build_definitions() -> Definitions:
     partitions = daily_partitions()
     sources = all_sources()
-    upstream = feed_upstream(channels_from_env())
+    upstream: dict[str, Sequence[AssetKey]] = dict(feed_upstream(channels_from_env()))
     parts = [source_definitions(s, partitions, upstream if s.name == FEED_SOURCE else None) for s in sources]
     if any(s.name == FEED_SOURCE for s in sources):
         parts.append(changes_feed_definitions())

@@ -10,10 +10,10 @@ configurable paths, Traede's export flow).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from mfg_pipeline.declarations import ById, ByKeysFilter, ChildEndpoint, PartitionWindow, Stream
@@ -44,8 +44,10 @@ def expand(template: str, record: Mapping[str, Any], allowed: tuple[type, ...]) 
         value = path_getter(name)(record)
         if isinstance(value, bool) or not isinstance(value, allowed) or value == "":
             kinds = " or ".join({str: "string", int: "integer"}.get(t, t.__name__) for t in allowed)
-            raise ValueError(f"field '{name}' must be a non-empty {kinds} (it is in the path of the record's "
-                             f"child lists), got {value!r}")
+            raise ValueError(
+                f"field '{name}' must be a non-empty {kinds} (it is in the path of the record's "
+                f"child lists), got {value!r}"
+            )
         return quote(str(value), safe="")
 
     return _FIELD.sub(value_of, template)
@@ -54,8 +56,9 @@ def expand(template: str, record: Mapping[str, Any], allowed: tuple[type, ...]) 
 class RestClient:
     """Lists, child lists and refetches for one vendor, from its `ListShape` and the stream declarations."""
 
-    def __init__(self, api: ApiClient, lists: ListShape, naive_timezone: tzinfo,
-                 paths: Mapping[str, str] | None = None):
+    def __init__(
+        self, api: ApiClient, lists: ListShape, naive_timezone: tzinfo, paths: Mapping[str, str] | None = None
+    ):
         self.api = api
         self.lists = lists
         self._naive_timezone = naive_timezone
@@ -96,26 +99,44 @@ class RestClient:
             body = dict(filters)  # an empty body means "no filter"
         else:
             query.update(filters)
-        return self.api.pages(stream.method, path, self.lists.paginator(), params=query, json_body=body,
-                              select=self.selector(endpoint), endpoint=endpoint)
+        return self.api.pages(
+            stream.method,
+            path,
+            self.lists.paginator(),
+            params=query,
+            json_body=body,
+            select=self.selector(endpoint),
+            endpoint=endpoint,
+        )
 
     # --- SourceClient ----------------------------------------------------------------------------------------
-    def pages(self, stream: Stream, window: PartitionWindow | None = None,
-              params: Mapping[str, Any] | None = None) -> Iterator[Page]:
+    def pages(
+        self, stream: Stream, window: PartitionWindow | None = None, params: Mapping[str, Any] | None = None
+    ) -> Iterator[Page]:
         filters = dict(stream.params)
         if window is not None and stream.window is not None:
             filters.update(stream.window.params(window))
         filters.update(params or {})
         return self.list_pages(stream, filters)
 
-    def with_children(self, stream: Stream, records: Sequence[Any], page: int | str,
-                      indices: Sequence[int] | None = None) -> list[Any]:
+    def with_children(
+        self, stream: Stream, records: Sequence[Any], page: int | str, indices: Sequence[int] | None = None
+    ) -> list[Any]:
         positions = indices if indices is not None else range(len(records))
-        return [self._attach(stream, stream.child_endpoints, record, index, page, parent=None)
-                for index, record in zip(positions, records)]
+        return [
+            self._attach(stream, stream.child_endpoints, record, index, page, parent=None)
+            for index, record in zip(positions, records, strict=True)
+        ]
 
-    def _attach(self, stream: Stream, endpoints: Sequence[ChildEndpoint], record: Any, index: int,
-                page: int | str | None, parent: Any) -> Any:
+    def _attach(
+        self,
+        stream: Stream,
+        endpoints: Sequence[ChildEndpoint],
+        record: Any,
+        index: int,
+        page: int | str | None,
+        parent: Any,
+    ) -> Any:
         context = {**record, "_parent": parent} if parent is not None else record
         enriched = dict(record)
         for child in endpoints:
@@ -123,12 +144,15 @@ class RestClient:
                 path = expand(child.path, context, child.path_types)
             except ValueError as exc:
                 where = stream.endpoint if parent is None else child.endpoint
-                raise SourcePayloadError(f"record {index}: {exc}", system=self.system, endpoint=where,
-                                         page=page if parent is None else None) from None
+                raise SourcePayloadError(
+                    f"record {index}: {exc}", system=self.system, endpoint=where, page=page if parent is None else None
+                ) from None
             children = self.child_list(child, path)
             if child.children:
-                children = [self._attach(stream, child.children, item, item_index, None, parent=record)
-                            for item_index, item in enumerate(children)]
+                children = [
+                    self._attach(stream, child.children, item, item_index, None, parent=record)
+                    for item_index, item in enumerate(children)
+                ]
             enriched[child.attach_as] = children
         return enriched
 
@@ -144,12 +168,16 @@ class RestClient:
             except (TypeError, ValueError) as exc:
                 raise SourcePayloadError(str(exc), system=self.system, endpoint=endpoint) from None
             if not isinstance(records, list):
-                raise SourcePayloadError(f"expected a JSON array of records, got {type(records).__name__}",
-                                         system=self.system, endpoint=endpoint)
+                raise SourcePayloadError(
+                    f"expected a JSON array of records, got {type(records).__name__}",
+                    system=self.system,
+                    endpoint=endpoint,
+                )
             return records
         records, seen = [], set()
-        for page in self.api.pages(child.method, path, child.paginator(), json_body=child.body, select=select,
-                                   endpoint=endpoint):
+        for page in self.api.pages(
+            child.method, path, child.paginator(), json_body=child.body, select=select, endpoint=endpoint
+        ):
             for record in page.records:
                 identity = record.get(child.dedupe_on) if child.dedupe_on and isinstance(record, Mapping) else None
                 if identity is not None:
@@ -182,4 +210,4 @@ class RestClient:
     def _by_keys(self, stream: Stream, how: ByKeysFilter, rows: Sequence[Mapping[str, Any]]) -> Iterator[Page]:
         values = [row[how.column] for row in rows]
         for start in range(0, len(values), how.batch):
-            yield from self.pages(stream, None, {how.param: values[start:start + how.batch]})
+            yield from self.pages(stream, None, {how.param: values[start : start + how.batch]})

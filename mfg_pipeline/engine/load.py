@@ -9,12 +9,14 @@ only keys are kept (to drop a record a shifting list returned twice, and to tell
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -171,7 +173,9 @@ class StreamLoad:
         parent_schema = self.stream.table.arrow_schema([*extra, pa.field(FINGERPRINT_COLUMN, pa.string())])
         self._staged = {self.stream.table.name: StagedFile(stage.file_for(self.stream.table.name), parent_schema)}
         for child in self.stream.children:
-            self._staged[child.table.name] = StagedFile(stage.file_for(child.table.name), child.table.arrow_schema(extra))
+            self._staged[child.table.name] = StagedFile(
+                stage.file_for(child.table.name), child.table.arrow_schema(extra)
+            )
         keys = key_schema(parent_schema, self._key_columns)
         self._keys = {name: KeysFile(stage.file_for(f"_{name}_keys"), keys) for name in ("seen", "deleted")}
 
@@ -182,9 +186,11 @@ class StreamLoad:
         feed) soft-deletes records and their child rows as of that time."""
         self._open_stage()
         stream = self.stream
-        records = [stream.post_process(r) if stream.post_process and isinstance(r, Mapping) else r for r in page.records]
+        records = [
+            stream.post_process(r) if stream.post_process and isinstance(r, Mapping) else r for r in page.records
+        ]
         parents = self._parsed(page, lambda: self._parser.parse_parents(records))
-        keys = list(zip(*(parents[c] for c in self._key_columns)))
+        keys = list(zip(*(parents[c] for c in self._key_columns), strict=True))
         kept = self._kept(keys, parents)
         kept_keys = [keys[i] for i in kept]
         self.seen.update(kept_keys)
@@ -253,9 +259,9 @@ class StreamLoad:
         parent_rows = {name: [values[i] for i in changed] for name, values in parents.items()}
         children = self._parsed(page, lambda: self._parser.parse_children(subset, parent_rows))
         changed_keys = [keys[i] for i in changed]
-        by_key = dict(zip(changed_keys, [deleted[i] for i in changed]))
+        by_key = dict(zip(changed_keys, [deleted[i] for i in changed], strict=True))
         days = self._days(parent_rows, len(changed))
-        day_by_key = dict(zip(changed_keys, days)) if days is not None else {}
+        day_by_key = dict(zip(changed_keys, days, strict=True)) if days is not None else {}
         parent_rows[DELETED_AT_COLUMN] = [by_key[k] for k in changed_keys]
         parent_rows[FINGERPRINT_COLUMN] = [fingerprints.get(i) for i in changed]
         if days is not None:
@@ -263,7 +269,7 @@ class StreamLoad:
         self._append(stream.table.name, parent_rows)
         for child in stream.children:
             columns = children[child.table.name]
-            row_keys = list(zip(*(columns[c] for c, _ in child.parent_key)))
+            row_keys = list(zip(*(columns[c] for c, _ in child.parent_key), strict=True))
             columns[DELETED_AT_COLUMN] = [by_key[k] for k in row_keys]
             if days is not None:
                 columns[PARTITION_COLUMN] = [day_by_key[k] for k in row_keys]
@@ -354,10 +360,8 @@ class StreamLoad:
     def discard(self) -> None:
         if self._stage is not None:
             for staged in [*self._staged.values(), *self._keys.values()]:
-                try:
+                with contextlib.suppress(Exception):  # already closed, or abandoned after an error
                     staged.close()
-                except Exception:  # already closed, or the stage is being abandoned after an error
-                    pass
             self._stage.discard()
         self._stage, self._staged, self._keys = None, {}, {}
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timezone, tzinfo
-from typing import Any, Callable
+from typing import Any
 
 from mfg_pipeline.declarations import OpenRecords, PartitionWindow, SourceClient, Stream
 from mfg_pipeline.engine.load import LoadReport, ProgressCallback, StreamLoad
@@ -87,8 +88,11 @@ class Refresh:
     def run(self) -> list[LoadReport]:
         reports = []
         if self.plan.window is not None:
-            window_load = StreamLoad(**self._load_args("window", Scope(self.plan.window.key),
-                                                       sweep=self.plan.sweep_children and not self.plan.full_pass))
+            window_load = StreamLoad(
+                **self._load_args(
+                    "window", Scope(self.plan.window.key), sweep=self.plan.sweep_children and not self.plan.full_pass
+                )
+            )
             reports.append(self._walk(window_load, window=self.plan.window))
         if self.plan.full_pass:
             reports.append(self.full())
@@ -112,8 +116,14 @@ class Refresh:
             **extra,
         }
 
-    def _walk(self, load: StreamLoad, *, window: PartitionWindow | None = None, params: dict | None = None,
-              commit: bool = True) -> LoadReport:
+    def _walk(
+        self,
+        load: StreamLoad,
+        *,
+        window: PartitionWindow | None = None,
+        params: dict | None = None,
+        commit: bool = True,
+    ) -> LoadReport:
         """Every page of one list into `load` (then commit it, unless the caller has more to add)."""
         try:
             for page in self.client.pages(self.stream, window, params or {}):
@@ -169,14 +179,17 @@ class Refresh:
                 load.discard()
                 raise
             load.discard()
-            self.log.warning(f"{exc}: the open-records filter was refused; reading the whole list instead "
-                             f"(set {spec.setting or 'the open states'} to match what the server accepts)")
+            self.log.warning(
+                f"{exc}: the open-records filter was refused; reading the whole list instead "
+                f"(set {spec.setting or 'the open states'} to match what the server accepts)"
+            )
             return self.full(sweep=False)
         try:
             if load.not_matching:
                 self.log.warning(
                     f"{self.client.system} {self.stream.name}: {load.not_matching} records outside the open "
-                    f"states came back: the server may ignore the filter (harmless: they are landed as they are)")
+                    f"states came back: the server may ignore the filter (harmless: they are landed as they are)"
+                )
             self._refetch_closed(load, stored_open)
             load.commit()
         finally:
@@ -204,8 +217,14 @@ class Refresh:
             load.mark_deleted(gone)
 
 
-def refresh_stream(client: SourceClient, stream: Stream, warehouse: Warehouse, plan: RefreshPlan,
-                   progress: ProgressCallback | None = None, log: Logger | None = None) -> list[LoadReport]:
+def refresh_stream(
+    client: SourceClient,
+    stream: Stream,
+    warehouse: Warehouse,
+    plan: RefreshPlan,
+    progress: ProgressCallback | None = None,
+    log: Logger | None = None,
+) -> list[LoadReport]:
     """Run `plan`'s passes over `stream`, each landing in its own commit."""
     refresh = Refresh(client, stream, warehouse, plan, progress)
     if log is not None:
@@ -213,8 +232,14 @@ def refresh_stream(client: SourceClient, stream: Stream, warehouse: Warehouse, p
     return refresh.run()
 
 
-def load_stream(client: SourceClient, stream: Stream, warehouse: Warehouse, *, window: PartitionWindow | None = None,
-                progress: ProgressCallback | None = None) -> LoadReport:
+def load_stream(
+    client: SourceClient,
+    stream: Stream,
+    warehouse: Warehouse,
+    *,
+    window: PartitionWindow | None = None,
+    progress: ProgressCallback | None = None,
+) -> LoadReport:
     """One complete load: a partitioned stream's day, or a snapshot's whole list (with every child list)."""
     plan = RefreshPlan(window=window, full_pass=window is None, sweep_children=True)
     return refresh_stream(client, stream, warehouse, plan, progress)[-1]
@@ -230,5 +255,7 @@ def open_values(spec: OpenRecords) -> tuple[Any, ...]:
     try:
         return tuple(coerce(part.strip()) for part in raw.split(",") if part.strip())
     except (TypeError, ValueError):
-        raise ValueError(f"Environment variable {spec.setting} must be a comma-separated list of "
-                         f"{(spec.value_type or STRING).name} values, got {raw!r}") from None
+        raise ValueError(
+            f"Environment variable {spec.setting} must be a comma-separated list of "
+            f"{(spec.value_type or STRING).name} values, got {raw!r}"
+        ) from None

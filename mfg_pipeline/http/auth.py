@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import requests
 from requests.auth import AuthBase
@@ -38,10 +38,13 @@ class HeaderAuth(SecretAuth):
 
 
 class BearerAuth(HeaderAuth):
-    def __init__(self, token: str, extra_headers: Mapping[str, str] | None = None,
-                 extra_secret_headers: tuple[str, ...] = ()):
-        super().__init__({"Authorization": f"Bearer {token}", **(extra_headers or {})},
-                         secret_headers=("Authorization",) + extra_secret_headers)
+    def __init__(
+        self, token: str, extra_headers: Mapping[str, str] | None = None, extra_secret_headers: tuple[str, ...] = ()
+    ):
+        super().__init__(
+            {"Authorization": f"Bearer {token}", **(extra_headers or {})},
+            secret_headers=("Authorization",) + extra_secret_headers,
+        )
         self.token = token
 
     def secrets(self) -> list[str]:
@@ -52,7 +55,7 @@ class BasicAuth(SecretAuth, requests.auth.HTTPBasicAuth):
     """HTTP Basic where both halves are secret (Fusion's API key and secret)."""
 
     def secrets(self) -> list[str]:
-        return [self.username, self.password]
+        return [str(self.username), str(self.password)]
 
 
 class RefreshingTokenAuth(SecretAuth):
@@ -64,9 +67,16 @@ class RefreshingTokenAuth(SecretAuth):
     `placement` is "query" (Fusion's `access_token` parameter) or "header" (Authorization: Bearer).
     """
 
-    def __init__(self, fetch_token: Callable[[bool], str], *, ttl: float, refresh_margin: float = 300.0,
-                 placement: str = "query", query_param: str = "access_token",
-                 on_new_token: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        fetch_token: Callable[[bool], str],
+        *,
+        ttl: float,
+        refresh_margin: float = 300.0,
+        placement: str = "query",
+        query_param: str = "access_token",
+        on_new_token: Callable[[str], None] | None = None,
+    ):
         if placement not in ("query", "header"):
             raise ValueError("placement must be 'query' or 'header'")
         self._fetch_token = fetch_token
@@ -104,7 +114,7 @@ class RefreshingTokenAuth(SecretAuth):
         if self.placement == "header":
             request.headers["Authorization"] = f"Bearer {token}"
         else:
-            request.prepare_url(request.url, {self.query_param: token})
+            request.prepare_url(request.url or "", {self.query_param: token})
         return request
 
     def secrets(self) -> list[str]:

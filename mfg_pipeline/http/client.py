@@ -19,13 +19,15 @@ import random
 import re
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Protocol
+from typing import Any, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, stop_any
+from tenacity.stop import stop_base
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from mfg_pipeline.http.auth import RefreshingTokenAuth, SecretAuth
@@ -364,6 +366,17 @@ class ApiClient:
         return records
 
 
+class _PastDeadline(stop_base):
+    """Stop retrying when the next attempt would start after the call's deadline."""
+
+    def __init__(self, call: _Call):
+        self.call = call
+
+    def __call__(self, state: RetryCallState) -> bool:
+        deadline = self.call.deadline
+        return deadline is not None and time.monotonic() + (state.upcoming_sleep or 0) >= deadline
+
+
 class _Call:
     """One logical request: its attempts, the rate-limit slot each takes, and how each answer is judged."""
 
@@ -393,7 +406,9 @@ class _Call:
         retry = self.api.retry
         retrying = Retrying(
             retry=retry_if_exception_type(_Retryable),
-            stop=(stop_after_attempt(retry.max_attempts) | stop_after_delay(retry.max_elapsed_seconds) | self._past_deadline),
+            stop=stop_any(
+                stop_after_attempt(retry.max_attempts), stop_after_delay(retry.max_elapsed_seconds), _PastDeadline(self)
+            ),
             wait=retry.wait,
             before_sleep=self._before_sleep,
             reraise=True,
@@ -411,9 +426,6 @@ class _Call:
 
     def _where(self, status: int | None = None) -> dict[str, Any]:
         return {"system": self.api.system, "endpoint": self.endpoint, "page": self.page, "status": status}
-
-    def _past_deadline(self, state: RetryCallState) -> bool:
-        return self.deadline is not None and time.monotonic() + (state.upcoming_sleep or 0) >= self.deadline
 
     def _before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -470,8 +482,7 @@ class _Call:
         if now - self.unreachable_since >= self.api.retry.unreachable_seconds:
             hint = f"; check {vendor.base_url_variable}" if vendor.base_url_variable else ""
             return SourceConfigurationError(
-                f"cannot connect to {self.api.base_url} ({reason}) for "
-                f"{now - self.unreachable_since:.0f}s{hint}",
+                f"cannot connect to {self.api.base_url} ({reason}) for {now - self.unreachable_since:.0f}s{hint}",
                 variable=vendor.base_url_variable,
                 **self._where(),
             )

@@ -5,8 +5,9 @@ Each vendor picks one by declaration; the loop that follows them (with loop dete
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 
 @dataclass

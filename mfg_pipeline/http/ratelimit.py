@@ -20,7 +20,7 @@ import os
 import threading
 from pathlib import Path
 
-from pyrate_limiter import Duration, Limiter, Rate, SQLiteBucket
+from pyrate_limiter import AbstractBucket, Duration, Limiter, Rate, SQLiteBucket
 
 WINDOW_MARGIN_SECONDS = 1.0
 
@@ -52,8 +52,9 @@ def _build(name: str, per_minute: int, data_dir: Path, backend: str) -> Limiter:
         directory = Path(backend.removeprefix("sqlite:///")) if backend else Path(data_dir) / "ratelimit"
         directory.mkdir(parents=True, exist_ok=True)
         db_path = str(directory / f"{name}.sqlite")
-        bucket = SQLiteBucket.init_from_file(rates, db_path=db_path, table=f"rate_{per_minute}",
-                                             create_new_table=True, use_file_lock=True)
+        bucket: AbstractBucket = SQLiteBucket.init_from_file(
+            rates, db_path=db_path, table=f"rate_{per_minute}", create_new_table=True, use_file_lock=True
+        )
         return Limiter(bucket, buffer_ms=20)
     if backend.startswith("redis://") or backend.startswith("rediss://"):
         from pyrate_limiter import RedisBucket
@@ -67,15 +68,17 @@ def _build(name: str, per_minute: int, data_dir: Path, backend: str) -> Limiter:
 
         bucket = PostgresBucket(ConnectionPool(backend), f"mfg_rate_{name}", rates)
         return Limiter(bucket, buffer_ms=20)
-    raise ValueError(f"MFG_RATE_LIMIT_BACKEND: unsupported backend {backend!r} "
-                     "(use a sqlite:/// directory, redis://... or postgresql://...)")
+    raise ValueError(
+        f"MFG_RATE_LIMIT_BACKEND: unsupported backend {backend!r} "
+        "(use a sqlite:/// directory, redis://... or postgresql://...)"
+    )
 
 
 def acquire(limiter: Limiter, name: str, timeout: float | None = None) -> bool:
     """Block until the shared budget admits one more request; with `timeout` (seconds), give up after it and
     return False."""
     if timeout is not None:
-        return timeout > 0 and limiter.try_acquire(name, blocking=True, timeout=timeout)
+        return timeout > 0 and bool(limiter.try_acquire(name, blocking=True, timeout=timeout))
     if not limiter.try_acquire(name, blocking=True):
         raise RuntimeError(f"rate limiter {name} refused a request it can never admit")
     return True

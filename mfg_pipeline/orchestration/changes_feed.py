@@ -21,9 +21,10 @@ applies it.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Iterator
+from typing import Any
 
 from dagster import (
     AssetCheckEvaluation,
@@ -60,8 +61,8 @@ from mfg_pipeline.sources.fusion_ops.changes import (
     CHANGE_LOG,
     SYSTEM,
     ApplyReport,
-    Channel,
     ChangeJournal,
+    Channel,
     apply_pending,
     channels_from_env,
     read_feed,
@@ -75,8 +76,12 @@ APPLY_JOB_NAME = "fusion_ops_apply_changes"
 THROUGH_TAG = "mfg/changes_through"
 SENSOR_INTERVAL_SECONDS = 30
 CHANGE_LOG_KEY = AssetKey([SYSTEM, CHANGE_LOG.name])
-IN_PROGRESS = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
-               DagsterRunStatus.STARTED]
+IN_PROGRESS = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
 STARTUP_GRACE_SECONDS = 60  # a STARTED run may take this long to take its worker lock
 POLL_SECONDS = 1.0
 
@@ -114,22 +119,42 @@ def build_apply_asset(channels: list[Channel]) -> Any:
     """`fusion_ops/change_log` plus the feed-only tables of the configured channels, materialized together by
     applying the journal (the listed tables it also changes are reported as materializations of theirs)."""
     feed_only = _feed_only(channels)
-    specs = [AssetSpec(CHANGE_LOG_KEY, group_name=SYSTEM, kinds={"duckdb", "parquet"}, tags={"source": SYSTEM},
-                       description=CHANGE_LOG.description + " Materializing it applies every journaled feed batch, "
-                       "in read order, to the Fusion tables (upserts and soft deletes); fusion_ops_changes_sensor "
-                       "requests it.",
-                       metadata={"dagster/table_name": f"{SYSTEM}.{CHANGE_LOG.name}",
-                                 "primary_key": ", ".join(CHANGE_LOG.primary_key),
-                                 "parquet_path": f"parquet/{SYSTEM}/{CHANGE_LOG.name}/date=YYYY-MM-DD/ (read day)"})]
-    specs += [AssetSpec(AssetKey([SYSTEM, table.name]), group_name=SYSTEM, kinds={"duckdb", "parquet"},
-                        description=table.description or stream.description, skippable=True,
-                        deps=[CHANGE_LOG_KEY] if table is stream.table else [AssetKey([SYSTEM, stream.table.name])],
-                        metadata=table_metadata(SYSTEM, stream, table), tags={"source": SYSTEM})
-              for stream, table in feed_only]
+    specs = [
+        AssetSpec(
+            CHANGE_LOG_KEY,
+            group_name=SYSTEM,
+            kinds={"duckdb", "parquet"},
+            tags={"source": SYSTEM},
+            description=CHANGE_LOG.description + " Materializing it applies every journaled feed batch, "
+            "in read order, to the Fusion tables (upserts and soft deletes); fusion_ops_changes_sensor "
+            "requests it.",
+            metadata={
+                "dagster/table_name": f"{SYSTEM}.{CHANGE_LOG.name}",
+                "primary_key": ", ".join(CHANGE_LOG.primary_key),
+                "parquet_path": f"parquet/{SYSTEM}/{CHANGE_LOG.name}/date=YYYY-MM-DD/ (read day)",
+            },
+        )
+    ]
+    specs += [
+        AssetSpec(
+            AssetKey([SYSTEM, table.name]),
+            group_name=SYSTEM,
+            kinds={"duckdb", "parquet"},
+            description=table.description or stream.description,
+            skippable=True,
+            deps=[CHANGE_LOG_KEY] if table is stream.table else [AssetKey([SYSTEM, stream.table.name])],
+            metadata=table_metadata(SYSTEM, stream, table),
+            tags={"source": SYSTEM},
+        )
+        for stream, table in feed_only
+    ]
     owned = {CHANGE_LOG.name, *(table.name for _, table in feed_only)}
-    check_specs = [AssetCheckSpec(name, asset=AssetKey([SYSTEM, table_name]), description=description)
-                   for table_name in sorted(owned) for name, description in CHECK_DESCRIPTIONS.items()
-                   if table_name != CHANGE_LOG.name or name == "primary_key_unique_not_null"]
+    check_specs = [
+        AssetCheckSpec(name, asset=AssetKey([SYSTEM, table_name]), description=description)
+        for table_name in sorted(owned)
+        for name, description in CHECK_DESCRIPTIONS.items()
+        if table_name != CHANGE_LOG.name or name == "primary_key_unique_not_null"
+    ]
     tables = {t.name: (c.stream, t) for c in channels for t in c.stream.tables}
 
     @multi_asset(name="fusion_ops_changes", specs=specs, check_specs=check_specs)
@@ -142,32 +167,48 @@ def build_apply_asset(channels: list[Channel]) -> Any:
                 totals.add(report)
                 for event in _round_events(report, store, tables, owned):
                     context.log_event(event)
-        context.log.info(f"applied {totals.batches_applied} batches ({totals.changes} changes, {totals.deletions} "
-                         f"deletions); {totals.batches_skipped} already applied")
-        yield MaterializeResult(asset_key=CHANGE_LOG_KEY, metadata={
-            "batches_applied": MetadataValue.int(totals.batches_applied),
-            "batches_already_applied": MetadataValue.int(totals.batches_skipped),
-            "changes": MetadataValue.int(totals.changes), "deletions": MetadataValue.int(totals.deletions)})
-        for stream, table in feed_only:
-            yield MaterializeResult(asset_key=AssetKey([SYSTEM, table.name]),
-                                    metadata={"changes_in_run": MetadataValue.int(totals.changes)})
+        context.log.info(
+            f"applied {totals.batches_applied} batches ({totals.changes} changes, {totals.deletions} "
+            f"deletions); {totals.batches_skipped} already applied"
+        )
+        yield MaterializeResult(
+            asset_key=CHANGE_LOG_KEY,
+            metadata={
+                "batches_applied": MetadataValue.int(totals.batches_applied),
+                "batches_already_applied": MetadataValue.int(totals.batches_skipped),
+                "changes": MetadataValue.int(totals.changes),
+                "deletions": MetadataValue.int(totals.deletions),
+            },
+        )
+        for _, table in feed_only:
+            yield MaterializeResult(
+                asset_key=AssetKey([SYSTEM, table.name]), metadata={"changes_in_run": MetadataValue.int(totals.changes)}
+            )
         for spec in check_specs:
             stream, table = (None, CHANGE_LOG) if spec.asset_key == CHANGE_LOG_KEY else tables[spec.asset_key.path[-1]]
             outcome = _check_outcome(spec.name, store, table, totals, stream)
-            yield AssetCheckResult(asset_key=spec.asset_key, check_name=outcome.name, passed=outcome.passed,
-                                   metadata=outcome.metadata, description=outcome.description)
+            yield AssetCheckResult(
+                asset_key=spec.asset_key,
+                check_name=outcome.name,
+                passed=outcome.passed,
+                metadata=outcome.metadata,
+                description=outcome.description,
+            )
 
     return apply_changes
 
 
-def _apply_rounds(journal: ChangeJournal, warehouse: Warehouse, context: AssetExecutionContext) -> Iterator[ApplyReport]:
+def _apply_rounds(
+    journal: ChangeJournal, warehouse: Warehouse, context: AssetExecutionContext
+) -> Iterator[ApplyReport]:
     """Apply what is pending, then keep applying what the sensor journals until the run has lingered long enough
     (it leaves as soon as the linger time is up, pending or not: the next run picks the rest up)."""
     started, linger = time.monotonic(), linger_seconds()
     naive_timezone = config.env_timezone("FUSION_OPS_COMPANY_TIMEZONE", "UTC")
     while True:
-        report = apply_pending(journal, warehouse, naive_timezone=naive_timezone,
-                               partition_timezone=config.partition_timezone())
+        report = apply_pending(
+            journal, warehouse, naive_timezone=naive_timezone, partition_timezone=config.partition_timezone()
+        )
         if report.batches_applied or report.batches_skipped:
             context.log.info(f"applied {report.batches_applied} batches ({report.changes} changes)")
             yield report
@@ -177,13 +218,16 @@ def _apply_rounds(journal: ChangeJournal, warehouse: Warehouse, context: AssetEx
             time.sleep(POLL_SECONDS)
 
 
-def _round_events(report: ApplyReport, warehouse: Warehouse, tables: dict[str, tuple[Stream, Table]],
-                  owned: set[str]) -> Iterator[Any]:
+def _round_events(
+    report: ApplyReport, warehouse: Warehouse, tables: dict[str, tuple[Stream, Table]], owned: set[str]
+) -> Iterator[Any]:
     """Materializations of the listed tables a round changed, each followed by its checks' evaluations."""
     first_day = date.fromisoformat(config.partition_start_date())
-    changed = {"applied_from": MetadataValue.text("changes feed"),
-               "changes_in_round": MetadataValue.int(report.changes),
-               "deletions_in_round": MetadataValue.int(report.deletions)}
+    changed = {
+        "applied_from": MetadataValue.text("changes feed"),
+        "changes_in_round": MetadataValue.int(report.changes),
+        "deletions_in_round": MetadataValue.int(report.deletions),
+    }
     for table_name, days in sorted(report.partitions_by_table.items()):
         if table_name in owned or table_name not in tables:
             continue
@@ -198,31 +242,46 @@ def _round_events(report: ApplyReport, warehouse: Warehouse, tables: dict[str, t
                 yield _evaluation(key, outcome, partition=day)
 
 
-def _check_outcome(name: str, warehouse: Warehouse, table: Table, report: ApplyReport,
-                   stream: Stream | None = None, day: str | None = None) -> Any:
+def _check_outcome(
+    name: str,
+    warehouse: Warehouse,
+    table: Table,
+    report: ApplyReport,
+    stream: Stream | None = None,
+    day: str | None = None,
+) -> Any:
     partitioned = table is CHANGE_LOG or bool(stream and stream.partitioned)
     if name == "primary_key_unique_not_null":
         return primary_key_check(warehouse, SYSTEM, table, partitioned, date.fromisoformat(day) if day else None)
     loads = [load for load in report.loads if table.name in load.tables]
-    is_parent = stream is None or table is stream.table
-    columns = table.primary_key if is_parent else [c for c, _ in next(
-        ch.parent_key for ch in stream.children if ch.table is table)]  # type: ignore[union-attr]
     keys = [key for load in loads for key in load.staged_keys]
-    expected = len(keys) if is_parent else sum(load.rows_staged.get(table.name, 0) for load in loads)
+    if stream is None or table is stream.table:
+        return rows_for_keys_check(warehouse, SYSTEM, table, table.primary_key, keys, len(keys))
+    columns = [c for c, _ in next(ch.parent_key for ch in stream.children if ch.table is table)]
+    expected = sum(load.rows_staged.get(table.name, 0) for load in loads)
     return rows_for_keys_check(warehouse, SYSTEM, table, columns, keys, expected)
 
 
 def _evaluation(key: AssetKey, outcome: Any, partition: str | None) -> AssetCheckEvaluation:
-    return AssetCheckEvaluation(asset_key=key, check_name=outcome.name, passed=outcome.passed,
-                                metadata=outcome.metadata, description=outcome.description, partition=partition)
+    return AssetCheckEvaluation(
+        asset_key=key,
+        check_name=outcome.name,
+        passed=outcome.passed,
+        metadata=outcome.metadata,
+        description=outcome.description,
+        partition=partition,
+    )
 
 
 def apply_job() -> Any:
     return define_asset_job(
-        APPLY_JOB_NAME, tags={SOURCE_TAG: SYSTEM, "dagster/max_runtime": "900"}, executor_def=in_process_executor,
+        APPLY_JOB_NAME,
+        tags={SOURCE_TAG: SYSTEM, "dagster/max_runtime": "900"},
+        executor_def=in_process_executor,
         selection=AssetSelection.assets(CHANGE_LOG_KEY).required_multi_asset_neighbors(),
         description="Apply the journaled Fusion Operations changes-feed batches to the warehouse (requested by "
-                    "fusion_ops_changes_sensor; lingers FUSION_OPS_APPLY_LINGER_SECONDS to apply what follows).")
+        "fusion_ops_changes_sensor; lingers FUSION_OPS_APPLY_LINGER_SECONDS to apply what follows).",
+    )
 
 
 @dataclass(frozen=True)
@@ -240,23 +299,32 @@ def decide(context: SensorEvaluationContext, journal: ChangeJournal, now: float 
     live = []
     for record in instance.get_run_records(RunsFilter(job_name=APPLY_JOB_NAME, statuses=IN_PROGRESS)):
         if _worker_died(record, journal, now):
-            instance.report_run_failed(record.dagster_run, message="the apply run's worker died (its worker lock "
-                                       "is free): marked failed; the next run applies what it left pending")
+            instance.report_run_failed(
+                record.dagster_run,
+                message="the apply run's worker died (its worker lock "
+                "is free): marked failed; the next run applies what it left pending",
+            )
             continue
         live.append(record)
     if live:
-        return TickDecision(None, f"apply run {live[0].dagster_run.run_id[:8]} is applying; it picks the "
-                                  f"{len(pending)} pending batches up")
+        return TickDecision(
+            None,
+            f"apply run {live[0].dagster_run.run_id[:8]} is applying; it picks the {len(pending)} pending batches up",
+        )
     latest = instance.get_run_records(RunsFilter(job_name=APPLY_JOB_NAME), limit=1)
     if latest:
         since = now - latest[0].create_timestamp.timestamp()
         if since < min_interval_seconds():
-            return TickDecision(None, f"coalescing: the last apply run started {since:.0f}s ago "
-                                      f"(FUSION_OPS_APPLY_MIN_INTERVAL_SECONDS={min_interval_seconds():.0f})")
+            return TickDecision(
+                None,
+                f"coalescing: the last apply run started {since:.0f}s ago "
+                f"(FUSION_OPS_APPLY_MIN_INTERVAL_SECONDS={min_interval_seconds():.0f})",
+            )
     through = pending[-1]
     earlier = instance.get_runs_count(RunsFilter(job_name=APPLY_JOB_NAME, tags={THROUGH_TAG: through}))
-    return TickDecision(RunRequest(run_key=f"{through}#{earlier}", tags={THROUGH_TAG: through}),
-                        f"{len(pending)} batches pending")
+    return TickDecision(
+        RunRequest(run_key=f"{through}#{earlier}", tags={THROUGH_TAG: through}), f"{len(pending)} batches pending"
+    )
 
 
 def _worker_died(record: Any, journal: ChangeJournal, now: float) -> bool:
@@ -274,13 +342,18 @@ def _worker_died(record: Any, journal: ChangeJournal, now: float) -> bool:
     return True
 
 
-@sensor(name="fusion_ops_changes_sensor", job_name=APPLY_JOB_NAME, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-        default_status=DefaultSensorStatus.RUNNING,
-        description="Reads the Fusion Operations changes feed (FUSION_OPS_CHANGE_CHANNELS) into a durable journal "
-                    "and requests an apply run while batches are pending and none is applying. Each tick spends at "
-                    "most FUSION_OPS_FEED_CALLS_PER_TICK calls and FUSION_OPS_FEED_SECONDS_PER_TICK seconds.")
-def changes_sensor(context: SensorEvaluationContext, sources: SourcesResource,
-                   warehouse: WarehouseResource) -> RunRequest | SkipReason:
+@sensor(
+    name="fusion_ops_changes_sensor",
+    job_name=APPLY_JOB_NAME,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Reads the Fusion Operations changes feed (FUSION_OPS_CHANGE_CHANNELS) into a durable journal "
+    "and requests an apply run while batches are pending and none is applying. Each tick spends at "
+    "most FUSION_OPS_FEED_CALLS_PER_TICK calls and FUSION_OPS_FEED_SECONDS_PER_TICK seconds.",
+)
+def changes_sensor(
+    context: SensorEvaluationContext, sources: SourcesResource, warehouse: WarehouseResource
+) -> RunRequest | SkipReason:
     journal = ChangeJournal.for_data_dir(warehouse.path())
     max_calls, seconds = tick_budget()
     deadline = time.monotonic() + seconds
@@ -291,8 +364,10 @@ def changes_sensor(context: SensorEvaluationContext, sources: SourcesResource,
                 report = read_feed(client, channel, journal, max_calls=max_calls, deadline=deadline)
                 max_calls -= report.calls
                 if report.records:
-                    context.log.info(f"channel {channel.name}: {report.records} changes in {report.calls} calls "
-                                     f"({report.stopped_because})")
+                    context.log.info(
+                        f"channel {channel.name}: {report.records} changes in {report.calls} calls "
+                        f"({report.stopped_because})"
+                    )
         finally:
             client.close()
     decision = decide(context, journal)

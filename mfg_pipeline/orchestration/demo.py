@@ -4,8 +4,9 @@ Dagster instance (so `dagster dev` shows them), with one line per run and one li
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from dagster import DagsterInstance, Definitions
 
@@ -43,13 +44,18 @@ def run_demo(sources: Sequence[SourceSystem], days: int, echo: Echo) -> int:
     return failures
 
 
-def run_job(defs: Definitions, instance: DagsterInstance, job_name: str, partition: str | None, echo: Echo,
-            seen_errors: set[str]) -> bool:
+def run_job(
+    defs: Definitions,
+    instance: DagsterInstance,
+    job_name: str,
+    partition: str | None,
+    echo: Echo,
+    seen_errors: set[str],
+) -> bool:
     job = defs.resolve_job_def(job_name)
     echo(f"- {job_name}" + (f" [{partition}]" if partition else "") + " ...", nl=False)
     began = time.monotonic()
-    result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False,
-                                    run_config=QUIET)
+    result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False, run_config=QUIET)
     seconds = time.monotonic() - began
     if not result.success:
         echo(f" FAILED after {seconds:.1f}s")
@@ -78,8 +84,10 @@ def run_job(defs: Definitions, instance: DagsterInstance, job_name: str, partiti
 
 def print_tables(echo: Echo) -> None:
     warehouse = Warehouse(config.data_dir())
-    rows = warehouse.query("SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name <> 'main' "
-                           "ORDER BY schema_name, table_name")
+    rows = warehouse.query(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name <> 'main' "
+        "ORDER BY schema_name, table_name"
+    )
     echo(f"\n{warehouse.duckdb_path}")
     echo(f"  {'table':45} {'rows':>8}")
     for schema, table in rows:

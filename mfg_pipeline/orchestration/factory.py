@@ -9,9 +9,10 @@ materialized too (their checks run when selected).
 
 from __future__ import annotations
 
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
@@ -140,8 +141,9 @@ class StreamAssets:
         ]
 
 
-def stream_assets(source: SourceSystem, stream: Stream, partitions: DailyPartitionsDefinition,
-                  upstream: Sequence[AssetKey] = ()) -> Any:
+def stream_assets(
+    source: SourceSystem, stream: Stream, partitions: DailyPartitionsDefinition, upstream: Sequence[AssetKey] = ()
+) -> Any:
     described = StreamAssets(source, stream, tuple(upstream))
 
     @multi_asset(
@@ -179,8 +181,12 @@ def _plan(context: AssetExecutionContext, stream: Stream) -> RefreshPlan:
     )
 
 
-def _run_stream(context: AssetExecutionContext, described: StreamAssets, sources: SourcesResource,
-                warehouse: Warehouse) -> Iterator[Any]:
+Landed = tuple[list[LoadReport], Warehouse, "str | None"]
+
+
+def _run_stream(
+    context: AssetExecutionContext, described: StreamAssets, sources: SourcesResource, warehouse: Warehouse
+) -> Generator[Any, None, Landed]:
     source, stream = described.source, described.stream
     plan = _plan(context, stream)
     pages_read = 0
@@ -189,8 +195,9 @@ def _run_stream(context: AssetExecutionContext, described: StreamAssets, sources
         nonlocal pages_read  # counted here: page labels are numbers, offsets or ids depending on the paginator
         pages_read += 1
         if pages_read % PROGRESS_EVERY_PAGES == 0:
-            context.log.info(f"{source.name} {stream_.name}: {pages_read} pages (last: {page.number}), "
-                             f"{rows} records so far")
+            context.log.info(
+                f"{source.name} {stream_.name}: {pages_read} pages (last: {page.number}), {rows} records so far"
+            )
 
     with explained_failures(source.name, stream.name):
         client = sources.client(source.name, logger=context.log)
@@ -202,7 +209,8 @@ def _run_stream(context: AssetExecutionContext, described: StreamAssets, sources
         context.log.info(
             f"{source.name} {stream.name} {report.kind} pass: {report.records_seen} records listed, "
             f"{len(report.staged_keys)} new or changed, {len(report.deleted_keys)} gone; {report.pages} pages, "
-            f"{report.requests} requests, {report.throttled} x 429, {report.seconds:.1f}s")
+            f"{report.requests} requests, {report.throttled} x 429, {report.seconds:.1f}s"
+        )
     selected = context.selected_asset_keys
     run_partition = context.partition_key if stream.partitioned else None
     for table in stream.tables:
@@ -212,8 +220,15 @@ def _run_stream(context: AssetExecutionContext, described: StreamAssets, sources
         else:  # written with the stream all the same: say so, without claiming its checks
             context.log_event(AssetMaterialization(asset_key=key, partition=run_partition, metadata=metadata))
         for day in _other_partitions(reports, table, run_partition):
-            context.log_event(AssetMaterialization(asset_key=key, partition=day, metadata={
-                "written_by": MetadataValue.text(f"{', '.join(plan.passes)} pass of run {context.run.run_id}")}))
+            context.log_event(
+                AssetMaterialization(
+                    asset_key=key,
+                    partition=day,
+                    metadata={
+                        "written_by": MetadataValue.text(f"{', '.join(plan.passes)} pass of run {context.run.run_id}")
+                    },
+                )
+            )
     return reports, warehouse, run_partition
 
 
@@ -224,8 +239,13 @@ def _other_partitions(reports: Sequence[LoadReport], table: Table, run_partition
     return sorted(d.isoformat() for d in days if d >= first and d.isoformat() != run_partition)
 
 
-def _checks(context: AssetExecutionContext, described: StreamAssets, reports: list[LoadReport],
-            warehouse: Warehouse, run_partition: str | None) -> Iterator[AssetCheckResult]:
+def _checks(
+    context: AssetExecutionContext,
+    described: StreamAssets,
+    reports: list[LoadReport],
+    warehouse: Warehouse,
+    run_partition: str | None,
+) -> Iterator[AssetCheckResult]:
     source, stream = described.source, described.stream
     selected = context.selected_asset_check_keys
     partition = date.fromisoformat(run_partition) if run_partition else None
@@ -240,27 +260,51 @@ def _checks(context: AssetExecutionContext, described: StreamAssets, reports: li
             yield _check_result(key, outcome)
 
 
-def _count_checks(warehouse: Warehouse, schema: str, stream: Stream, table: Table,
-                  reports: Sequence[LoadReport]) -> Iterator[CheckOutcome]:
+def _count_checks(
+    warehouse: Warehouse, schema: str, stream: Stream, table: Table, reports: Sequence[LoadReport]
+) -> Iterator[CheckOutcome]:
     """Per pass: what the pass saw whole is what DuckDB and Parquet hold live; what it wrote is in DuckDB."""
     is_parent = table is stream.table
     for report in reports:
         if is_parent and report.scope is not None:
-            yield row_count_check(warehouse, schema, table, report.scope.partition, report.records_seen,
-                                  partitioned=stream.partitioned, deleted_flag=stream.deleted_flag)
+            yield row_count_check(
+                warehouse,
+                schema,
+                table,
+                report.scope.partition,
+                report.records_seen,
+                partitioned=stream.partitioned,
+                deleted_flag=stream.deleted_flag,
+            )
         if is_parent:
-            yield rows_for_keys_check(warehouse, schema, table, table.primary_key, report.staged_keys,
-                                      len(report.staged_keys))
+            yield rows_for_keys_check(
+                warehouse, schema, table, table.primary_key, report.staged_keys, len(report.staged_keys)
+            )
         else:
             link = next(c.parent_key for c in stream.children if c.table is table)
-            yield rows_for_keys_check(warehouse, schema, table, [child for child, _ in link], report.staged_keys,
-                                      report.rows_staged.get(table.name, 0))
+            yield rows_for_keys_check(
+                warehouse,
+                schema,
+                table,
+                [child for child, _ in link],
+                report.staged_keys,
+                report.rows_staged.get(table.name, 0),
+            )
 
 
 def _run_metadata(reports: Sequence[LoadReport], table: Table, plan: RefreshPlan) -> dict[str, Any]:
-    total = {name: sum(getattr(r, name) for r in reports) for name in (
-        "pages", "requests", "throttled", "retries", "token_refreshes", "duplicates_dropped",
-        "outside_window_dropped")}
+    total = {
+        name: sum(getattr(r, name) for r in reports)
+        for name in (
+            "pages",
+            "requests",
+            "throttled",
+            "retries",
+            "token_refreshes",
+            "duplicates_dropped",
+            "outside_window_dropped",
+        )
+    }
     written = sum(r.rows_staged.get(table.name, 0) for r in reports)
     listed = sum(r.source_rows.get(table.name, 0) for r in reports)
     metadata: dict[str, Any] = {
@@ -288,50 +332,82 @@ def _run_metadata(reports: Sequence[LoadReport], table: Table, plan: RefreshPlan
 
 
 def _check_result(key: AssetKey, outcome: CheckOutcome) -> AssetCheckResult:
-    return AssetCheckResult(asset_key=key, check_name=outcome.name, passed=outcome.passed,
-                            severity=AssetCheckSeverity.ERROR, description=outcome.description,
-                            metadata=outcome.metadata)
+    return AssetCheckResult(
+        asset_key=key,
+        check_name=outcome.name,
+        passed=outcome.passed,
+        severity=AssetCheckSeverity.ERROR,
+        description=outcome.description,
+        metadata=outcome.metadata,
+    )
 
 
 # --- jobs and schedules -------------------------------------------------------------------------------------------
-def source_definitions(source: SourceSystem, partitions: DailyPartitionsDefinition,
-                       upstream: dict[str, Sequence[AssetKey]] | None = None) -> Definitions:
+def source_definitions(
+    source: SourceSystem, partitions: DailyPartitionsDefinition, upstream: dict[str, Sequence[AssetKey]] | None = None
+) -> Definitions:
     """Assets, jobs and schedules of one source. `upstream`: stream name -> assets that also write its table."""
-    assets = [stream_assets(source, stream, partitions, (upstream or {}).get(stream.name, ()))
-              for stream in source.streams]
+    assets = [
+        stream_assets(source, stream, partitions, (upstream or {}).get(stream.name, ())) for stream in source.streams
+    ]
     all_keys = [table_key(source, t) for s in source.streams for t in s.tables]
     partitioned_keys = [table_key(source, t) for s in source.streams if s.partitioned for t in s.tables]
     refresh_job = define_asset_job(
-        f"{source.name}_refresh", selection=AssetSelection.assets(*all_keys), executor_def=in_process_executor,
+        f"{source.name}_refresh",
+        selection=AssetSelection.assets(*all_keys),
+        executor_def=in_process_executor,
         tags={SOURCE_TAG: source.name},
-        description=f"{source.title}: every stream, as the hourly and daily schedules run it (tag {CYCLE_TAG}).")
+        description=f"{source.title}: every stream, as the hourly and daily schedules run it (tag {CYCLE_TAG}).",
+    )
     jobs = [refresh_job]
     if partitioned_keys:
-        jobs.append(define_asset_job(
-            f"{source.name}_daily", selection=AssetSelection.assets(*partitioned_keys),
-            executor_def=in_process_executor, tags={SOURCE_TAG: source.name},
-            description=f"{source.title}: the daily-partitioned streams for one day (backfills run it)."))
-    schedules = [cycle_schedule(source, refresh_job, partitions, HOURLY, partitioned_keys),
-                 cycle_schedule(source, refresh_job, partitions, DAILY, partitioned_keys)]
+        jobs.append(
+            define_asset_job(
+                f"{source.name}_daily",
+                selection=AssetSelection.assets(*partitioned_keys),
+                executor_def=in_process_executor,
+                tags={SOURCE_TAG: source.name},
+                description=f"{source.title}: the daily-partitioned streams for one day (backfills run it).",
+            )
+        )
+    schedules = [
+        cycle_schedule(source, refresh_job, partitions, HOURLY, partitioned_keys),
+        cycle_schedule(source, refresh_job, partitions, DAILY, partitioned_keys),
+    ]
     return Definitions(assets=assets, jobs=jobs, schedules=schedules)
 
 
 CYCLE_CRONS = {HOURLY: "15 * * * *", DAILY: "45 2 * * *"}
 
 
-def cycle_schedule(source: SourceSystem, job: Any, partitions: DailyPartitionsDefinition, cycle: str,
-                   partitioned_keys: Sequence[AssetKey]) -> Any:
-    @schedule(name=f"{source.name}_{cycle}_refresh", job=job, cron_schedule=CYCLE_CRONS[cycle],
-              default_status=DefaultScheduleStatus.RUNNING, execution_timezone=partitions.timezone,
-              description=cycle_description(source, cycle))
+def cycle_schedule(
+    source: SourceSystem,
+    job: Any,
+    partitions: DailyPartitionsDefinition,
+    cycle: str,
+    partitioned_keys: Sequence[AssetKey],
+) -> Any:
+    @schedule(
+        name=f"{source.name}_{cycle}_refresh",
+        job=job,
+        cron_schedule=CYCLE_CRONS[cycle],
+        default_status=DefaultScheduleStatus.RUNNING,
+        execution_timezone=partitions.timezone,
+        description=cycle_description(source, cycle),
+    )
     def _cycle(context: ScheduleEvaluationContext) -> Iterator[RunRequest]:
         yield from cycle_run_requests(source, partitions, cycle, context.scheduled_execution_time, partitioned_keys)
 
     return _cycle
 
 
-def cycle_run_requests(source: SourceSystem, partitions: DailyPartitionsDefinition, cycle: str, now: datetime,
-                       partitioned_keys: Sequence[AssetKey]) -> Iterator[RunRequest]:
+def cycle_run_requests(
+    source: SourceSystem,
+    partitions: DailyPartitionsDefinition,
+    cycle: str,
+    now: datetime,
+    partitioned_keys: Sequence[AssetKey],
+) -> Iterator[RunRequest]:
     """The runs of one cycle: every stream for today (the anchor run), plus the recent days of the partitioned
     streams (MFG_SCHEDULE_LOOKBACK_DAYS hourly, MFG_DAILY_LOOKBACK_DAYS daily)."""
     today = now.astimezone(config.partition_timezone()).date()
@@ -352,8 +428,9 @@ def cycle_run_requests(source: SourceSystem, partitions: DailyPartitionsDefiniti
         if days_back == 0:
             yield RunRequest(run_key=f"{cycle}@{stamp}", partition_key=key, tags=anchor)
         else:
-            yield RunRequest(run_key=f"{cycle}-{key}@{stamp}", partition_key=key,
-                             asset_selection=list(partitioned_keys), tags=tags)
+            yield RunRequest(
+                run_key=f"{cycle}-{key}@{stamp}", partition_key=key, asset_selection=list(partitioned_keys), tags=tags
+            )
 
 
 def cycle_description(source: SourceSystem, cycle: str) -> str:
@@ -365,8 +442,12 @@ def cycle_description(source: SourceSystem, cycle: str) -> str:
             continue
         plan = plan_for(stream, cycle, anchor=True, sweep_children=cycle == DAILY)
         passes = [("window" if stream.partitioned else None), *plan.passes]
-        what = {"window": "recent days", "open": "open records and those that closed",
-                "modified": "records modified since the last pass", "full": "the whole list"}
+        what = {
+            "window": "recent days",
+            "open": "open records and those that closed",
+            "modified": "records modified since the last pass",
+            "full": "the whole list",
+        }
         described = ", ".join(what[p] for p in passes if p) or "nothing"
         if plan.full_pass and stream.child_endpoints and cycle == DAILY:
             described += " (child lists every MFG_CHILD_SWEEP_EVERY_DAYS days)"

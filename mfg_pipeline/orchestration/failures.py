@@ -8,8 +8,9 @@ names the system, endpoint, page and the variable to check. Anything else is a b
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from dagster import Failure, MetadataValue
 
@@ -19,11 +20,14 @@ from mfg_pipeline.http.errors import ConfigurationError, SourceError
 def failure_for(error: BaseException, source: str, stream: str | None = None) -> Failure | None:
     """The `Failure` to raise instead of `error`, or None when it is not one the pipeline understands."""
     is_setting = isinstance(error, ConfigurationError) or (
-        isinstance(error, ValueError) and str(error).startswith("Environment variable"))
+        isinstance(error, ValueError) and str(error).startswith("Environment variable")
+    )
     if not is_setting and not isinstance(error, SourceError):
         return None
-    metadata: dict[str, Any] = {"source": MetadataValue.text(source),
-                                "kind": MetadataValue.text("configuration" if is_setting else "source data")}
+    metadata: dict[str, Any] = {
+        "source": MetadataValue.text(source),
+        "kind": MetadataValue.text("configuration" if is_setting else "source data"),
+    }
     if stream:
         metadata["stream"] = MetadataValue.text(stream)
     if isinstance(error, SourceError):

@@ -8,7 +8,7 @@ busy, and exactly one for Traede, whose export → mark flow must never overlap 
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from dagster import DagsterInstance
 
@@ -19,8 +19,9 @@ def pool_name(source_name: str) -> str:
     return f"{source_name}_api"
 
 
-def apply_pool_limits(instance: DagsterInstance, sources: Iterable[SourceSystem], *,
-                      overwrite: bool = False) -> dict[str, int]:
+def apply_pool_limits(
+    instance: DagsterInstance, sources: Iterable[SourceSystem], *, overwrite: bool = False
+) -> dict[str, int]:
     """Set each source's pool limit on `instance`; a limit someone already set (UI or `dagster instance
     concurrency set`) is kept unless `overwrite`. Returns the limits in force."""
     storage = instance.event_log_storage

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from dagster import ConfigurableResource
 
@@ -21,14 +21,14 @@ _budgets: dict[str, BusyBudget] = {}
 _budgets_lock = threading.Lock()
 
 
-def _data_dir(configured: Optional[str]) -> Path:
+def _data_dir(configured: str | None) -> Path:
     return Path(configured).resolve() if configured else config.data_dir()
 
 
 class WarehouseResource(ConfigurableResource):
     """The DuckDB file and Parquet tree under MFG_DATA_DIR (default `data/`)."""
 
-    data_dir: Optional[str] = None
+    data_dir: str | None = None
 
     def path(self) -> Path:
         return _data_dir(self.data_dir)
@@ -46,7 +46,7 @@ class WarehouseResource(ConfigurableResource):
 class SourcesResource(ConfigurableResource):
     """The vendor APIs, each configured from its environment variables (see the README's table)."""
 
-    data_dir: Optional[str] = None
+    data_dir: str | None = None
 
     def client(self, source: str, logger: Any = None) -> SourceClient:
         return source_by_name(source).make_client(_data_dir(self.data_dir), logger)

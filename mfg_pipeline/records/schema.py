@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections import ChainMap
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone, tzinfo
-from collections import ChainMap
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -194,8 +195,11 @@ class Column:
     @property
     def signature(self) -> str:
         """What the column is and where it comes from: a change here changes how records are read."""
-        source = self.source if isinstance(self.source, str) or self.source is None else getattr(
-            self.source, "label", getattr(self.source, "__qualname__", repr(self.source)))
+        source = (
+            self.source
+            if isinstance(self.source, str) or self.source is None
+            else getattr(self.source, "label", getattr(self.source, "__qualname__", repr(self.source)))
+        )
         return f"{self.name}:{self.type.name}:{source}"
 
 
@@ -287,14 +291,16 @@ class RowParser:
                 row = [self._coerce(column, getter(record)) for column, getter in self._getters]
             except FieldError as exc:
                 raise FieldError(f"record {index} ({self._describe(record)}): {exc}") from None
-            for column, value in zip(self.table.columns, row):
+            for column, value in zip(self.table.columns, row, strict=True):
                 out[column.name].append(value)
         return out
 
     def parse_children(self, records: Sequence[Any], parents: Mapping[str, list]) -> dict[str, dict[str, list]]:
         """{child table: {column: values}}: the rows of each record's arrays, keyed by `parents` (the parsed
         parent columns of the same records, in the same order)."""
-        out = {child.table.name: {c.name: [] for c in child.table.columns} for child in self.children}
+        out: dict[str, dict[str, list]] = {
+            child.table.name: {c.name: [] for c in child.table.columns} for child in self.children
+        }
         for child in self.children:
             columns = out[child.table.name]
             links = [(child_col, parents[parent_col]) for child_col, parent_col in child.parent_key]
@@ -322,7 +328,7 @@ class RowParser:
         for group_index, group in enumerate(outer):
             where = f"{outer_path}[{group_index}].{inner_path}"
             for item_index, item in enumerate(self._array(path_getter(inner_path)(group), where, record, index)):
-                yield position, ChainMap(item, {"_parent": group}), f"{where}[{item_index}]"
+                yield position, ChainMap(dict(item), {"_parent": group}), f"{where}[{item_index}]"
                 position += 1
 
     def _array(self, items: Any, where: str, record: Mapping, index: int) -> list[Mapping]:
@@ -343,18 +349,45 @@ class RowParser:
         return ", ".join(f"{c.source_label}={c.getter(record)!r}" for c in keys) or "no key"
 
 
-def child_table(name: str, source_array: str, parent_key: Sequence[tuple[str, str, ColumnType]],
-                columns: Sequence[Column], description: str = "") -> ChildTable:
+def child_table(
+    name: str,
+    source_array: str,
+    parent_key: Sequence[tuple[str, str, ColumnType]],
+    columns: Sequence[Column],
+    description: str = "",
+) -> ChildTable:
     """A child table keyed by (parent key columns..., position)."""
     key_columns = tuple(Column(child_col, col_type, required=True) for child_col, _, col_type in parent_key)
     position = Column("position", INT, required=True, description="Index of the row in the parent's array.")
-    table = Table(name=name, columns=key_columns + (position,) + tuple(columns),
-                  primary_key=tuple(c.name for c in key_columns) + ("position",), description=description,
-                  source_array=source_array)
+    table = Table(
+        name=name,
+        columns=key_columns + (position,) + tuple(columns),
+        primary_key=tuple(c.name for c in key_columns) + ("position",),
+        description=description,
+        source_array=source_array,
+    )
     return ChildTable(table=table, parent_key=tuple((c, p) for c, p, _ in parent_key))
 
 
-__all__ = ["BOOL", "DATE", "DURATION_SECONDS", "FLOAT", "INT", "JSON", "STRING", "TIMESTAMP", "Column",
-           "ChildTable", "ColumnType", "FieldError", "RowParser", "Table", "child_table", "code_of", "first_of",
-           "path_getter", "parse_instant",
-           "parse_duration_seconds"]
+__all__ = [
+    "BOOL",
+    "DATE",
+    "DURATION_SECONDS",
+    "FLOAT",
+    "INT",
+    "JSON",
+    "STRING",
+    "TIMESTAMP",
+    "Column",
+    "ChildTable",
+    "ColumnType",
+    "FieldError",
+    "RowParser",
+    "Table",
+    "child_table",
+    "code_of",
+    "first_of",
+    "path_getter",
+    "parse_instant",
+    "parse_duration_seconds",
+]

@@ -12,8 +12,9 @@ import math
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
@@ -88,10 +89,12 @@ class SlidingWindowLimit:
             return None
 
 
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None,
-                  content_type: str = "application/json") -> Response:
-    return Response(json.dumps(payload, separators=(",", ":")), status=status, headers=headers,
-                    content_type=content_type)
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None, content_type: str = "application/json"
+) -> Response:
+    return Response(
+        json.dumps(payload, separators=(",", ":")), status=status, headers=headers, content_type=content_type
+    )
 
 
 class Reject(Exception):
@@ -114,10 +117,13 @@ class SimulatorApp:
     public_endpoints: frozenset[str] = frozenset()
 
     def __init__(self, rate_limit_per_minute: int, rate_window_seconds: float = 60.0):
-        self.url_map = Map(self.rules() + [
-            Rule("/_simulator/requests", endpoint="admin_requests", methods=["GET"]),
-            Rule("/_simulator/faults", endpoint="admin_faults", methods=["POST", "DELETE"]),
-        ])
+        self.url_map = Map(
+            self.rules()
+            + [
+                Rule("/_simulator/requests", endpoint="admin_requests", methods=["GET"]),
+                Rule("/_simulator/faults", endpoint="admin_faults", methods=["POST", "DELETE"]),
+            ]
+        )
         self.limit = SlidingWindowLimit(rate_limit_per_minute, rate_window_seconds)
         self._log: list[LoggedRequest] = []
         self._faults: list[Fault] = []
@@ -174,13 +180,20 @@ class SimulatorApp:
         elif endpoint:
             response, company = self._answer(request, endpoint, args)
         with self._lock:
-            self._log.append(LoggedRequest(
-                time=arrived, method=request.method, path=request.path,
-                query={k: ("***" if k in SECRET_PARAMS else v) for k, v in request.args.items()},
-                status=response.status_code, company=company, duration=time.time() - arrived))
+            self._log.append(
+                LoggedRequest(
+                    time=arrived,
+                    method=request.method,
+                    path=request.path,
+                    query={k: ("***" if k in SECRET_PARAMS else v) for k, v in request.args.items()},
+                    status=response.status_code,
+                    company=company,
+                    duration=time.time() - arrived,
+                )
+            )
         return response(environ, start_response)
 
-    def _answer(self, request: Request, endpoint: str, args: dict) -> tuple[Response, str | None]:
+    def _answer(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> tuple[Response, str | None]:
         fault = self._take_fault(request)
         if fault is not None:
             if fault.delay:
@@ -247,11 +260,13 @@ class SimulatorServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}"
 
-    def start(self) -> "SimulatorServer":
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"{self.app.system}-simulator",
-                                        daemon=True)
+    def start(self) -> SimulatorServer:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"{self.app.system}-simulator", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -261,7 +276,7 @@ class SimulatorServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "SimulatorServer":
+    def __enter__(self) -> SimulatorServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

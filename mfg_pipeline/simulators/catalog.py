@@ -26,15 +26,46 @@ class Party:
 
 
 _PART_NAMES = [
-    "Hydraulic manifold", "Pump housing", "Drive shaft", "Bearing cap", "Mounting bracket", "Gear blank",
-    "Valve body", "Flange adapter", "Motor end plate", "Coupling hub", "Spindle sleeve", "Guide rail",
-    "Piston rod", "Cylinder head", "Bushing", "Heat sink", "Cable gland", "Pulley", "Base plate", "Cover lid",
+    "Hydraulic manifold",
+    "Pump housing",
+    "Drive shaft",
+    "Bearing cap",
+    "Mounting bracket",
+    "Gear blank",
+    "Valve body",
+    "Flange adapter",
+    "Motor end plate",
+    "Coupling hub",
+    "Spindle sleeve",
+    "Guide rail",
+    "Piston rod",
+    "Cylinder head",
+    "Bushing",
+    "Heat sink",
+    "Cable gland",
+    "Pulley",
+    "Base plate",
+    "Cover lid",
 ]
 _OPERATIONS = ["CUT", "TURN", "MILL", "DRILL", "DEBURR", "WELD", "PAINT", "ASSY", "INSPECT", "PACK"]
-_CUSTOMER_NAMES = ["Nordic Hydraulics AS", "Alpen Antriebe GmbH", "Iberia Motion SA", "Baltic Pumps UAB",
-                   "Rhein Fluidtechnik AG", "Atlantic Marine Ltd", "Fjord Energy AS", "Danube Machines Kft"]
-_SUPPLIER_NAMES = ["SteelCo Metals", "Alu Profiles BV", "Precision Castings", "Bolt & Nut Supply",
-                   "Coatings Direct", "Polymer Parts"]
+_CUSTOMER_NAMES = [
+    "Nordic Hydraulics AS",
+    "Alpen Antriebe GmbH",
+    "Iberia Motion SA",
+    "Baltic Pumps UAB",
+    "Rhein Fluidtechnik AG",
+    "Atlantic Marine Ltd",
+    "Fjord Energy AS",
+    "Danube Machines Kft",
+]
+_SUPPLIER_NAMES = [
+    "SteelCo Metals",
+    "Alu Profiles BV",
+    "Precision Castings",
+    "Bolt & Nut Supply",
+    "Coatings Direct",
+    "Polymer Parts",
+]
 
 
 @dataclass(frozen=True)
@@ -52,12 +83,14 @@ def build_catalog(seed: int = 7, product_count: int = 12) -> Catalog:
     products = []
     for i in range(product_count):
         ops = sorted(rng.sample(range(len(_OPERATIONS) - 2), k=3)) + [len(_OPERATIONS) - 2]
-        products.append(Product(
-            code=f"P-{1001 + i}",
-            name=f"{_PART_NAMES[i % len(_PART_NAMES)]} {chr(65 + i // len(_PART_NAMES))}",
-            unit_price=round(rng.uniform(8, 450), 2),
-            operations=tuple(_OPERATIONS[o] for o in ops),
-        ))
+        products.append(
+            Product(
+                code=f"P-{1001 + i}",
+                name=f"{_PART_NAMES[i % len(_PART_NAMES)]} {chr(65 + i // len(_PART_NAMES))}",
+                unit_price=round(rng.uniform(8, 450), 2),
+                operations=tuple(_OPERATIONS[o] for o in ops),
+            )
+        )
     customers = tuple(Party(f"C-{101 + i}", n) for i, n in enumerate(_CUSTOMER_NAMES))
     suppliers = tuple(Party(f"S-{201 + i}", n) for i, n in enumerate(_SUPPLIER_NAMES))
     return Catalog(tuple(products), customers, suppliers)

@@ -7,9 +7,10 @@ Each simulator package exports `SIMULATOR`, a `SimulatorEntry`; the source names
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.simulators.base import SimulatorApp, SimulatorServer
@@ -33,8 +34,10 @@ def simulator_of(source: SourceSystem) -> SimulatorEntry:
         module = None
     entry = getattr(module, "SIMULATOR", None)
     if not isinstance(entry, SimulatorEntry):
-        raise LookupError(f"source {source.name!r} has no simulator: add {source.simulator} exporting SIMULATOR "
-                          "(a SimulatorEntry), or run the demo with --against-env")
+        raise LookupError(
+            f"source {source.name!r} has no simulator: add {source.simulator} exporting SIMULATOR "
+            "(a SimulatorEntry), or run the demo with --against-env"
+        )
     return entry
 
 
@@ -67,9 +70,17 @@ class RunningSimulators:
             server.stop()
 
 
-def start_simulators(sources: Sequence[SourceSystem], *, now: datetime, seed: int = 42, scale: int = 1,
-                     host: str = "127.0.0.1", first_port: int = 0, rate_limits: dict[str, int] | None = None,
-                     history_days: int | None = None) -> RunningSimulators:
+def start_simulators(
+    sources: Sequence[SourceSystem],
+    *,
+    now: datetime,
+    seed: int = 42,
+    scale: int = 1,
+    host: str = "127.0.0.1",
+    first_port: int = 0,
+    rate_limits: dict[str, int] | None = None,
+    history_days: int | None = None,
+) -> RunningSimulators:
     """Serve each source's simulator in a background thread (port 0: any free port)."""
     entries = {source.name: simulator_of(source) for source in sources}
     servers = {}

@@ -6,9 +6,10 @@ check matters most there (a stale partition file or a record that moved between 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -30,8 +31,9 @@ def _parquet_glob(warehouse: Warehouse, schema: str, table: Table, partitioned: 
     return str(base / pattern) if any(base.glob(pattern)) else None
 
 
-def _key_stats(warehouse: Warehouse, relation: str, table: Table, params: list,
-               partition: date | None) -> tuple[int, int, int]:
+def _key_stats(
+    warehouse: Warehouse, relation: str, table: Table, params: list, partition: date | None
+) -> tuple[int, int, int]:
     """(rows, rows with a null key, keys held more than once). With `partition`: that day's rows, and those of its
     keys held more than once anywhere in the table; the work is a semi-join on the day's keys, so memory stays
     bounded by the partition, not the table."""
@@ -43,19 +45,20 @@ def _key_stats(warehouse: Warehouse, relation: str, table: Table, params: list,
         scope = f"(SELECT * FROM {relation} WHERE {PARTITION_COLUMN} = ?)"
         scope_params = [*params, partition]
         candidates = f"{relation} SEMI JOIN (SELECT {key} FROM {scope}) USING ({key})"
-    rows, nulls = warehouse.query(f"SELECT count(*), count(*) FILTER (WHERE {null_key}) FROM {scope}",
-                                  scope_params)[0]
+    rows, nulls = warehouse.query(f"SELECT count(*), count(*) FILTER (WHERE {null_key}) FROM {scope}", scope_params)[0]
     duplicates = warehouse.query(
         f"SELECT count(*) FROM (SELECT {key} FROM {candidates} GROUP BY {key} HAVING count(*) > 1)",
-        params + scope_params if partition is not None else params)[0][0]
+        params + scope_params if partition is not None else params,
+    )[0][0]
     return rows, nulls, duplicates
 
 
-def primary_key_check(warehouse: Warehouse, schema: str, table: Table, partitioned: bool,
-                      partition: date | None = None) -> CheckOutcome:
+def primary_key_check(
+    warehouse: Warehouse, schema: str, table: Table, partitioned: bool, partition: date | None = None
+) -> CheckOutcome:
     """Key unique and not null in DuckDB and in the published Parquet (for `partition`: the day's keys, each
     checked against the whole table). A table not created yet (nothing landed so far) holds no key at all."""
-    relations = {}
+    relations: dict[str, tuple[str, list]] = {}
     if warehouse.has_table(schema, table.name):
         relations["duckdb"] = (f"{quote(schema)}.{quote(table.name)}", [])
     glob = _parquet_glob(warehouse, schema, table, partitioned)
@@ -70,13 +73,18 @@ def primary_key_check(warehouse: Warehouse, schema: str, table: Table, partition
             failures.append(f"{label}: {duplicates} duplicated and {nulls} null keys")
     passed = not failures
     description = "Key unique and not null in DuckDB and Parquet" if relations else "No row landed yet"
-    return CheckOutcome("primary_key_unique_not_null", passed, description if passed else "; ".join(failures),
-                        metadata)
+    return CheckOutcome("primary_key_unique_not_null", passed, description if passed else "; ".join(failures), metadata)
 
 
-def row_count_check(warehouse: Warehouse, schema: str, table: Table, partition: date | None,
-                    source_rows: int, partitioned: bool | None = None,
-                    deleted_flag: str | None = None) -> CheckOutcome:
+def row_count_check(
+    warehouse: Warehouse,
+    schema: str,
+    table: Table,
+    partition: date | None,
+    source_rows: int,
+    partitioned: bool | None = None,
+    deleted_flag: str | None = None,
+) -> CheckOutcome:
     """The scope's live rows in DuckDB and in its Parquet equal what the source listed for it: one partition, or
     (`partition` None) the whole table. Rows the vendor flags deleted (`deleted_flag`) are not published."""
     relation = f"{quote(schema)}.{quote(table.name)}"
@@ -85,18 +93,25 @@ def row_count_check(warehouse: Warehouse, schema: str, table: Table, partition: 
     duckdb_rows = warehouse.query(f"SELECT count(*) FROM {relation} WHERE {live}", params)[0][0]
     published = duckdb_rows
     if deleted_flag:
-        published = warehouse.query(f"SELECT count(*) FROM {relation} WHERE {live} AND {quote(deleted_flag)} "
-                                    "IS NOT TRUE", params)[0][0]
+        published = warehouse.query(
+            f"SELECT count(*) FROM {relation} WHERE {live} AND {quote(deleted_flag)} IS NOT TRUE", params
+        )[0][0]
     parquet_rows = _parquet_rows(warehouse, schema, table, partition, partitioned)
     passed = duckdb_rows == source_rows and parquet_rows == published
-    description = (f"{source_rows} rows from the source, {duckdb_rows} in DuckDB, {parquet_rows} in Parquet"
-                   + ("" if partition is None else f" for {partition.isoformat()}"))
-    return CheckOutcome("row_count_matches_source", passed, description,
-                        {"source_rows": source_rows, "duckdb_rows": duckdb_rows, "parquet_rows": parquet_rows})
+    description = f"{source_rows} rows from the source, {duckdb_rows} in DuckDB, {parquet_rows} in Parquet" + (
+        "" if partition is None else f" for {partition.isoformat()}"
+    )
+    return CheckOutcome(
+        "row_count_matches_source",
+        passed,
+        description,
+        {"source_rows": source_rows, "duckdb_rows": duckdb_rows, "parquet_rows": parquet_rows},
+    )
 
 
-def _parquet_rows(warehouse: Warehouse, schema: str, table: Table, partition: date | None,
-                  partitioned: bool | None) -> int:
+def _parquet_rows(
+    warehouse: Warehouse, schema: str, table: Table, partition: date | None, partitioned: bool | None
+) -> int:
     if partition is not None or not partitioned:
         path = warehouse.parquet_file(schema, table.name, partition)
         return warehouse.query("SELECT count(*) FROM read_parquet(?)", [str(path)])[0][0] if path.exists() else 0
@@ -104,21 +119,32 @@ def _parquet_rows(warehouse: Warehouse, schema: str, table: Table, partition: da
     return warehouse.query("SELECT count(*) FROM read_parquet(?)", [glob])[0][0] if glob else 0
 
 
-def rows_for_keys_check(warehouse: Warehouse, schema: str, table: Table, key_columns: Sequence[str],
-                        keys: Sequence[tuple], expected_rows: int) -> CheckOutcome:
+def rows_for_keys_check(
+    warehouse: Warehouse,
+    schema: str,
+    table: Table,
+    key_columns: Sequence[str],
+    keys: Sequence[tuple],
+    expected_rows: int,
+) -> CheckOutcome:
     """The rows this load wrote are in DuckDB: for `keys` (of the table, or of its parent through `key_columns`),
     DuckDB holds exactly `expected_rows` rows, live or marked deleted."""
     if keys:
-        relation = pa.Table.from_pylist([dict(zip(key_columns, key)) for key in keys])
+        relation = pa.Table.from_pylist([dict(zip(key_columns, key, strict=True)) for key in keys])
         using = ", ".join(quote(c) for c in key_columns)
-        held = warehouse.query_with(f"SELECT count(*) FROM {quote(schema)}.{quote(table.name)} "
-                                    f"SEMI JOIN written USING ({using})", written=relation)[0][0]
+        held = warehouse.query_with(
+            f"SELECT count(*) FROM {quote(schema)}.{quote(table.name)} SEMI JOIN written USING ({using})",
+            written=relation,
+        )[0][0]
     else:
         held = 0
     passed = held == expected_rows
-    return CheckOutcome("row_count_matches_source", passed,
-                        f"{expected_rows} rows written for {len(keys)} new or changed records, {held} in DuckDB",
-                        {"rows_written": expected_rows, "duckdb_rows": held})
+    return CheckOutcome(
+        "row_count_matches_source",
+        passed,
+        f"{expected_rows} rows written for {len(keys)} new or changed records, {held} in DuckDB",
+        {"rows_written": expected_rows, "duckdb_rows": held},
+    )
 
 
 def combined(outcomes: Sequence[CheckOutcome]) -> CheckOutcome:
@@ -129,5 +155,6 @@ def combined(outcomes: Sequence[CheckOutcome]) -> CheckOutcome:
     metadata: dict[str, Any] = {}
     for index, outcome in enumerate(outcomes, start=1):
         metadata.update({f"pass_{index}_{key}": value for key, value in outcome.metadata.items()})
-    return CheckOutcome(first.name, all(o.passed for o in outcomes), "; ".join(o.description for o in outcomes),
-                        metadata)
+    return CheckOutcome(
+        first.name, all(o.passed for o in outcomes), "; ".join(o.description for o in outcomes), metadata
+    )

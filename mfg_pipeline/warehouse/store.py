@@ -25,11 +25,12 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -255,7 +256,7 @@ class Warehouse:
         if not keys:
             return {}
         key_columns = list(table.primary_key)
-        relation = pa.Table.from_pylist([dict(zip(key_columns, key)) for key in keys])
+        relation = pa.Table.from_pylist([dict(zip(key_columns, key, strict=True)) for key in keys])
         using = ", ".join(quote(c) for c in key_columns)
         selected = ", ".join(f"t.{quote(c)}" for c in key_columns)
         rows = self.query_with(
@@ -275,19 +276,22 @@ class Warehouse:
             f"WHERE {DELETED_AT_COLUMN} IS NULL AND list_contains(?, {quote(column)})",
             [list(values)],
         )
-        return [dict(zip(columns, row)) for row in rows]
+        return [dict(zip(columns, row, strict=True)) for row in rows]
 
     # --- per-stream state (e.g. when a modified-since pass last started) --------------------------------------
     def stream_state(self, schema: str, stream: str) -> datetime | None:
         if not self.has_table("main", "_mfg_stream_state"):
             return None
-        rows = self.query(f"SELECT passed_at FROM {STREAM_STATE} WHERE schema_name = ? AND stream = ?", [schema, stream])
+        rows = self.query(
+            f"SELECT passed_at FROM {STREAM_STATE} WHERE schema_name = ? AND stream = ?", [schema, stream]
+        )
         return rows[0][0] if rows else None
 
     def set_stream_state(self, schema: str, stream: str, passed_at: datetime) -> None:
         with self.connect() as connection:
             connection.execute(
-                f"CREATE TABLE IF NOT EXISTS {STREAM_STATE} (schema_name VARCHAR, stream VARCHAR, passed_at TIMESTAMPTZ)"
+                f"CREATE TABLE IF NOT EXISTS {STREAM_STATE} "
+                "(schema_name VARCHAR, stream VARCHAR, passed_at TIMESTAMPTZ)"
             )
             connection.execute(f"DELETE FROM {STREAM_STATE} WHERE schema_name = ? AND stream = ?", [schema, stream])
             connection.execute(f"INSERT INTO {STREAM_STATE} VALUES (?, ?, ?)", [schema, stream, passed_at])
@@ -377,7 +381,9 @@ class Warehouse:
         Replaced only when its definition changes (replacing a view drops its comments)."""
         view_name = load.table.name + CURRENT_VIEW_SUFFIX
         sql = f"SELECT {self._published_columns(connection, load)} FROM {load.qualified} t WHERE {self._live(load)}"
-        connection.execute(f"CREATE TABLE IF NOT EXISTS {VIEW_DEFINITIONS} (schema_name VARCHAR, view_name VARCHAR, sql VARCHAR)")
+        connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {VIEW_DEFINITIONS} (schema_name VARCHAR, view_name VARCHAR, sql VARCHAR)"
+        )
         recorded = connection.execute(
             f"SELECT v.sql FROM {VIEW_DEFINITIONS} v JOIN duckdb_views() d USING (schema_name, view_name) "
             "WHERE schema_name = ? AND view_name = ?",
@@ -386,7 +392,9 @@ class Warehouse:
         if recorded and recorded[0][0] == sql:
             return
         connection.execute(f"CREATE OR REPLACE VIEW {quote(load.schema)}.{quote(view_name)} AS {sql}")
-        connection.execute(f"DELETE FROM {VIEW_DEFINITIONS} WHERE schema_name = ? AND view_name = ?", [load.schema, view_name])
+        connection.execute(
+            f"DELETE FROM {VIEW_DEFINITIONS} WHERE schema_name = ? AND view_name = ?", [load.schema, view_name]
+        )
         connection.execute(f"INSERT INTO {VIEW_DEFINITIONS} VALUES (?, ?, ?)", [load.schema, view_name, sql])
 
     @staticmethod
@@ -444,10 +452,10 @@ class Warehouse:
                 connection.execute(f"COMMENT ON {kind} {target} IS {_literal(text)}")
         for relation, columns in ((table.name, existing), (view_name, view_columns)):
             for name, current in columns.items():
-                text = comments.get(name)
-                if text and text != current:
+                wanted = comments.get(name)
+                if wanted and wanted != current:
                     target = f"{quote(load.schema)}.{quote(relation)}.{quote(name)}"
-                    connection.execute(f"COMMENT ON COLUMN {target} IS {_literal(text)}")
+                    connection.execute(f"COMMENT ON COLUMN {target} IS {_literal(wanted)}")
 
     @staticmethod
     def _object_comment(connection: duckdb.DuckDBPyConnection, schema: str, name: str) -> str | None:

@@ -33,13 +33,26 @@ WORKER = textwrap.dedent(f"""
 
 
 def test_four_processes_share_one_budget_without_a_window_above_the_limit_or_a_429(data_dir):
-    simulator = FusionOpsSimulator(FusionDataset(seed=42, now=SIM_NOW, history_days=3), api_key="key-4p",
-                                   api_secret="secret-4p", rate_limit_per_minute=LIMIT)
+    simulator = FusionOpsSimulator(
+        FusionDataset(seed=42, now=SIM_NOW, history_days=3),
+        api_key="key-4p",
+        api_secret="secret-4p",
+        rate_limit_per_minute=LIMIT,
+    )
     with SimulatorServer(simulator) as server:
-        env = {**os.environ, "FUSION_OPS_BASE_URL": server.url, "FUSION_OPS_API_KEY": "key-4p",
-               "FUSION_OPS_API_SECRET": "secret-4p", "FUSION_OPS_RATE_LIMIT_PER_MINUTE": str(LIMIT)}
-        workers = [subprocess.Popen([sys.executable, "-c", WORKER], env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True) for _ in range(PROCESSES)]
+        env = {
+            **os.environ,
+            "FUSION_OPS_BASE_URL": server.url,
+            "FUSION_OPS_API_KEY": "key-4p",
+            "FUSION_OPS_API_SECRET": "secret-4p",
+            "FUSION_OPS_RATE_LIMIT_PER_MINUTE": str(LIMIT),
+        }
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(PROCESSES)
+        ]
         outputs = [w.communicate(timeout=300) for w in workers]
     assert [w.returncode for w in workers] == [0] * PROCESSES, "\n".join(err[-2000:] for _, err in outputs)
     reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]

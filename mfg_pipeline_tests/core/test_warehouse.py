@@ -26,8 +26,13 @@ def stage_rows(warehouse: Warehouse, rows: list[tuple[int, str]], day: date) -> 
     _STAGES.append(stage)
     path = stage.file_for("events")
     schema = TABLE.arrow_schema([pa.field(PARTITION_COLUMN, pa.date32(), nullable=False)])
-    pq.write_table(pa.Table.from_pydict({"id": [r[0] for r in rows], "label": [r[1] for r in rows],
-                                         PARTITION_COLUMN: [day] * len(rows)}, schema=schema), path)
+    pq.write_table(
+        pa.Table.from_pydict(
+            {"id": [r[0] for r in rows], "label": [r[1] for r in rows], PARTITION_COLUMN: [day] * len(rows)},
+            schema=schema,
+        ),
+        path,
+    )
     return path
 
 

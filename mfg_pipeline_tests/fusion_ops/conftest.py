@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -21,7 +21,9 @@ def fusion_dataset() -> FusionDataset:
 
 
 @pytest.fixture
-def serve_fusion(monkeypatch: pytest.MonkeyPatch, data_dir, fusion_dataset) -> Iterator[Callable[..., FusionOpsSimulator]]:
+def serve_fusion(
+    monkeypatch: pytest.MonkeyPatch, data_dir, fusion_dataset
+) -> Iterator[Callable[..., FusionOpsSimulator]]:
     """Start a Fusion simulator (kwargs go to FusionOpsSimulator) and point FUSION_OPS_* at it."""
     servers: list[SimulatorServer] = []
 

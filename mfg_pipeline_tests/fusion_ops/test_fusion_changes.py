@@ -12,17 +12,16 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
 
-from mfg_pipeline.http.ratelimit import acquire
 from mfg_pipeline.declarations import PartitionWindow
+from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.engine.refresh import load_stream
+from mfg_pipeline.http.ratelimit import acquire
+from mfg_pipeline.orchestration.changes_feed import APPLY_JOB_NAME, SENSOR_INTERVAL_SECONDS, changes_sensor
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.simulators.fusion_ops.data import FusionDataset
 from mfg_pipeline.simulators.fusion_ops.live import LiveShop
 from mfg_pipeline.sources.fusion_ops import make_client
-from mfg_pipeline.sources.fusion_ops.changes import (Channel, ChangeJournal, apply_pending, channels_from_env,
-                                                     read_feed)
-from mfg_pipeline.definitions import build_definitions
-from mfg_pipeline.orchestration.changes_feed import APPLY_JOB_NAME, SENSOR_INTERVAL_SECONDS, changes_sensor
+from mfg_pipeline.sources.fusion_ops.changes import ChangeJournal, Channel, apply_pending, channels_from_env, read_feed
 from mfg_pipeline.sources.fusion_ops.streams import DOWNTIMES, PRODUCTIONS, PUNCH_CLOCKS
 from mfg_pipeline.warehouse.store import Warehouse
 
@@ -55,8 +54,9 @@ def expected_state(fusion) -> dict[str, dict[int, bool]]:
 
 
 def landed_state(warehouse: Warehouse, table: str, ids) -> dict[int, bool]:
-    rows = warehouse.query(f"SELECT id, deleted_at IS NOT NULL FROM fusion_ops.{table} "
-                           "WHERE list_contains(?, id)", [list(ids)])
+    rows = warehouse.query(
+        f"SELECT id, deleted_at IS NOT NULL FROM fusion_ops.{table} WHERE list_contains(?, id)", [list(ids)]
+    )
     return dict(rows)
 
 
@@ -87,8 +87,10 @@ def test_a_crash_right_after_a_feed_call_loses_no_change_and_each_applies_once(f
     read_from_feed = sum(1 for r in fusion.requests("/api/v1/changes") if r.status == 200)
     logged = warehouse.query("SELECT count(*), count(DISTINCT (batch_id, position)) FROM fusion_ops.change_log")[0]
     assert logged[0] == logged[1]
-    published = warehouse.query("SELECT count(*) FROM read_parquet(?)",
-                                [str(warehouse.parquet_dir("fusion_ops", "change_log") / "date=*" / "*.parquet")])
+    published = warehouse.query(
+        "SELECT count(*) FROM read_parquet(?)",
+        [str(warehouse.parquet_dir("fusion_ops", "change_log") / "date=*" / "*.parquet")],
+    )
     assert published == [(logged[0],)]  # the audit is published by read day, as DuckDB holds it
     assert read_from_feed >= 2
     # Nothing pending, nothing applied twice: a second apply changes nothing.
@@ -142,16 +144,22 @@ def test_deletes_are_soft_deleted_hidden_from_the_current_views_and_the_parquet(
         assert warehouse.query(f"SELECT count(*) FROM fusion_ops.{table}_current WHERE id = ?", [victim])[0][0] == 0
         parquet_ids = pq.read_table(warehouse.parquet_file("fusion_ops", table, day)).column("id").to_pylist()
         assert victim not in parquet_ids and parquet_ids, table
-        current = [r[0] for r in warehouse.query(
-            f"SELECT id FROM fusion_ops.{table}_current WHERE partition_date = ? ORDER BY id", [day])]
+        current = [
+            r[0]
+            for r in warehouse.query(
+                f"SELECT id FROM fusion_ops.{table}_current WHERE partition_date = ? ORDER BY id", [day]
+            )
+        ]
         assert sorted(parquet_ids) == current
-    waste = warehouse.query("SELECT count(*) FROM fusion_ops.production_waste_current WHERE production_id = ?",
-                            [victims["productions"]])[0][0]
+    waste = warehouse.query(
+        "SELECT count(*) FROM fusion_ops.production_waste_current WHERE production_id = ?", [victims["productions"]]
+    )[0][0]
     assert waste == 0
     # Reloading the day keeps the deletion (the list no longer returns the record; the mark stays).
     load_stream(client, PRODUCTIONS, warehouse, window=window)
-    assert warehouse.query("SELECT deleted_at IS NOT NULL FROM fusion_ops.productions WHERE id = ?",
-                           [victims["productions"]]) == [(True,)]
+    assert warehouse.query(
+        "SELECT deleted_at IS NOT NULL FROM fusion_ops.productions WHERE id = ?", [victims["productions"]]
+    ) == [(True,)]
 
 
 def test_the_sensor_requests_one_run_per_pending_set_and_a_retried_tick_reuses_its_run_key(fusion, data_dir):
@@ -163,8 +171,7 @@ def test_the_sensor_requests_one_run_per_pending_set_and_a_retried_tick_reuses_i
     retried = changes_sensor(build_sensor_context(instance=instance, resources=resources))
     assert isinstance(first, RunRequest) and isinstance(retried, RunRequest)
     assert first.run_key == retried.run_key
-    result = build_definitions().resolve_job_def(APPLY_JOB_NAME).execute_in_process(instance=instance,
-                                                                                     tags=first.tags)
+    result = build_definitions().resolve_job_def(APPLY_JOB_NAME).execute_in_process(instance=instance, tags=first.tags)
     assert result.success
     assert isinstance(changes_sensor(build_sensor_context(instance=instance, resources=resources)), SkipReason)
     tables = {e.materialization.asset_key.path[-1] for e in result.get_asset_materialization_events()}
@@ -172,8 +179,7 @@ def test_the_sensor_requests_one_run_per_pending_set_and_a_retried_tick_reuses_i
 
 
 def test_live_changes_are_visible_in_duckdb_within_60_seconds_with_the_sensor_ticking(serve_fusion, data_dir):
-    fusion = serve_fusion(dataset=FusionDataset(seed=42, now=datetime.now(UTC) - timedelta(minutes=1),
-                                                history_days=2))
+    fusion = serve_fusion(dataset=FusionDataset(seed=42, now=datetime.now(UTC) - timedelta(minutes=1), history_days=2))
     instance = DagsterInstance.ephemeral()
     resources = {"sources": SourcesResource(), "warehouse": WarehouseResource()}
     warehouse = Warehouse(data_dir)
@@ -190,8 +196,11 @@ def test_live_changes_are_visible_in_duckdb_within_60_seconds_with_the_sensor_ti
             if key in seen or change.type not in TABLE_BY_TYPE:
                 continue
             # Visible: the row was written after the change was made, in the state the change left it.
-            row = warehouse.query(f"SELECT deleted_at IS NOT NULL, epoch(_loaded_at) FROM "
-                                  f"fusion_ops.{TABLE_BY_TYPE[change.type]} WHERE id = ?", [change.entity_id])
+            row = warehouse.query(
+                f"SELECT deleted_at IS NOT NULL, epoch(_loaded_at) FROM "
+                f"fusion_ops.{TABLE_BY_TYPE[change.type]} WHERE id = ?",
+                [change.entity_id],
+            )
             if row and row[0][0] == (change.op == "delete") and row[0][1] >= change.time:
                 seen[key] = now
 
@@ -205,12 +214,15 @@ def test_live_changes_are_visible_in_duckdb_within_60_seconds_with_the_sensor_ti
     latest_by_entity = {}
     for change in fusion.change_log:  # an entity's latest change is the one that must become visible
         latest_by_entity[(change.type, change.entity_id)] = change
-    latencies = [seen[(c.type, c.entity_id, c.op)] - c.time for c in latest_by_entity.values()
-                 if c.type in TABLE_BY_TYPE]
+    latencies = [
+        seen[(c.type, c.entity_id, c.op)] - c.time for c in latest_by_entity.values() if c.type in TABLE_BY_TYPE
+    ]
     assert len(latencies) == len([c for c in latest_by_entity.values() if c.type in TABLE_BY_TYPE]) >= 30
     p95 = statistics.quantiles(latencies, n=20)[-1]
-    print(f"\nchanges-feed latency over {len(latencies)} changes: p95 {p95:.1f}s, max {max(latencies):.1f}s "
-          f"(sensor every {SENSOR_INTERVAL_SECONDS}s)")
+    print(
+        f"\nchanges-feed latency over {len(latencies)} changes: p95 {p95:.1f}s, max {max(latencies):.1f}s "
+        f"(sensor every {SENSOR_INTERVAL_SECONDS}s)"
+    )
     assert max(latencies) < 60
 
 
@@ -230,11 +242,27 @@ def test_a_tick_stops_at_its_deadline_when_the_company_budget_is_used_up_by_othe
 
 
 DOC_PRODUCT = {  # the doc's PRODUCT channel example
-    "code": "V23076", "name": "V23076", "observations": "", "section": None, "unit-cost": None, "unit-price": None,
-    "families": [], "operations": [], "components": [], "custom-fields": [], "notification": None,
-    "serializable": None, "shipping-package-types": [], "external-stock": None, "stock-max": None,
-    "min-quantity-reorder": None, "quantity-multiple": None, "scrap-allowance": None, "shelf-life": None,
-    "parameters": []}
+    "code": "V23076",
+    "name": "V23076",
+    "observations": "",
+    "section": None,
+    "unit-cost": None,
+    "unit-price": None,
+    "families": [],
+    "operations": [],
+    "components": [],
+    "custom-fields": [],
+    "notification": None,
+    "serializable": None,
+    "shipping-package-types": [],
+    "external-stock": None,
+    "stock-max": None,
+    "min-quantity-reorder": None,
+    "quantity-multiple": None,
+    "scrap-allowance": None,
+    "shelf-life": None,
+    "parameters": [],
+}
 DOC_STOCK = {"product-code": "P1", "stock": 2395.0, "lot": [{"code": "Lot 0086", "stock": 500.0}]}  # Inventory
 
 
@@ -249,22 +277,31 @@ def test_product_and_stock_channels_land_by_code_and_a_deleted_product_is_hidden
     assert (report.batches_applied, report.changes, report.deletions) == (3, 4, 1)
 
     warehouse = Warehouse(data_dir)
-    assert warehouse.query("SELECT code, name, unit_price, deleted_at IS NOT NULL FROM fusion_ops.products "
-                           "ORDER BY code") == [("P1", "Table", 12.5, False), ("V23076", "V23076", None, True)]
+    assert warehouse.query(
+        "SELECT code, name, unit_price, deleted_at IS NOT NULL FROM fusion_ops.products ORDER BY code"
+    ) == [("P1", "Table", 12.5, False), ("V23076", "V23076", None, True)]
     assert warehouse.query("SELECT code FROM fusion_ops.products_current") == [("P1",)]
     assert warehouse.query("SELECT product_code, stock FROM fusion_ops.stock") == [("P1", 2395.0)]
     assert warehouse.query("SELECT product_code, position, lot_code, stock FROM fusion_ops.stock_lots") == [
-        ("P1", 0, "Lot 0086", 500.0)]
-    logged = warehouse.query("SELECT entity_type, entity_code, entity_id, deleted FROM fusion_ops.change_log "
-                             "ORDER BY batch_id, position")
-    assert logged == [("PRODUCT", "V23076", None, False), ("PRODUCT", "P1", None, False),
-                      ("STOCK", "P1", None, False), ("PRODUCT", "V23076", None, True)]
+        ("P1", 0, "Lot 0086", 500.0)
+    ]
+    logged = warehouse.query(
+        "SELECT entity_type, entity_code, entity_id, deleted FROM fusion_ops.change_log ORDER BY batch_id, position"
+    )
+    assert logged == [
+        ("PRODUCT", "V23076", None, False),
+        ("PRODUCT", "P1", None, False),
+        ("STOCK", "P1", None, False),
+        ("PRODUCT", "V23076", None, True),
+    ]
     assert pq.read_table(warehouse.parquet_dir("fusion_ops", "products") / "data.parquet").column(
-        "code").to_pylist() == ["P1"]
+        "code"
+    ).to_pylist() == ["P1"]
 
 
 def test_product_and_stock_changes_made_in_the_simulator_land_through_the_sensor_and_its_job(
-        serve_fusion, data_dir, monkeypatch):
+    serve_fusion, data_dir, monkeypatch
+):
     fusion = serve_fusion(channels={"products": "PRODUCT", "stock": "STOCK", "production": "PRODUCTION"})
     monkeypatch.setenv("FUSION_OPS_CHANGE_CHANNELS", "products=PRODUCT,stock=STOCK,production=PRODUCTION")
     codes = list(fusion.data.products)
@@ -277,19 +314,28 @@ def test_product_and_stock_changes_made_in_the_simulator_land_through_the_sensor
     resources = {"sources": SourcesResource(), "warehouse": WarehouseResource()}
     request = changes_sensor(build_sensor_context(instance=instance, resources=resources))
     assert isinstance(request, RunRequest)
-    result = build_definitions().resolve_job_def(APPLY_JOB_NAME).execute_in_process(instance=instance,
-                                                                                     tags=request.tags)
+    result = (
+        build_definitions().resolve_job_def(APPLY_JOB_NAME).execute_in_process(instance=instance, tags=request.tags)
+    )
     assert result.success
     materialized = {e.materialization.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     assert {"change_log", "products", "stock", "stock_lots"} <= materialized
 
     warehouse = Warehouse(data_dir)
-    assert warehouse.query("SELECT code, name, unit_price, deleted_at IS NOT NULL FROM fusion_ops.products "
-                           "ORDER BY code") == sorted([
-        (codes[0], "Renamed bracket", 101.0, False),
-        (codes[1], fusion.data.products[codes[1]].body["name"], fusion.data.products[codes[1]].body["unit-price"],
-         True)])
-    assert warehouse.query("SELECT lot_code, stock FROM fusion_ops.stock_lots WHERE product_code = ? "
-                           "ORDER BY position", [codes[2]]) == [
-        (lot["code"], lot["stock"]) for lot in fusion.data.stock[codes[2]].body["lot"]]
+    assert warehouse.query(
+        "SELECT code, name, unit_price, deleted_at IS NOT NULL FROM fusion_ops.products ORDER BY code"
+    ) == sorted(
+        [
+            (codes[0], "Renamed bracket", 101.0, False),
+            (
+                codes[1],
+                fusion.data.products[codes[1]].body["name"],
+                fusion.data.products[codes[1]].body["unit-price"],
+                True,
+            ),
+        ]
+    )
+    assert warehouse.query(
+        "SELECT lot_code, stock FROM fusion_ops.stock_lots WHERE product_code = ? ORDER BY position", [codes[2]]
+    ) == [(lot["code"], lot["stock"]) for lot in fusion.data.stock[codes[2]].body["lot"]]
     assert warehouse.query("SELECT stock FROM fusion_ops.stock WHERE product_code = ?", [codes[2]]) == [(120.0,)]

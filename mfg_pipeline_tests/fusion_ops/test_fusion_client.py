@@ -9,10 +9,10 @@ from datetime import date, datetime, timezone
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from mfg_pipeline.http.client import RetryPolicy
-from mfg_pipeline.http.errors import MissingCredentialError, PaginationLoopError, SourceHttpError, SourcePayloadError
 from mfg_pipeline.declarations import PartitionWindow
 from mfg_pipeline.engine.refresh import load_stream
+from mfg_pipeline.http.client import RetryPolicy
+from mfg_pipeline.http.errors import MissingCredentialError, PaginationLoopError, SourceHttpError, SourcePayloadError
 from mfg_pipeline.simulators.base import Fault
 from mfg_pipeline.sources.fusion_ops import SOURCE, make_client
 from mfg_pipeline.sources.fusion_ops.streams import PRODUCTIONS, PUNCH_CLOCKS
@@ -37,8 +37,9 @@ def load_productions(data_dir):
 
 
 def landed_ids(data_dir) -> set[int]:
-    return {r[0] for r in Warehouse(data_dir).query(
-        "SELECT id FROM fusion_ops.productions WHERE partition_date = ?", [DAY])}
+    return {
+        r[0] for r in Warehouse(data_dir).query("SELECT id FROM fusion_ops.productions WHERE partition_date = ?", [DAY])
+    }
 
 
 def test_expired_token_gets_401_then_a_new_token_then_success(fusion, data_dir):
@@ -48,7 +49,7 @@ def test_expired_token_gets_401_then_a_new_token_then_success(fusion, data_dir):
     fusion.expire_tokens()
     report = load_stream(client, PRODUCTIONS, Warehouse(data_dir), window=WINDOW)
     statuses = [(r.method, r.path, r.status) for r in fusion.requests()]
-    assert (("GET", PRODUCTIONS_PATH, 401) in statuses and ("POST", "/api/v1/authorization", 201) in statuses)
+    assert ("GET", PRODUCTIONS_PATH, 401) in statuses and ("POST", "/api/v1/authorization", 201) in statuses
     assert report.token_refreshes == 1
     assert landed_ids(data_dir) == productions_of_day(fusion)
 
@@ -64,11 +65,17 @@ def test_token_is_renewed_before_it_expires(serve_fusion, data_dir, monkeypatch)
     fusion = serve_fusion(token_ttl=2.0)
     monkeypatch.setenv("FUSION_OPS_TOKEN_TTL_SECONDS", "2")
     client = make_client(data_dir)
-    list(client.pages(PUNCH_CLOCKS, None, {"page": 1, "date-after": "2026-11-10T00:00:00Z",
-                                     "date-before": "2026-11-10T01:00:00Z"}))
+    list(
+        client.pages(
+            PUNCH_CLOCKS, None, {"page": 1, "date-after": "2026-11-10T00:00:00Z", "date-before": "2026-11-10T01:00:00Z"}
+        )
+    )
     time.sleep(1.2)  # past the refresh margin (half the TTL when the TTL is short), before expiry
-    list(client.pages(PUNCH_CLOCKS, None, {"page": 1, "date-after": "2026-11-10T00:00:00Z",
-                                     "date-before": "2026-11-10T01:00:00Z"}))
+    list(
+        client.pages(
+            PUNCH_CLOCKS, None, {"page": 1, "date-after": "2026-11-10T00:00:00Z", "date-before": "2026-11-10T01:00:00Z"}
+        )
+    )
     assert [r.status for r in fusion.requests("/api/v1/punchclocks")] == [200, 200]  # never a 401
     assert client.stats.token_refreshes == 0
     assert len([r for r in fusion.requests("/api/v1/authorization") if r.method == "POST"]) >= 2
@@ -97,8 +104,9 @@ def test_the_servers_own_rate_limit_is_obeyed_when_another_integration_used_the_
 
 def test_5xx_and_dropped_connections_are_retried_then_succeed(fusion, data_dir):
     fusion.inject_fault(Fault(PRODUCTIONS_PATH, status=503, times=2))
-    fusion.inject_fault(Fault(PRODUCTIONS_PATH, status=502, body="<html>bad gateway</html>",
-                              content_type="text/html", times=1))
+    fusion.inject_fault(
+        Fault(PRODUCTIONS_PATH, status=502, body="<html>bad gateway</html>", content_type="text/html", times=1)
+    )
     report = load_productions(data_dir)
     assert [c.status for c in fusion.requests(PRODUCTIONS_PATH)][:4] == [503, 503, 502, 200]
     assert report.retries == 3
@@ -137,8 +145,11 @@ def test_non_json_page_fails_naming_system_endpoint_and_page_and_keeps_the_parti
 def test_a_field_of_the_wrong_type_fails_naming_the_field_and_page(fusion, data_dir):
     load_productions(data_dir)
     before = landed_ids(data_dir)
-    fusion.inject_fault(Fault(PRODUCTIONS_PATH, status=200,
-                              body='[{"id": 1, "start-time": "2026-11-10T08:00:00Z", "quantity": "many"}]'))
+    fusion.inject_fault(
+        Fault(
+            PRODUCTIONS_PATH, status=200, body='[{"id": 1, "start-time": "2026-11-10T08:00:00Z", "quantity": "many"}]'
+        )
+    )
     with pytest.raises(SourcePayloadError) as error:
         load_productions(data_dir)
     message = str(error.value)
@@ -170,8 +181,10 @@ def test_exactly_one_full_page_then_an_empty_page_ends_the_list(fusion, data_dir
     starts = sorted(r.start for r in fusion.data.productions if WINDOW.start <= r.start < WINDOW.end)
     assert len(starts) > 26 and starts[24] < starts[25]
     # A window holding exactly 25 productions: the first 25 of the day (the simulator reads bounds exclusively).
-    params = {"start-time-after": "2026-11-09T23:59:59Z",
-              "start-time-before": starts[25].strftime("%Y-%m-%dT%H:%M:%SZ")}
+    params = {
+        "start-time-after": "2026-11-09T23:59:59Z",
+        "start-time-before": starts[25].strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     pages = list(client.pages(PRODUCTIONS, None, params))
     assert [len(p.records) for p in pages] == [25, 0]
     empty = list(client.pages(PRODUCTIONS, None, {"start-time-after": "2030-01-01T00:00:00Z"}))
@@ -193,8 +206,7 @@ def test_wrong_credentials_fail_naming_the_variables_without_showing_them(fusion
 
 
 def test_secrets_never_appear_in_errors_or_logs(fusion, data_dir, caplog):
-    fusion.inject_fault(Fault(PRODUCTIONS_PATH, status=400,
-                              body=f'{{"message": "bad request for {API_KEY}"}}'))
+    fusion.inject_fault(Fault(PRODUCTIONS_PATH, status=400, body=f'{{"message": "bad request for {API_KEY}"}}'))
     token_holder = {}
     with caplog.at_level("DEBUG"):
         client = make_client(data_dir)

@@ -33,11 +33,22 @@ def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 def expected_productions(simulator, day: date, tz: ZoneInfo) -> dict[int, tuple]:
     start, end = day_bounds(day, tz)
-    return {r.id: (r.start, r.end, float(r.body["quantity"]), r.body["worker"]["number"],
-                   r.body["operation"]["product"], r.body["lot-number"], seconds_of(r.body["work-time"]),
-                   r.body["production-order"]["id"], len(r.body["produced-waste"]),
-                   float(sum(w["quantity"] for w in r.body["produced-waste"])))
-            for r in simulator.data.productions if start <= r.start < end}
+    return {
+        r.id: (
+            r.start,
+            r.end,
+            float(r.body["quantity"]),
+            r.body["worker"]["number"],
+            r.body["operation"]["product"],
+            r.body["lot-number"],
+            seconds_of(r.body["work-time"]),
+            r.body["production-order"]["id"],
+            len(r.body["produced-waste"]),
+            float(sum(w["quantity"] for w in r.body["produced-waste"])),
+        )
+        for r in simulator.data.productions
+        if start <= r.start < end
+    }
 
 
 def expected_ids(records, day: date, tz: ZoneInfo) -> set[int]:
@@ -46,17 +57,21 @@ def expected_ids(records, day: date, tz: ZoneInfo) -> set[int]:
 
 
 def landed_productions(warehouse: Warehouse, day: date) -> dict[int, tuple]:
-    rows = warehouse.query("""
+    rows = warehouse.query(
+        """
         SELECT p.id, p.start_time, p.end_time, p.quantity, p.worker_number, p.product_code, p.lot_number,
                p.work_time_seconds, p.production_order_id, count(w.position), coalesce(sum(w.quantity), 0)
         FROM fusion_ops.productions p LEFT JOIN fusion_ops.production_waste w ON w.production_id = p.id
-        WHERE p.partition_date = ? GROUP BY ALL""", [day])
+        WHERE p.partition_date = ? GROUP BY ALL""",
+        [day],
+    )
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
 def run_partition(defs, instance, day: date) -> None:
     result = defs.resolve_job_def("fusion_ops_daily").execute_in_process(
-        partition_key=day.isoformat(), instance=instance, raise_on_error=False)
+        partition_key=day.isoformat(), instance=instance, raise_on_error=False
+    )
     assert result.success
     checks = result.get_asset_check_evaluations()
     assert len(checks) == 10 and all(c.passed for c in checks), [c.description for c in checks if not c.passed]
@@ -64,7 +79,8 @@ def run_partition(defs, instance, day: date) -> None:
 
 @pytest.mark.parametrize("boundary, partition_tz", [("exclusive", "UTC"), ("inclusive", "Europe/Berlin")])
 def test_three_days_land_exactly_the_simulators_records_once_and_a_rerun_changes_nothing(
-        serve_fusion, data_dir, monkeypatch, boundary, partition_tz):
+    serve_fusion, data_dir, monkeypatch, boundary, partition_tz
+):
     monkeypatch.setenv("MFG_PARTITION_TIMEZONE", partition_tz)
     tz = ZoneInfo(partition_tz)
     fusion = serve_fusion(boundary=boundary)
@@ -79,18 +95,24 @@ def test_three_days_land_exactly_the_simulators_records_once_and_a_rerun_changes
         assert expected, "the simulator must have productions on every test day"
         assert landed_productions(warehouse, day) == expected
         for table, records in (("downtimes", data.downtimes), ("punch_clocks", data.punchclocks)):
-            landed = [r[0] for r in warehouse.query(
-                f"SELECT id FROM fusion_ops.{table} WHERE partition_date = ?", [day])]
+            landed = [
+                r[0] for r in warehouse.query(f"SELECT id FROM fusion_ops.{table} WHERE partition_date = ?", [day])
+            ]
             assert sorted(landed) == sorted(expected_ids(records, day, tz))
         parquet_ids = pq.read_table(warehouse.parquet_file("fusion_ops", "productions", day)).column("id").to_pylist()
         assert sorted(parquet_ids) == sorted(expected)
     # The records exactly on a midnight are in the test days, each once.
-    boundary_ids = {r.id for r in data.productions if r.start.astimezone(tz).time() == time(0)
-                    and r.start.astimezone(tz).date() in DAYS}
+    boundary_ids = {
+        r.id
+        for r in data.productions
+        if r.start.astimezone(tz).time() == time(0) and r.start.astimezone(tz).date() in DAYS
+    }
     assert boundary_ids and boundary_ids <= set().union(*(landed_productions(warehouse, d) for d in DAYS))
 
-    before = {table: warehouse.query(f"SELECT * EXCLUDE (_loaded_at) FROM fusion_ops.{table} ORDER BY ALL")
-              for table in ("productions", "production_waste", "downtimes", "downtime_machines", "punch_clocks")}
+    before = {
+        table: warehouse.query(f"SELECT * EXCLUDE (_loaded_at) FROM fusion_ops.{table} ORDER BY ALL")
+        for table in ("productions", "production_waste", "downtimes", "downtime_machines", "punch_clocks")
+    }
     run_partition(defs, instance, DAYS[1])
     for table, rows in before.items():
         assert warehouse.query(f"SELECT * EXCLUDE (_loaded_at) FROM fusion_ops.{table} ORDER BY ALL") == rows, table
@@ -101,25 +123,48 @@ def test_three_days_land_exactly_the_simulators_records_once_and_a_rerun_changes
 def test_production_orders_snapshot_lands_every_order_with_its_products(fusion, data_dir):
     defs = build_definitions()
     result = defs.resolve_job_def("fusion_ops_refresh").execute_in_process(
-        instance=DagsterInstance.ephemeral(), asset_selection=[AssetKey(["fusion_ops", t.name]) for t in PRODUCTION_ORDERS.tables])
+        instance=DagsterInstance.ephemeral(),
+        asset_selection=[AssetKey(["fusion_ops", t.name]) for t in PRODUCTION_ORDERS.tables],
+    )
     assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
     warehouse = Warehouse(data_dir)
     orders = {r.id: r.body for r in fusion.data.production_orders}
     landed = dict(warehouse.query("SELECT id, running_status FROM fusion_ops.production_orders"))
     assert landed == {i: body["running-status"] for i, body in orders.items()}
-    products = warehouse.query("SELECT production_order_id, product_code, quantity_ordered "
-                               "FROM fusion_ops.production_order_products ORDER BY ALL")
-    assert products == sorted((i, p["product"], float(p["quantity-ordered"]))
-                              for i, body in orders.items() for p in body["products"])
+    products = warehouse.query(
+        "SELECT production_order_id, product_code, quantity_ordered "
+        "FROM fusion_ops.production_order_products ORDER BY ALL"
+    )
+    assert products == sorted(
+        (i, p["product"], float(p["quantity-ordered"])) for i, body in orders.items() for p in body["products"]
+    )
     workers = warehouse.query("SELECT count(*) FROM fusion_ops.production_order_workers")[0][0]
     assert workers == sum(len(body["workers-assigned"]) for body in orders.values())
 
 
 def test_two_partitions_materialized_by_parallel_processes_both_land(fusion, data_dir):
-    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "mfg_pipeline.definitions",
-               "--select", 'key:"fusion_ops/*"', "--partition"]
-    processes = [subprocess.Popen(command + [day.isoformat()], env=os.environ.copy(), stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True) for day in DAYS[:2]]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "mfg_pipeline.definitions",
+        "--select",
+        'key:"fusion_ops/*"',
+        "--partition",
+    ]
+    processes = [
+        subprocess.Popen(
+            command + [day.isoformat()],
+            env=os.environ.copy(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for day in DAYS[:2]
+    ]
     outputs = [p.communicate(timeout=300)[0] for p in processes]
     assert [p.returncode for p in processes] == [0, 0], "\n".join(o[-3000:] for o in outputs)
     warehouse = Warehouse(data_dir)

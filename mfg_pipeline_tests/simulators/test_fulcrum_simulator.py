@@ -53,7 +53,8 @@ def test_dataset_is_deterministic_and_a_different_seed_differs(dataset):
     assert [j.body for j in again.jobs] == [j.body for j in dataset.jobs]
     assert [i.body for i in again.invoices] == [i.body for i in dataset.invoices]
     assert {k: [r.body for r in v] for k, v in again.operations.items()} == {
-        k: [r.body for r in v] for k, v in dataset.operations.items()}
+        k: [r.body for r in v] for k, v in dataset.operations.items()
+    }
     assert [j.body for j in FulcrumDataset(seed=43, now=NOW).jobs] != [j.body for j in dataset.jobs]
 
 
@@ -123,9 +124,17 @@ def test_an_empty_body_and_no_take_give_the_default_page(server, dataset):
     assert [j["id"] for j in response.json()] == [j.id for j in dataset.jobs[:100]]
 
 
-@pytest.mark.parametrize("params", [{"Take": 1001}, {"Take": -1}, {"Skip": -1}, {"Take": "ten"},
-                                    {"Sort.Field": "createdUtc", "Sort.Dir": "sideways"},
-                                    {"Sort.Field": "noSuchField"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"Take": 1001},
+        {"Take": -1},
+        {"Skip": -1},
+        {"Take": "ten"},
+        {"Sort.Field": "createdUtc", "Sort.Dir": "sideways"},
+        {"Sort.Field": "noSuchField"},
+    ],
+)
 def test_out_of_range_paging_and_bad_sort_are_rejected(server, params):
     assert post(server, "/api/jobs/list", {}, **params).status_code == 400
 
@@ -138,19 +147,25 @@ def test_take_up_to_max_take_is_accepted_and_max_take_is_a_knob(server, dataset)
 
 
 def test_sort_field_and_direction_order_the_whole_list_before_paging(server, dataset):
-    by_quantity = fetch_all(server, "/api/jobs/list", {}, take=100,
-                            **{"Sort.Field": "quantityToMake", "Sort.Dir": "descending"})
+    by_quantity = fetch_all(
+        server, "/api/jobs/list", {}, take=100, **{"Sort.Field": "quantityToMake", "Sort.Dir": "descending"}
+    )
     expected = sorted((j.body for j in dataset.jobs), key=lambda b: b["quantityToMake"], reverse=True)
     assert [j["id"] for j in by_quantity] == [b["id"] for b in expected]
-    names = [c["name"] for c in post(server, "/api/customers/list", {}, Take=100,
-                                     **{"Sort.Field": "name", "Sort.Dir": "ascending"}).json()]
+    names = [
+        c["name"]
+        for c in post(
+            server, "/api/customers/list", {}, Take=100, **{"Sort.Field": "name", "Sort.Dir": "ascending"}
+        ).json()
+    ]
     assert names == sorted(c.body["name"] for c in dataset.customers)
 
 
 # --- filters --------------------------------------------------------------------------------------------
 def test_created_after_and_before_are_both_exclusive(server, dataset):
-    boundary = next(j for j in dataset.jobs if j.body["createdUtc"].endswith("T00:00:00Z")
-                    and NOW - j.created > timedelta(days=10))
+    boundary = next(
+        j for j in dataset.jobs if j.body["createdUtc"].endswith("T00:00:00Z") and NOW - j.created > timedelta(days=10)
+    )
     stamp = boundary.body["createdUtc"]
     at_boundary = {j.id for j in dataset.jobs if j.created == boundary.created}
     after = {j["id"] for j in fetch_all(server, "/api/jobs/list", {"createdAfterUtc": stamp}, take=1000)}
@@ -166,8 +181,10 @@ def test_created_after_and_before_are_both_exclusive(server, dataset):
 def test_a_created_window_holds_one_utc_day_and_days_partition_the_jobs(server, dataset):
     day_start = datetime(2024, 5, 1, tzinfo=timezone.utc)
     # After is exclusive, so one second before midnight lets the midnight jobs in; before excludes the next day.
-    window = {"createdAfterUtc": format_utc(day_start - timedelta(seconds=1)),
-              "createdBeforeUtc": format_utc(day_start + timedelta(days=1))}
+    window = {
+        "createdAfterUtc": format_utc(day_start - timedelta(seconds=1)),
+        "createdBeforeUtc": format_utc(day_start + timedelta(days=1)),
+    }
     jobs = fetch_all(server, "/api/jobs/list", window, take=1000)
     assert jobs and {j["createdUtc"][:10] for j in jobs} == {"2024-05-01"}
     assert [j["id"] for j in jobs] == [j.id for j in dataset.jobs if j.created.date() == day_start.date()]
@@ -188,9 +205,17 @@ def test_job_filters_by_numbers_status_sales_order_and_incomplete_operations(ser
     assert not {j["status"] for j in open_jobs} & UNAPPROVED_JOB_STATUSES
 
 
-@pytest.mark.parametrize("body", [{"numbers": []}, {"status": "finished"}, {"statuses": ["nope"]},
-                                  {"createdAfterUtc": "yesterday"}, {"salesOrderId": "short"},
-                                  {"jobIds": ["x"] * 501}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"numbers": []},
+        {"status": "finished"},
+        {"statuses": ["nope"]},
+        {"createdAfterUtc": "yesterday"},
+        {"salesOrderId": "short"},
+        {"jobIds": ["x"] * 501},
+    ],
+)
 def test_invalid_filter_bodies_are_rejected(server, body):
     assert post(server, "/api/jobs/list", body, Take=10).status_code == 400
 

@@ -50,11 +50,16 @@ def fetch_all(server, path: str, **params) -> tuple[list[dict], list[dict]]:
 def test_dataset_is_deterministic_and_covers_every_source_and_status(dataset):
     again = IsolocityDataset(seed=42, now=NOW)
     assert (again.ncrs, again.cars, again.parts, again.suppliers) == (
-        dataset.ncrs, dataset.cars, dataset.parts, dataset.suppliers)
+        dataset.ncrs,
+        dataset.cars,
+        dataset.parts,
+        dataset.suppliers,
+    )
     assert IsolocityDataset(seed=43, now=NOW).ncrs != dataset.ncrs
     assert 150 <= len(dataset.ncrs) <= 500
     assert {(n["source"], n["status"]) for n in dataset.ncrs} == {
-        (source, status) for source in NCR_SOURCES for status in NCR_STATUSES}
+        (source, status) for source in NCR_SOURCES for status in NCR_STATUSES
+    }
     assert any(c["ncr_id"] is not None for c in dataset.cars) and any(c["ncr_id"] is None for c in dataset.cars)
     ncr_ids = {n["id"] for n in dataset.ncrs}
     assert all(c["ncr_id"] in ncr_ids for c in dataset.cars if c["ncr_id"] is not None)
@@ -75,8 +80,12 @@ def test_ncr_parts_and_lots_come_from_the_plant_catalog(dataset):
 
 
 def test_requests_without_a_valid_bearer_token_get_401_in_the_envelope(server):
-    for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {TOKEN}"},
-                    {"Authorization": TOKEN}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-token"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": TOKEN},
+    ):
         response = requests.get(server.url + "/api/ncrs", headers=headers, timeout=5)
         assert response.status_code == 401
         assert response.json()["status"] == "error" and response.json()["message"]
@@ -84,20 +93,27 @@ def test_requests_without_a_valid_bearer_token_get_401_in_the_envelope(server):
 
 
 def test_lists_answer_the_envelope_with_meta_and_no_last_page(server, dataset):
-    for path, records in (("/api/ncrs", dataset.ncrs), ("/api/cars", dataset.cars),
-                          ("/api/parts", dataset.parts), ("/api/suppliers", dataset.suppliers)):
+    for path, records in (
+        ("/api/ncrs", dataset.ncrs),
+        ("/api/cars", dataset.cars),
+        ("/api/parts", dataset.parts),
+        ("/api/suppliers", dataset.suppliers),
+    ):
         body = get(server, path).json()
         assert set(body) == {"status", "message", "meta", "data"}
         assert body["status"] == "success" and body["message"] == "The request was successful"
         expected_to = min(50, len(records))
-        assert body["meta"] == {"current_page": 1, "from": 1, "to": expected_to, "total": len(records),
-                                "per_page": 50}
+        assert body["meta"] == {"current_page": 1, "from": 1, "to": expected_to, "total": len(records), "per_page": 50}
         assert body["data"] == records[:50]
 
 
 def test_detail_endpoints_answer_one_record_and_404_for_an_unknown_id(server, dataset):
-    for path, record in (("/api/ncrs", dataset.ncrs[7]), ("/api/cars", dataset.cars[3]),
-                         ("/api/parts", dataset.parts[2]), ("/api/suppliers", dataset.suppliers[1])):
+    for path, record in (
+        ("/api/ncrs", dataset.ncrs[7]),
+        ("/api/cars", dataset.cars[3]),
+        ("/api/parts", dataset.parts[2]),
+        ("/api/suppliers", dataset.suppliers[1]),
+    ):
         body = get(server, f"{path}/{record['id']}").json()
         assert body == {"status": "success", "message": "The request was successful", "data": record}
         missing = get(server, f"{path}/999999")
@@ -120,8 +136,7 @@ def test_paging_sees_every_ncr_exactly_once_and_the_last_page_is_short(server, d
 def test_a_page_beyond_the_end_has_empty_data_and_null_from_to(server, dataset):
     body = get(server, "/api/ncrs", page=1000).json()
     assert body["status"] == "success" and body["data"] == []
-    assert body["meta"] == {"current_page": 1000, "from": None, "to": None, "total": len(dataset.ncrs),
-                            "per_page": 50}
+    assert body["meta"] == {"current_page": 1000, "from": None, "to": None, "total": len(dataset.ncrs), "per_page": 50}
 
 
 def test_status_and_source_filters_select_matching_ncrs_and_combine(server, dataset):

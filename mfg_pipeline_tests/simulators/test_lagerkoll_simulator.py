@@ -13,16 +13,31 @@ import requests
 from mfg_pipeline.simulators.base import SimulatorServer
 from mfg_pipeline.simulators.catalog import lot_number
 from mfg_pipeline.simulators.lagerkoll.app import MAX_LIMIT, LagerkollSimulator
-from mfg_pipeline.simulators.lagerkoll.data import (CANCELLED, DEVELOPING, FINISHED, NEW, LagerkollDataset,
-                                                    from_epoch_ms, is_serial_tracked)
+from mfg_pipeline.simulators.lagerkoll.data import (
+    CANCELLED,
+    DEVELOPING,
+    FINISHED,
+    NEW,
+    LagerkollDataset,
+    from_epoch_ms,
+    is_serial_tracked,
+)
 
 NOW = datetime(2025, 3, 12, 10, 30, tzinfo=timezone.utc)
 BASE = "/v1/production_orders"
 API_KEY_HEADERS = {"store": "demo-store", "api_key": "demo-api-key", "Accept": "application/json"}
-USER_HEADERS = {"store": "demo-store", "user_id": "demo-user", "user_token": "demo-user-token",
-                "Accept": "application/json"}
-CREDENTIALS_DONT_MATCH = {"errorCode": 900001, "errorMessage": "Credentials don't match", "errorField": None,
-                          "errorData": None}
+USER_HEADERS = {
+    "store": "demo-store",
+    "user_id": "demo-user",
+    "user_token": "demo-user-token",
+    "Accept": "application/json",
+}
+CREDENTIALS_DONT_MATCH = {
+    "errorCode": 900001,
+    "errorMessage": "Credentials don't match",
+    "errorField": None,
+    "errorData": None,
+}
 
 
 def serve(simulator: LagerkollSimulator) -> SimulatorServer:
@@ -76,17 +91,29 @@ def test_either_credential_style_is_accepted(server, dataset, headers):
     assert response.json() == dataset.orders[0]
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"store": "demo-store"},
-    {"api_key": "demo-api-key"},
-    {"store": "other-store", "api_key": "demo-api-key"},
-    {"store": "demo-store", "api_key": "wrong-key"},
-    {"store": "demo-store", "user_id": "demo-user"},
-    {"store": "demo-store", "user_id": "demo-user", "user_token": "wrong-token"},
-    {"store": "demo-store", "user_id": "someone-else", "user_token": "demo-user-token"},
-], ids=["none", "store-only", "no-store", "wrong-store", "wrong-key", "user-without-token", "wrong-token",
-        "wrong-user"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"store": "demo-store"},
+        {"api_key": "demo-api-key"},
+        {"store": "other-store", "api_key": "demo-api-key"},
+        {"store": "demo-store", "api_key": "wrong-key"},
+        {"store": "demo-store", "user_id": "demo-user"},
+        {"store": "demo-store", "user_id": "demo-user", "user_token": "wrong-token"},
+        {"store": "demo-store", "user_id": "someone-else", "user_token": "demo-user-token"},
+    ],
+    ids=[
+        "none",
+        "store-only",
+        "no-store",
+        "wrong-store",
+        "wrong-key",
+        "user-without-token",
+        "wrong-token",
+        "wrong-user",
+    ],
+)
 def test_bad_or_missing_credentials_get_401_with_the_docs_error_body(server, headers):
     response = requests.get(f"{server.url}{BASE}/state/0", headers=headers, timeout=5)
     assert response.status_code == 401
@@ -115,8 +142,7 @@ def test_production_orders_state_defaults_to_20_per_page_over_all_states(server,
     assert len(body["orders"]) == 20
 
 
-def test_paging_sees_every_order_once_with_a_short_last_page_and_an_empty_page_past_the_end(server, http,
-                                                                                           dataset):
+def test_paging_sees_every_order_once_with_a_short_last_page_and_an_empty_page_past_the_end(server, http, dataset):
     limit = 40
     assert len(dataset.orders) % limit, "pick a limit that leaves a short last page"
     first = get(http, server, "/production_orders_state", limit=limit).json()
@@ -158,20 +184,23 @@ def test_one_based_paging_option_starts_at_page_1_and_refuses_page_0(dataset):
         running.stop()
 
 
-@pytest.mark.parametrize("path,params,field", [
-    ("/state/7", {}, "state"),
-    ("/state/new", {}, "state"),
-    ("/state/0", {"limit": 0}, "limit"),
-    ("/state/0", {"limit": "ten"}, "limit"),
-    ("/state/0", {"page": -1}, "page"),
-    ("/state/0", {"sort_column": "name"}, "sort_column"),
-    ("/state/0", {"order": "up"}, "order"),
-    ("/state/0", {"from": 20, "to": 10}, "from"),
-    ("/production_orders_state", {"state_from": 4}, "state_from"),
-    ("/production_orders_state", {"state_from": 2, "state_to": 1}, "state_from"),
-    ("/article/P-1001", {"max_state": 9}, "max_state"),
-    ("/abc", {}, "order_id"),
-])
+@pytest.mark.parametrize(
+    "path,params,field",
+    [
+        ("/state/7", {}, "state"),
+        ("/state/new", {}, "state"),
+        ("/state/0", {"limit": 0}, "limit"),
+        ("/state/0", {"limit": "ten"}, "limit"),
+        ("/state/0", {"page": -1}, "page"),
+        ("/state/0", {"sort_column": "name"}, "sort_column"),
+        ("/state/0", {"order": "up"}, "order"),
+        ("/state/0", {"from": 20, "to": 10}, "from"),
+        ("/production_orders_state", {"state_from": 4}, "state_from"),
+        ("/production_orders_state", {"state_from": 2, "state_to": 1}, "state_from"),
+        ("/article/P-1001", {"max_state": 9}, "max_state"),
+        ("/abc", {}, "order_id"),
+    ],
+)
 def test_bad_parameters_get_400_common_error_naming_the_parameter(server, http, path, params, field):
     response = get(http, server, path, **params)
     assert response.status_code == 400
@@ -191,7 +220,8 @@ def test_state_endpoint_returns_exactly_that_states_orders_newest_start_first(se
 def test_state_endpoint_sorts_by_end_date_ascending_when_asked(server, http, dataset):
     orders = fetch_all(http, server, f"/state/{FINISHED}", sort_column="end_date", order="asc")
     assert [o["orderId"] for o in orders] == [
-        o["orderId"] for o in sorted(dataset.orders_in_states(FINISHED), key=lambda o: (o["endDate"], o["orderId"]))]
+        o["orderId"] for o in sorted(dataset.orders_in_states(FINISHED), key=lambda o: (o["endDate"], o["orderId"]))
+    ]
 
 
 def test_from_and_to_bound_the_sort_column_inclusively_by_default(server, http, dataset):
@@ -199,7 +229,8 @@ def test_from_and_to_bound_the_sort_column_inclusively_by_default(server, http, 
     low, high = finished[10]["startDate"], finished[30]["startDate"]
     orders = fetch_all(http, server, f"/state/{FINISHED}", **{"from": low, "to": high})
     assert sorted(o["orderId"] for o in orders) == sorted(
-        o["orderId"] for o in finished if low <= o["startDate"] <= high)
+        o["orderId"] for o in finished if low <= o["startDate"] <= high
+    )
     assert {low, high} <= {o["startDate"] for o in orders}
 
 
@@ -213,14 +244,14 @@ def test_exclusive_boundary_option_leaves_out_orders_exactly_on_from_and_to(data
             orders = fetch_all(http, running, f"/state/{FINISHED}", **{"from": low, "to": high})
     finally:
         running.stop()
-    assert sorted(o["orderId"] for o in orders) == sorted(
-        o["orderId"] for o in finished if low < o["startDate"] < high)
+    assert sorted(o["orderId"] for o in orders) == sorted(o["orderId"] for o in finished if low < o["startDate"] < high)
 
 
 def test_production_orders_state_keeps_states_between_from_and_to(server, http, dataset):
     orders = fetch_all(http, server, "/production_orders_state", state_from=DEVELOPING, state_to=FINISHED)
     assert sorted(o["orderId"] for o in orders) == sorted(
-        o["orderId"] for o in dataset.orders_in_states(DEVELOPING, FINISHED))
+        o["orderId"] for o in dataset.orders_in_states(DEVELOPING, FINISHED)
+    )
     assert [o["startDate"] for o in orders] == sorted((o["startDate"] for o in orders), reverse=True)
 
 
@@ -240,12 +271,15 @@ def test_order_by_id_returns_the_record_and_unknown_id_is_903001(server, http, d
 
 def test_article_endpoint_finds_orders_producing_or_using_it_up_to_max_state(server, http, dataset):
     orders = fetch_all(http, server, "/article/P-1003", max_state=DEVELOPING)
-    expected = [o for o in dataset.orders if o["state"] <= DEVELOPING
-                and any(a["articleId"] == "P-1003" for a in o["articles"])]
+    expected = [
+        o for o in dataset.orders if o["state"] <= DEVELOPING and any(a["articleId"] == "P-1003" for a in o["articles"])
+    ]
     assert expected and sorted(o["orderId"] for o in orders) == sorted(o["orderId"] for o in expected)
     part_users = fetch_all(http, server, "/article/HW-BOLT-M8")
-    assert part_users and all(any(p["singleArticleId"] == "HW-BOLT-M8" for g in o["singleArticles"]
-                                  for p in g["singleArticles"]) for o in part_users)
+    assert part_users and all(
+        any(p["singleArticleId"] == "HW-BOLT-M8" for g in o["singleArticles"] for p in g["singleArticles"])
+        for o in part_users
+    )
 
 
 def test_customer_order_endpoint_lists_its_orders_and_404s_unknown_ones(server, http, dataset):
@@ -261,16 +295,20 @@ def test_customer_order_endpoint_lists_its_orders_and_404s_unknown_ones(server, 
 
 # --- batches -------------------------------------------------------------------------------------------------
 def test_batches_list_every_article_with_its_lots_and_serial_numbers(server, http, dataset):
-    order = next(o for o in dataset.orders_in_states(FINISHED)
-                 if any(is_serial_tracked(dataset.catalog.product(a["articleId"])) for a in o["articles"])
-                 and any(not is_serial_tracked(dataset.catalog.product(a["articleId"])) for a in o["articles"]))
+    order = next(
+        o
+        for o in dataset.orders_in_states(FINISHED)
+        if any(is_serial_tracked(dataset.catalog.product(a["articleId"])) for a in o["articles"])
+        and any(not is_serial_tracked(dataset.catalog.product(a["articleId"])) for a in o["articles"])
+    )
     answer = get(http, server, f"/{order['orderId']}/batch").json()
     assert answer == dataset.batches[order["orderId"]]
     assert [b["articleId"] for b in answer] == [a["articleId"] for a in order["articles"]]
-    start_day, finish_day = (from_epoch_ms(order[name]).astimezone(dataset.tz).date()
-                             for name in ("startDate", "finishDate"))
+    start_day, finish_day = (
+        from_epoch_ms(order[name]).astimezone(dataset.tz).date() for name in ("startDate", "finishDate")
+    )
     production_days = [start_day + timedelta(days=n) for n in range((finish_day - start_day).days + 1)]
-    for article, batch in zip(order["articles"], answer):
+    for article, batch in zip(order["articles"], answer, strict=True):
         product = dataset.catalog.product(article["articleId"])
         assert batch["countBatch"] == len({b["batchId"] for b in batch["batches"]}) > 0
         # Batches are the plant's lots, so they join with the other systems' lot numbers.
@@ -333,8 +371,9 @@ def test_cancel_and_finish_move_open_orders_and_refuse_closed_ones():
 def test_doc_example_scalar_style_sends_state_and_flags_as_strings(dataset):
     running = serve(LagerkollSimulator(dataset, scalar_style="doc_example"))
     try:
-        order = requests.get(f"{running.url}{BASE}/{dataset.orders[0]['orderId']}", headers=API_KEY_HEADERS,
-                             timeout=5).json()
+        order = requests.get(
+            f"{running.url}{BASE}/{dataset.orders[0]['orderId']}", headers=API_KEY_HEADERS, timeout=5
+        ).json()
     finally:
         running.stop()
     assert order["state"] == str(dataset.orders[0]["state"])
@@ -353,7 +392,7 @@ def test_same_seed_gives_the_same_orders_and_batches_and_another_seed_does_not()
 def test_dataset_has_a_few_hundred_orders_in_every_state_with_epoch_ms_dates(dataset):
     assert 200 <= len(dataset.orders) <= 500
     assert {o["state"] for o in dataset.orders} == {NEW, DEVELOPING, FINISHED, CANCELLED}
-    assert all(isinstance(o["startDate"], int) and o["startDate"] > 10 ** 12 for o in dataset.orders)
+    assert all(isinstance(o["startDate"], int) and o["startDate"] > 10**12 for o in dataset.orders)
     assert all(o["finishDate"] is None for o in dataset.orders if o["state"] != FINISHED)
     assert all(o["finishDate"] <= dataset.now_ms for o in dataset.orders_in_states(FINISHED))
     assert all(o["startDate"] > dataset.now_ms for o in dataset.orders_in_states(NEW)[-5:])

@@ -9,19 +9,21 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from mfg_pipeline.http.errors import MissingCredentialError, SourceHttpError, SourcePayloadError
-from mfg_pipeline.http.pagination import PageMetaPaginator
+from mfg_pipeline.declarations import Stream
 from mfg_pipeline.engine.load import LoadReport
 from mfg_pipeline.engine.refresh import load_stream
+from mfg_pipeline.http.errors import MissingCredentialError, SourceHttpError, SourcePayloadError
+from mfg_pipeline.http.pagination import PageMetaPaginator
 from mfg_pipeline.orchestration.factory import daily_partitions, source_definitions
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.records.schema import TIMESTAMP, Table
@@ -32,7 +34,6 @@ from mfg_pipeline.sources.isolocity import SOURCE, make_client
 from mfg_pipeline.sources.isolocity.settings import PATH_VARIABLES, IsolocitySettings
 from mfg_pipeline.sources.isolocity.streams import CARS, NCRS, PARTS
 from mfg_pipeline.sources.registry import source_by_name
-from mfg_pipeline.declarations import Stream
 from mfg_pipeline.warehouse.store import Warehouse
 from mfg_pipeline_tests.conftest import SIM_NOW
 
@@ -61,8 +62,9 @@ class OnePageCorrupted(IsolocitySimulator):
         self.armed = False
 
     def _maybe_corrupted(self, request: Request, response: Response) -> Response:
-        if not (self.armed and request.path == self.corrupt_path
-                and request.args.get("page", "1") == str(self.corrupt_page)):
+        if not (
+            self.armed and request.path == self.corrupt_path and request.args.get("page", "1") == str(self.corrupt_page)
+        ):
             return response
         replacement = self.corrupt(json.loads(response.get_data()))
         if isinstance(replacement, str):
@@ -117,8 +119,10 @@ def api_utc(text: str, zone: Any = timezone.utc) -> datetime:
 def expected_rows(table: Table, records: list[dict], zone: Any = timezone.utc) -> list[tuple]:
     """The simulator's records as warehouse rows: column names are the API's field names."""
     timestamps = {c.name for c in table.columns if c.type is TIMESTAMP}
-    return [tuple(api_utc(r[c], zone) if c in timestamps else r[c] for c in table.column_names)
-            for r in sorted(records, key=lambda r: r["id"])]
+    return [
+        tuple(api_utc(r[c], zone) if c in timestamps else r[c] for c in table.column_names)
+        for r in sorted(records, key=lambda r: r["id"])
+    ]
 
 
 def landed_rows(data_dir: Path, table: Table) -> list[tuple]:
@@ -135,8 +139,11 @@ def published_rows(data_dir: Path, table: Table) -> list[tuple]:
 
 
 def expected_batch_rows(dataset: IsolocityDataset) -> list[tuple]:
-    return [(part["id"], position, batch_id) for part in dataset.parts
-            for position, batch_id in enumerate(part["batch_ids"])]
+    return [
+        (part["id"], position, batch_id)
+        for part in dataset.parts
+        for position, batch_id in enumerate(part["batch_ids"])
+    ]
 
 
 def pages_requested(simulator: IsolocitySimulator, path: str) -> list[int]:
@@ -150,10 +157,12 @@ def test_ncrs_cars_and_parts_land_exactly_as_served_once_each_and_a_rerun_change
     reports = {stream.name: load(data_dir, stream) for stream in SOURCE.streams}
 
     batch_table = PARTS.children[0].table
-    expected = {NCRS.table: expected_rows(NCRS.table, dataset.ncrs),
-                CARS.table: expected_rows(CARS.table, dataset.cars),
-                PARTS.table: expected_rows(PARTS.table, dataset.parts),
-                batch_table: expected_batch_rows(dataset)}
+    expected = {
+        NCRS.table: expected_rows(NCRS.table, dataset.ncrs),
+        CARS.table: expected_rows(CARS.table, dataset.cars),
+        PARTS.table: expected_rows(PARTS.table, dataset.parts),
+        batch_table: expected_batch_rows(dataset),
+    }
     for table, rows in expected.items():
         assert rows, f"the ground truth for {table.name} is empty: the test would prove nothing"
         assert landed_rows(data_dir, table) == rows, table.name
@@ -167,8 +176,9 @@ def test_ncrs_cars_and_parts_land_exactly_as_served_once_each_and_a_rerun_change
     assert landed_kinds == {(source, status) for source in NCR_SOURCES for status in NCR_STATUSES}
     assert all(set(r.query) <= {"page", "per_page"} for r in simulator.requests(NCRS_PATH))
     # Every NCR points to a landed part.
-    orphans = Warehouse(data_dir).query("SELECT count(*) FROM isolocity.ncrs n "
-                                        "LEFT JOIN isolocity.parts p ON n.part_id = p.id WHERE p.id IS NULL")
+    orphans = Warehouse(data_dir).query(
+        "SELECT count(*) FROM isolocity.ncrs n LEFT JOIN isolocity.parts p ON n.part_id = p.id WHERE p.id IS NULL"
+    )
     assert orphans == [(0,)]
 
     for stream in SOURCE.streams:
@@ -194,8 +204,8 @@ def test_dagster_materializes_every_isolocity_asset_and_every_check_passes(serve
 
     result = dagster.materialize(
         source_definitions(SOURCE, daily_partitions()).assets,
-        resources={"sources": SourcesResource(),
-                   "warehouse": WarehouseResource(data_dir=str(data_dir))})
+        resources={"sources": SourcesResource(), "warehouse": WarehouseResource(data_dir=str(data_dir))},
+    )
 
     assert result.success
     materialized = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
@@ -207,12 +217,16 @@ def test_dagster_materializes_every_isolocity_asset_and_every_check_passes(serve
 
 
 # --- pagination ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("ncr_count, expected_pages", [
-    (0, [1]),  # empty list: one request, an empty table
-    (SERVER_PAGE_SIZE, [1]),  # exactly one full page: meta.total says it is the last, no empty page asked for
-    (2 * SERVER_PAGE_SIZE, [1, 2]),
-    (2 * SERVER_PAGE_SIZE + 23, [1, 2, 3]),  # last page short
-], ids=["empty", "one-full-page", "two-full-pages", "last-page-short"])
+@pytest.mark.parametrize(
+    "ncr_count, expected_pages",
+    [
+        (0, [1]),  # empty list: one request, an empty table
+        (SERVER_PAGE_SIZE, [1]),  # exactly one full page: meta.total says it is the last, no empty page asked for
+        (2 * SERVER_PAGE_SIZE, [1, 2]),
+        (2 * SERVER_PAGE_SIZE + 23, [1, 2, 3]),  # last page short
+    ],
+    ids=["empty", "one-full-page", "two-full-pages", "last-page-short"],
+)
 def test_paging_stops_where_meta_says_the_list_ends(serve_isolocity, data_dir, ncr_count, expected_pages):
     dataset = quality_dataset()
     dataset.ncrs = dataset.ncrs[:ncr_count]
@@ -244,7 +258,7 @@ def test_an_empty_list_soft_deletes_the_whole_snapshot(serve_isolocity, data_dir
 def test_a_server_ignoring_per_page_is_followed_at_its_own_page_size(serve_isolocity, data_dir):
     simulator = serve_isolocity(honour_ncr_per_page=False, default_per_page=30)
     ncrs = simulator.data.ncrs
-    assert len(ncrs) % 30 != 0 and 30 < SERVER_PAGE_SIZE  # pages shorter than asked for, and a short last one
+    assert len(ncrs) % 30 != 0 and SERVER_PAGE_SIZE > 30  # pages shorter than asked for, and a short last one
 
     load(data_dir, NCRS)
 
@@ -263,12 +277,16 @@ def test_a_server_capping_per_page_is_followed_at_its_cap(serve_isolocity, data_
     assert landed_rows(data_dir, CARS.table) == expected_rows(CARS.table, cars)
 
 
-@pytest.mark.parametrize("meta, expected_next", [
-    ({"current_page": 1, "per_page": 30, "total": 95, "from": 1, "to": 30}, {"page": 2, "per_page": 30}),
-    ({"current_page": 2, "per_page": 50, "total": 100, "from": 51, "to": 100}, None),
-    ({"current_page": 2, "per_page": 50, "total": 130, "from": 51, "to": 130}, None),  # `to` reached total
-    ({"current_page": 4, "per_page": 30, "total": 95, "from": None, "to": None}, None),  # 4 * 30 >= 95
-], ids=["more-at-server-size", "exact-end", "to-reached-total", "page-times-size-covers-total"])
+@pytest.mark.parametrize(
+    "meta, expected_next",
+    [
+        ({"current_page": 1, "per_page": 30, "total": 95, "from": 1, "to": 30}, {"page": 2, "per_page": 30}),
+        ({"current_page": 2, "per_page": 50, "total": 100, "from": 51, "to": 100}, None),
+        ({"current_page": 2, "per_page": 50, "total": 130, "from": 51, "to": 130}, None),  # `to` reached total
+        ({"current_page": 4, "per_page": 30, "total": 95, "from": None, "to": None}, None),  # 4 * 30 >= 95
+    ],
+    ids=["more-at-server-size", "exact-end", "to-reached-total", "page-times-size-covers-total"],
+)
 def test_page_meta_paginator_continues_only_while_meta_says_records_remain(meta, expected_next):
     paginator = PageMetaPaginator(page_size=50)
     params = {**paginator.first(), "page": meta["current_page"]}
@@ -283,23 +301,56 @@ def _with_record_field(payload: dict, index: int, field: str, value: Any) -> dic
     return {**payload, "data": records}
 
 
-@pytest.mark.parametrize("stream, path, page, corrupt, expected", [
-    (NCRS, NCRS_PATH, 1, lambda p: "<html><body>Down for maintenance</body></html>", "response is not JSON"),
-    (NCRS, NCRS_PATH, 2, lambda p: {"status": "error", "message": "Database unavailable", "data": []},
-     "the envelope's status is 'error', not 'success': Database unavailable"),
-    (NCRS, NCRS_PATH, 3, lambda p: {**p, "status": "fail"}, "status is 'fail'"),
-    (NCRS, NCRS_PATH, 2, lambda p: _with_record_field(p, 10, "quantity", "a dozen"),
-     "field 'quantity': expected an integer, got 'a dozen'"),
-    (NCRS, NCRS_PATH, 2, lambda p: {**p, "data": {"id": 1}}, "'data' must be an array of records, got an object"),
-    (NCRS, NCRS_PATH, 1, lambda p: {**p, "meta": {**p["meta"], "total": "many"}},
-     "meta.total must be an integer of at least 0, got 'many'"),
-    (CARS, CARS_PATH, 2, lambda p: _with_record_field(p, 0, "created_at", "last Tuesday"),
-     "field 'created_at': expected an ISO 8601 timestamp, got 'last Tuesday'"),
-    (CARS, CARS_PATH, 1, lambda p: [p], "expected the {status, message, meta, data} envelope, got an array"),
-], ids=["not-json", "status-error-http-200", "status-fail-with-data", "record-field-type", "data-not-array",
-        "meta-total-type", "timestamp-type", "no-envelope"])
+@pytest.mark.parametrize(
+    "stream, path, page, corrupt, expected",
+    [
+        (NCRS, NCRS_PATH, 1, lambda p: "<html><body>Down for maintenance</body></html>", "response is not JSON"),
+        (
+            NCRS,
+            NCRS_PATH,
+            2,
+            lambda p: {"status": "error", "message": "Database unavailable", "data": []},
+            "the envelope's status is 'error', not 'success': Database unavailable",
+        ),
+        (NCRS, NCRS_PATH, 3, lambda p: {**p, "status": "fail"}, "status is 'fail'"),
+        (
+            NCRS,
+            NCRS_PATH,
+            2,
+            lambda p: _with_record_field(p, 10, "quantity", "a dozen"),
+            "field 'quantity': expected an integer, got 'a dozen'",
+        ),
+        (NCRS, NCRS_PATH, 2, lambda p: {**p, "data": {"id": 1}}, "'data' must be an array of records, got an object"),
+        (
+            NCRS,
+            NCRS_PATH,
+            1,
+            lambda p: {**p, "meta": {**p["meta"], "total": "many"}},
+            "meta.total must be an integer of at least 0, got 'many'",
+        ),
+        (
+            CARS,
+            CARS_PATH,
+            2,
+            lambda p: _with_record_field(p, 0, "created_at", "last Tuesday"),
+            "field 'created_at': expected an ISO 8601 timestamp, got 'last Tuesday'",
+        ),
+        (CARS, CARS_PATH, 1, lambda p: [p], "expected the {status, message, meta, data} envelope, got an array"),
+    ],
+    ids=[
+        "not-json",
+        "status-error-http-200",
+        "status-fail-with-data",
+        "record-field-type",
+        "data-not-array",
+        "meta-total-type",
+        "timestamp-type",
+        "no-envelope",
+    ],
+)
 def test_a_bad_page_fails_naming_system_endpoint_and_page_and_keeps_the_last_good_load(
-        serve_isolocity, data_dir, stream, path, page, corrupt, expected):
+    serve_isolocity, data_dir, stream, path, page, corrupt, expected
+):
     simulator = serve_isolocity(OnePageCorrupted, path=path, page=page, corrupt=corrupt)
     records = simulator.data.ncrs if stream is NCRS else simulator.data.cars
     load(data_dir, stream)
@@ -320,8 +371,15 @@ def test_a_bad_page_fails_naming_system_endpoint_and_page_and_keeps_the_last_goo
 
 def test_a_429_in_the_envelope_is_retried_after_retry_after_and_the_load_completes(serve_isolocity, data_dir):
     simulator = serve_isolocity()
-    simulator.inject_fault(Fault(NCRS_PATH, status=429, headers={"Retry-After": "1"}, times=1,
-                                 body='{"status": "error", "message": "Too Many Attempts."}'))
+    simulator.inject_fault(
+        Fault(
+            NCRS_PATH,
+            status=429,
+            headers={"Retry-After": "1"},
+            times=1,
+            body='{"status": "error", "message": "Too Many Attempts."}',
+        )
+    )
 
     report = load(data_dir, NCRS)
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
 
 import dagster
 import pytest
 
-from mfg_pipeline.http.errors import MissingCredentialError, SourceHttpError, SourcePayloadError
 from mfg_pipeline.engine.load import LoadReport
 from mfg_pipeline.engine.refresh import load_stream
+from mfg_pipeline.http.errors import MissingCredentialError, SourceHttpError, SourcePayloadError
 from mfg_pipeline.orchestration.factory import daily_partitions, source_definitions
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.simulators.base import Fault, SimulatorServer
@@ -73,8 +73,9 @@ def serve(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Iterator[Callable[
 
     def start(dataset: LagerkollDataset, **kwargs) -> LagerkollSimulator:
         kwargs.setdefault("rate_limit_per_minute", 100_000)  # the limit is not the subject here
-        simulator = LagerkollSimulator(dataset, store=STORE, api_key=API_KEY, user_id=USER_ID,
-                                       user_token=USER_TOKEN, **kwargs)
+        simulator = LagerkollSimulator(
+            dataset, store=STORE, api_key=API_KEY, user_id=USER_ID, user_token=USER_TOKEN, **kwargs
+        )
         server = SimulatorServer(simulator).start()
         servers.append(server)
         monkeypatch.setenv("LAGERKOLL_BASE_URL", server.url)
@@ -112,7 +113,8 @@ def table_contents(data_dir: Path) -> dict[str, list[tuple]]:
         parquet = warehouse.parquet_file("lagerkoll", table.name, None)
         contents[table.name] = warehouse.query(f"SELECT {columns} FROM lagerkoll.{table.name} ORDER BY {key}")
         contents[f"{table.name}.parquet"] = warehouse.query(
-            f"SELECT {columns} FROM read_parquet(?) ORDER BY {key}", [str(parquet)])
+            f"SELECT {columns} FROM read_parquet(?) ORDER BY {key}", [str(parquet)]
+        )
     return contents
 
 
@@ -130,29 +132,47 @@ def landed_orders(data_dir: Path) -> dict[int, tuple]:
 
 def expected_orders(dataset: LagerkollDataset) -> dict[int, tuple]:
     """The same, from the simulator's ground truth."""
+
     def instant(ms: int | None) -> datetime | None:
         return None if ms is None else from_epoch_ms(ms)
 
-    return {o["orderId"]: (o["state"], STATE_NAMES[o["state"]], instant(o["startDate"]), instant(o["endDate"]),
-                           instant(o["finishDate"]), len(o["articles"]),
-                           sum(len(g["singleArticles"]) for g in o["singleArticles"]),
-                           sum(len(a["batches"]) for a in dataset.batches[o["orderId"]]))
-            for o in dataset.orders}
+    return {
+        o["orderId"]: (
+            o["state"],
+            STATE_NAMES[o["state"]],
+            instant(o["startDate"]),
+            instant(o["endDate"]),
+            instant(o["finishDate"]),
+            len(o["articles"]),
+            sum(len(g["singleArticles"]) for g in o["singleArticles"]),
+            sum(len(a["batches"]) for a in dataset.batches[o["orderId"]]),
+        )
+        for o in dataset.orders
+    }
 
 
 def list_pages_requested(simulator: LagerkollSimulator) -> list[tuple[str | None, int]]:
     return [(r.query.get("page"), r.status) for r in simulator.requests(LIST_PATH)]
 
 
-def wrapper(orders: list[dict], *, page: int = 0, pages: int = 1, page_size: int = 50,
-            orders_count: int | None = None) -> str:
-    return json.dumps({"page": page, "pages": pages, "pageSize": page_size,
-                       "ordersCount": len(orders) if orders_count is None else orders_count, "orders": orders})
+def wrapper(
+    orders: list[dict], *, page: int = 0, pages: int = 1, page_size: int = 50, orders_count: int | None = None
+) -> str:
+    return json.dumps(
+        {
+            "page": page,
+            "pages": pages,
+            "pageSize": page_size,
+            "ordersCount": len(orders) if orders_count is None else orders_count,
+            "orders": orders,
+        }
+    )
 
 
 # --- end to end --------------------------------------------------------------------------------------------------
 def test_load_lands_every_order_in_every_state_once_with_utc_dates_and_children_and_a_rerun_changes_nothing(
-        serve, data_dir, full_dataset):
+    serve, data_dir, full_dataset
+):
     simulator = serve(full_dataset)
     report = load(data_dir)
 
@@ -161,12 +181,28 @@ def test_load_lands_every_order_in_every_state_once_with_utc_dates_and_children_
     assert landed_orders(data_dir) == expected_orders(full_dataset)
     assert all(start.utcoffset().total_seconds() == 0 for _, _, start, *_ in landed_orders(data_dir).values())
     expected_batches = sorted(
-        (order_id, article["articleId"], entry["batchId"], entry["serialNr"], entry["orderedAmount"],
-         entry["deliveredAmount"], entry["bestBefore"])
-        for order_id, articles in full_dataset.batches.items() for article in articles for entry in article["batches"])
-    assert sorted(Warehouse(data_dir).query(
-        "SELECT order_id, article_id, batch_id, serial_nr, ordered_amount, delivered_amount, best_before "
-        "FROM lagerkoll.production_order_batches")) == expected_batches
+        (
+            order_id,
+            article["articleId"],
+            entry["batchId"],
+            entry["serialNr"],
+            entry["orderedAmount"],
+            entry["deliveredAmount"],
+            entry["bestBefore"],
+        )
+        for order_id, articles in full_dataset.batches.items()
+        for article in articles
+        for entry in article["batches"]
+    )
+    assert (
+        sorted(
+            Warehouse(data_dir).query(
+                "SELECT order_id, article_id, batch_id, serial_nr, ordered_amount, delivered_amount, best_before "
+                "FROM lagerkoll.production_order_batches"
+            )
+        )
+        == expected_batches
+    )
     # Every state in one list, and one batch call per order.
     assert all(r.query["state_from"] == "0" and r.query["state_to"] == "3" for r in simulator.requests(LIST_PATH))
     batch_calls = [r for r in simulator.requests(BASE) if r.path.endswith("/batch")]
@@ -197,14 +233,15 @@ def test_dagster_materializes_every_table_and_all_asset_checks_pass(serve, data_
     serve(full_dataset)
     result = dagster.materialize(
         source_definitions(SOURCE, daily_partitions()).assets,
-        resources={"sources": SourcesResource(),
-                   "warehouse": WarehouseResource(data_dir=str(data_dir))})
+        resources={"sources": SourcesResource(), "warehouse": WarehouseResource(data_dir=str(data_dir))},
+    )
     assert result.success
     evaluations = result.get_asset_check_evaluations()
     assert len(evaluations) == 2 * len(TABLES)
     assert {e.asset_key.path[-1] for e in evaluations} == set(TABLES)
-    assert all(e.passed for e in evaluations), [(e.asset_key, e.check_name, e.description) for e in evaluations
-                                                if not e.passed]
+    assert all(e.passed for e in evaluations), [
+        (e.asset_key, e.check_name, e.description) for e in evaluations if not e.passed
+    ]
     assert landed_orders(data_dir) == expected_orders(full_dataset)
 
 
@@ -267,8 +304,9 @@ def test_a_list_ending_short_of_orders_count_fails_and_keeps_the_landed_snapshot
     load(data_dir, page_size=5)
     before = table_contents(data_dir)
     # A server whose `pages` undercounts: one page of 5 while it counts 13 orders.
-    simulator.inject_fault(Fault(LIST_PATH, status=200,
-                                 body=wrapper(dataset.orders[:5], pages=1, page_size=5, orders_count=13)))
+    simulator.inject_fault(
+        Fault(LIST_PATH, status=200, body=wrapper(dataset.orders[:5], pages=1, page_size=5, orders_count=13))
+    )
     with pytest.raises(SourcePayloadError) as failure:
         load(data_dir, page_size=5)
     assert str(failure.value).startswith(f"lagerkoll {LIST_ENDPOINT} page 0: ")
@@ -315,8 +353,9 @@ def test_an_order_field_of_the_wrong_type_fails_naming_the_order_and_field(serve
     simulator = serve(dataset)
     load(data_dir, page_size=5)
     broken = {**dataset.orders[2], "startDate": "yesterday"}
-    simulator.inject_fault(Fault(LIST_PATH, status=200, body=wrapper(
-        [dataset.orders[0], dataset.orders[1], broken], pages=1, page_size=5)))
+    simulator.inject_fault(
+        Fault(LIST_PATH, status=200, body=wrapper([dataset.orders[0], dataset.orders[1], broken], pages=1, page_size=5))
+    )
     message = fails_and_keeps_tables(data_dir, SourcePayloadError)
     assert message.startswith(f"lagerkoll {LIST_ENDPOINT} page 0: record 2 (orderId={broken['orderId']})")
     assert "field 'startDate'" in message and "'yesterday'" in message
@@ -337,19 +376,26 @@ def test_batches_of_the_wrong_type_fail_naming_the_field(serve, data_dir):
     simulator = serve(dataset)
     load(data_dir, page_size=5)
     order_id = dataset.orders[0]["orderId"]
-    simulator.inject_fault(Fault(f"{BASE}/{order_id}/batch", status=200,
-                                 body=json.dumps([{"articleId": "P-1", "batches": "L250312-1001"}])))
+    simulator.inject_fault(
+        Fault(
+            f"{BASE}/{order_id}/batch", status=200, body=json.dumps([{"articleId": "P-1", "batches": "L250312-1001"}])
+        )
+    )
     message = fails_and_keeps_tables(data_dir, SourcePayloadError)
     assert message == f"lagerkoll GET {BASE}/{order_id}/batch: element 0: 'batches' must be an array, got string"
 
 
 # --- credentials, error codes, secrets ------------------------------------------------------------------------------
-@pytest.mark.parametrize("unset, extra, variable", [
-    (["LAGERKOLL_STORE"], {}, "LAGERKOLL_STORE"),
-    (["LAGERKOLL_API_KEY"], {}, "LAGERKOLL_API_KEY"),
-    (["LAGERKOLL_API_KEY"], {"LAGERKOLL_USER_ID": USER_ID}, "LAGERKOLL_USER_TOKEN"),
-    (["LAGERKOLL_API_KEY"], {"LAGERKOLL_USER_TOKEN": USER_TOKEN}, "LAGERKOLL_USER_ID"),
-], ids=["store", "api-key", "user-token-of-a-user-id", "user-id-of-a-user-token"])
+@pytest.mark.parametrize(
+    "unset, extra, variable",
+    [
+        (["LAGERKOLL_STORE"], {}, "LAGERKOLL_STORE"),
+        (["LAGERKOLL_API_KEY"], {}, "LAGERKOLL_API_KEY"),
+        (["LAGERKOLL_API_KEY"], {"LAGERKOLL_USER_ID": USER_ID}, "LAGERKOLL_USER_TOKEN"),
+        (["LAGERKOLL_API_KEY"], {"LAGERKOLL_USER_TOKEN": USER_TOKEN}, "LAGERKOLL_USER_ID"),
+    ],
+    ids=["store", "api-key", "user-token-of-a-user-id", "user-id-of-a-user-token"],
+)
 def test_a_missing_credential_is_named_before_any_request(serve, data_dir, monkeypatch, unset, extra, variable):
     simulator = serve(dataset_of(1))
     for name in unset:
@@ -385,9 +431,21 @@ def test_an_error_body_echoing_the_secret_is_masked_and_keeps_its_error_code(ser
         monkeypatch.setenv("LAGERKOLL_USER_TOKEN", USER_TOKEN)
     secret = API_KEY if style == "api_key" else USER_TOKEN
     order_id = dataset.orders[1]["orderId"]
-    simulator.inject_fault(Fault(f"{BASE}/{order_id}/batch", status=400, body=json.dumps(
-        {"errorCode": 903001, "errorMessage": f"Error when getting production order (key {secret})",
-         "errorField": None, "errorData": None}, separators=(",", ":"))))
+    simulator.inject_fault(
+        Fault(
+            f"{BASE}/{order_id}/batch",
+            status=400,
+            body=json.dumps(
+                {
+                    "errorCode": 903001,
+                    "errorMessage": f"Error when getting production order (key {secret})",
+                    "errorField": None,
+                    "errorData": None,
+                },
+                separators=(",", ":"),
+            ),
+        )
+    )
     with pytest.raises(SourceHttpError) as failure:
         load(data_dir)
     message = str(failure.value)
@@ -428,8 +486,17 @@ def test_client_budget_defaults_to_the_documented_200_per_minute(serve, monkeypa
 def test_429_with_retry_after_is_waited_out_and_the_load_completes(serve, data_dir):
     dataset = dataset_of(6)
     simulator = serve(dataset)
-    simulator.inject_fault(Fault(LIST_PATH, status=429, headers={"Retry-After": "1"}, times=2, body=json.dumps(
-        {"errorCode": 900429, "errorMessage": "Too many requests", "errorField": None, "errorData": None})))
+    simulator.inject_fault(
+        Fault(
+            LIST_PATH,
+            status=429,
+            headers={"Retry-After": "1"},
+            times=2,
+            body=json.dumps(
+                {"errorCode": 900429, "errorMessage": "Too many requests", "errorField": None, "errorData": None}
+            ),
+        )
+    )
     report = load(data_dir)
     calls = simulator.requests(LIST_PATH)
     assert [c.status for c in calls] == [429, 429, 200]

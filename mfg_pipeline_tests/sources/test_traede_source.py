@@ -15,15 +15,15 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterator
 
 import dagster
 import pytest
 
-from mfg_pipeline.http.errors import MissingCredentialError, PaginationLoopError, SourceHttpError, SourcePayloadError
 from mfg_pipeline.engine.load import LoadReport
+from mfg_pipeline.http.errors import MissingCredentialError, PaginationLoopError, SourceHttpError, SourcePayloadError
 from mfg_pipeline.orchestration.factory import daily_partitions, source_definitions
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.simulators.base import Fault, SimulatorServer
@@ -63,8 +63,13 @@ def traede_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
     monkeypatch.setenv("TRAEDE_APP_KEY", APP_KEY)
     monkeypatch.setenv("TRAEDE_SYSTEM_ID", SYSTEM_ID)
     monkeypatch.setenv("TRAEDE_RATE_LIMIT_PER_MINUTE", str(GENEROUS_LIMIT))
-    for name in ("TRAEDE_BASE_URL", "TRAEDE_INCLUDE_OPEN", "TRAEDE_INCLUDE_CLOSED", "TRAEDE_NOT_EXPORTED_SINCE",
-                 "TRAEDE_EXPORT_FILTER_GROUPS"):
+    for name in (
+        "TRAEDE_BASE_URL",
+        "TRAEDE_INCLUDE_OPEN",
+        "TRAEDE_INCLUDE_CLOSED",
+        "TRAEDE_NOT_EXPORTED_SINCE",
+        "TRAEDE_EXPORT_FILTER_GROUPS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -75,8 +80,13 @@ def serve_traede(monkeypatch: pytest.MonkeyPatch, traede_env) -> Iterator[Callab
 
     def serve(export_paging: str = "paged", **kwargs) -> TraedeSimulator:
         kwargs.setdefault("rate_limit_per_minute", GENEROUS_LIMIT)
-        simulator = TraedeSimulator(TraedeDataset(seed=42, now=SIM_NOW), access_token=TOKEN, app_key=APP_KEY,
-                                    export_paging=export_paging, **kwargs)
+        simulator = TraedeSimulator(
+            TraedeDataset(seed=42, now=SIM_NOW),
+            access_token=TOKEN,
+            app_key=APP_KEY,
+            export_paging=export_paging,
+            **kwargs,
+        )
         server = SimulatorServer(simulator).start()
         servers.append(server)
         monkeypatch.setenv("TRAEDE_BASE_URL", server.url)
@@ -105,30 +115,55 @@ def instant(text: str | None) -> datetime | None:
 
 
 def expected_orders(orders: list[ProductionOrderRecord]) -> list[tuple]:
-    return sorted((o.id, str(o.body["production_order_number"]), o.body["supplier_id"], o.status,
-                   date.fromisoformat(o.body["delivery_date"]), o.body["total_price"],
-                   instant(o.body["created_at"]), instant(o.body["updated_at"]), instant(o.body["closed_at"]))
-                  for o in orders)
+    return sorted(
+        (
+            o.id,
+            str(o.body["production_order_number"]),
+            o.body["supplier_id"],
+            o.status,
+            date.fromisoformat(o.body["delivery_date"]),
+            o.body["total_price"],
+            instant(o.body["created_at"]),
+            instant(o.body["updated_at"]),
+            instant(o.body["closed_at"]),
+        )
+        for o in orders
+    )
 
 
 def expected_lines(app: TraedeSimulator, orders: list[ProductionOrderRecord]) -> list[tuple]:
     products, variants = app.data.products, app.data.variants
-    return sorted((o.id, position, line["id"], line["product_id"], line["variant_id"], line["quantity"],
-                   line["unit_price"], line["total_price"], products[line["product_id"]]["item_number"],
-                   variants[line["variant_id"]]["sku"], variants[line["variant_id"]]["ean"])
-                  for o in orders for position, line in enumerate(o.lines))
+    return sorted(
+        (
+            o.id,
+            position,
+            line["id"],
+            line["product_id"],
+            line["variant_id"],
+            line["quantity"],
+            line["unit_price"],
+            line["total_price"],
+            products[line["product_id"]]["item_number"],
+            variants[line["variant_id"]]["sku"],
+            variants[line["variant_id"]]["ean"],
+        )
+        for o in orders
+        for position, line in enumerate(o.lines)
+    )
 
 
 def landed_orders(data_dir: Path) -> list[tuple]:
     return Warehouse(data_dir).query(
         "SELECT id, production_order_number, supplier_id, status, delivery_date, total_price, created_at, "
-        "updated_at, closed_at FROM traede.production_orders ORDER BY id")
+        "updated_at, closed_at FROM traede.production_orders ORDER BY id"
+    )
 
 
 def landed_lines(data_dir: Path) -> list[tuple]:
     return Warehouse(data_dir).query(
         "SELECT production_order_id, position, line_id, product_id, variant_id, quantity, unit_price, total_price, "
-        "product_item_number, variant_sku, variant_ean FROM traede.production_order_lines ORDER BY 1, 2")
+        "product_item_number, variant_sku, variant_ean FROM traede.production_order_lines ORDER BY 1, 2"
+    )
 
 
 def landed_ids(data_dir: Path) -> list[int]:
@@ -145,8 +180,9 @@ def marks(app: TraedeSimulator) -> Counter:
     return Counter(e["production_order_id"] for e in app.data.export_log if e["system_id"] == SYSTEM_ID)
 
 
-def assert_everything_landed_once_and_marked(app: TraedeSimulator, data_dir: Path,
-                                             orders: list[ProductionOrderRecord]) -> None:
+def assert_everything_landed_once_and_marked(
+    app: TraedeSimulator, data_dir: Path, orders: list[ProductionOrderRecord]
+) -> None:
     assert landed_orders(data_dir) == expected_orders(orders)
     assert landed_lines(data_dir) == expected_lines(app, orders)
     assert parquet_ids(data_dir) == sorted(o.id for o in orders)
@@ -157,7 +193,8 @@ def assert_everything_landed_once_and_marked(app: TraedeSimulator, data_dir: Pat
 # --- end to end -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("paging", PAGING_MODES)
 def test_every_due_order_lands_once_with_its_lines_and_is_marked_and_a_second_run_adds_nothing(
-        serve_traede, data_dir, paging):
+    serve_traede, data_dir, paging
+):
     app = serve_traede(paging)
     due = due_now(app)
     assert len(due) > FIRST_PAGE  # more than one batch, so marking between reads matters in paged mode
@@ -167,8 +204,10 @@ def test_every_due_order_lands_once_with_its_lines_and_is_marked_and_a_second_ru
     assert_everything_landed_once_and_marked(app, data_dir, due)
     assert set(marks(app).values()) == {1}
     assert report.kind == "upsert"
-    assert report.source_rows == {"production_orders": len(due),
-                                  "production_order_lines": sum(len(o.lines) for o in due)}
+    assert report.source_rows == {
+        "production_orders": len(due),
+        "production_order_lines": sum(len(o.lines) for o in due),
+    }
     assert all(app.data.order(i).status != "draft" for i in landed_ids(data_dir))
     loaded_at_before = Warehouse(data_dir).query("SELECT id, _loaded_at FROM traede.production_orders ORDER BY id")
     mark_calls_before = len(app.requests(MARK_PATH))
@@ -177,8 +216,9 @@ def test_every_due_order_lands_once_with_its_lines_and_is_marked_and_a_second_ru
 
     assert second.source_rows == {"production_orders": 0, "production_order_lines": 0}
     assert len(app.requests(MARK_PATH)) == mark_calls_before
-    assert Warehouse(data_dir).query("SELECT id, _loaded_at FROM traede.production_orders ORDER BY id") \
-        == loaded_at_before
+    assert (
+        Warehouse(data_dir).query("SELECT id, _loaded_at FROM traede.production_orders ORDER BY id") == loaded_at_before
+    )
     assert_everything_landed_once_and_marked(app, data_dir, due)
     assert set(marks(app).values()) == {1}
 
@@ -198,14 +238,19 @@ def test_a_first_run_with_nothing_due_still_creates_the_empty_tables(serve_traed
 # --- the kill test ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("paging", PAGING_MODES)
 def test_a_run_killed_between_landing_and_marking_is_completed_by_the_next_run_without_duplicates(
-        serve_traede, data_dir, paging):
+    serve_traede, data_dir, paging
+):
     app = serve_traede(paging)
     due = due_now(app)
     # The first mark call stalls, so the run is certainly past its first commit and before any mark when killed.
     stalled_mark = Fault(MARK_PATH, method="POST", status=200, body='{"production_orders": []}', delay=30.0)
     app.inject_fault(stalled_mark)
-    worker = subprocess.Popen([sys.executable, "-c", RUN_IN_SUBPROCESS], cwd=Path(__file__).parents[2],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", RUN_IN_SUBPROCESS],
+        cwd=Path(__file__).parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while stalled_mark.times > 0:  # the simulator counts the fault down when the mark request arrives
@@ -235,16 +280,17 @@ def test_dagster_materializes_the_export_with_passing_checks_and_finds_the_sourc
     due = due_now(app)
     assert source_by_name("traede") is SOURCE
     assets = source_definitions(SOURCE, daily_partitions()).assets
-    resources = {"sources": SourcesResource(),
-                 "warehouse": WarehouseResource(data_dir=str(data_dir))}
+    resources = {"sources": SourcesResource(), "warehouse": WarehouseResource(data_dir=str(data_dir))}
 
     for _ in range(2):  # the second run finds nothing due: its checks must pass too
         result = dagster.materialize(assets, resources=resources)
         assert result.success
         evaluations = result.get_asset_check_evaluations()
         assert {(e.asset_key.path[-1], e.check_name) for e in evaluations} == {
-            (table, check) for table in ("production_orders", "production_order_lines")
-            for check in ("primary_key_unique_not_null", "row_count_matches_source")}
+            (table, check)
+            for table in ("production_orders", "production_order_lines")
+            for check in ("primary_key_unique_not_null", "row_count_matches_source")
+        }
         assert all(e.passed for e in evaluations), [e.description for e in evaluations if not e.passed]
 
     assert_everything_landed_once_and_marked(app, data_dir, due)
@@ -255,16 +301,23 @@ def test_dagster_materializes_the_export_with_passing_checks_and_finds_the_sourc
 BAD_EXPORT_PAGES = {
     "not JSON": ("<html><body>Down for maintenance</body></html>", "text/html", "not JSON"),
     "no production_orders array": ('{"data": []}', "application/json", "'production_orders' array"),
-    "an id that is not an integer": ('{"production_orders": [{"id": "forty", "lines": []}]}', "application/json",
-                                     "field 'id'"),
-    "lines that are not an array": ('{"production_orders": [{"id": 49999, "lines": {"id": 1}}]}',
-                                    "application/json", "'lines' must be an array"),
+    "an id that is not an integer": (
+        '{"production_orders": [{"id": "forty", "lines": []}]}',
+        "application/json",
+        "field 'id'",
+    ),
+    "lines that are not an array": (
+        '{"production_orders": [{"id": 49999, "lines": {"id": 1}}]}',
+        "application/json",
+        "'lines' must be an array",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", BAD_EXPORT_PAGES)
 def test_a_bad_export_page_fails_naming_system_endpoint_and_page_and_marks_only_what_was_landed(
-        serve_traede, data_dir, case):
+    serve_traede, data_dir, case
+):
     app = serve_traede()
     due = due_now(app)
     body, content_type, detail = BAD_EXPORT_PAGES[case]
@@ -291,8 +344,10 @@ def test_a_bad_export_page_fails_naming_system_endpoint_and_page_and_marks_only_
 def test_a_refused_mark_names_the_orders_and_they_come_back_next_run_without_duplicates(serve_traede, data_dir):
     app = serve_traede()
     due = due_now(app)
-    refusal = ('{"errors": [{"status": "422", "code": 0, "title": "Validation error", '
-               '"detail": "The production orders field is required."}]}')
+    refusal = (
+        '{"errors": [{"status": "422", "code": 0, "title": "Validation error", '
+        '"detail": "The production orders field is required."}]}'
+    )
     app.inject_fault(Fault(MARK_PATH, method="POST", status=422, body=refusal))
 
     with pytest.raises(SourceHttpError) as failure:
@@ -327,7 +382,8 @@ def test_marks_that_never_take_effect_stop_the_run_with_an_error_instead_of_loop
 
 
 def test_an_order_edited_after_it_was_marked_is_left_due_and_lands_in_its_new_version_next_run(
-        serve_traede, data_dir, caplog):
+    serve_traede, data_dir, caplog
+):
     app = serve_traede()
     due = due_now(app)
     first_batch: list[int] = []
@@ -345,8 +401,9 @@ def test_an_order_edited_after_it_was_marked_is_left_due_and_lands_in_its_new_ve
 
     assert edited and f"orders [{edited[0]}] changed in Traede" in caplog.text
     edited_order = app.data.order(edited[0])
-    version_landed = Warehouse(data_dir).query("SELECT updated_at FROM traede.production_orders WHERE id = ?",
-                                               edited)[0][0]
+    version_landed = Warehouse(data_dir).query("SELECT updated_at FROM traede.production_orders WHERE id = ?", edited)[
+        0
+    ][0]
     assert version_landed < edited_order.updated_at.replace(microsecond=0)
     assert [o.id for o in due_now(app)] == edited  # everything else is marked; the edit waits, unmarked
 
@@ -358,7 +415,8 @@ def test_an_order_edited_after_it_was_marked_is_left_due_and_lands_in_its_new_ve
 # --- settings: re-export, filters, includes ----------------------------------------------------------------------
 @pytest.mark.parametrize("paging", PAGING_MODES)
 def test_a_re_export_lands_orders_marked_since_again_without_duplicates_and_ends(
-        serve_traede, data_dir, monkeypatch, paging):
+    serve_traede, data_dir, monkeypatch, paging
+):
     app = serve_traede(paging)
     due = due_now(app)
     run_export(data_dir)
@@ -383,8 +441,19 @@ def test_include_flags_and_filter_groups_choose_what_is_exported(serve_traede, d
     cutoff = SIM_NOW - timedelta(days=14)
     monkeypatch.setenv("TRAEDE_INCLUDE_OPEN", "1")
     monkeypatch.setenv("TRAEDE_INCLUDE_CLOSED", "0")
-    monkeypatch.setenv("TRAEDE_EXPORT_FILTER_GROUPS", json.dumps([{"or": False, "filters": [
-        {"key": "created_at", "operator": "gte", "value": cutoff.strftime("%Y-%m-%d %H:%M:%S")}]}]))
+    monkeypatch.setenv(
+        "TRAEDE_EXPORT_FILTER_GROUPS",
+        json.dumps(
+            [
+                {
+                    "or": False,
+                    "filters": [
+                        {"key": "created_at", "operator": "gte", "value": cutoff.strftime("%Y-%m-%d %H:%M:%S")}
+                    ],
+                }
+            ]
+        ),
+    )
     wanted = [o for o in due_now(app, ("draft", "open")) if o.created_at >= cutoff]
     assert {o.status for o in wanted} == {"draft", "open"}
 
@@ -419,18 +488,22 @@ def test_a_missing_setting_is_named(traede_env, data_dir, monkeypatch, variable)
     assert failure.value.variable == variable and variable in str(failure.value)
 
 
-@pytest.mark.parametrize("variable, value", [("TRAEDE_INCLUDE_OPEN", "yes"),
-                                             ("TRAEDE_NOT_EXPORTED_SINCE", "last tuesday"),
-                                             ("TRAEDE_EXPORT_FILTER_GROUPS", '{"key": "created_at"}'),
-                                             ("TRAEDE_RATE_LIMIT_PER_MINUTE", "fast")])
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("TRAEDE_INCLUDE_OPEN", "yes"),
+        ("TRAEDE_NOT_EXPORTED_SINCE", "last tuesday"),
+        ("TRAEDE_EXPORT_FILTER_GROUPS", '{"key": "created_at"}'),
+        ("TRAEDE_RATE_LIMIT_PER_MINUTE", "fast"),
+    ],
+)
 def test_a_malformed_setting_is_refused_naming_the_variable(traede_env, monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValueError, match=variable):
         TraedeSettings.from_env()
 
 
-def test_the_rate_limit_defaults_to_the_conservative_value_and_settings_never_show_the_secrets(
-        traede_env, monkeypatch):
+def test_the_rate_limit_defaults_to_the_conservative_value_and_settings_never_show_the_secrets(traede_env, monkeypatch):
     monkeypatch.delenv("TRAEDE_RATE_LIMIT_PER_MINUTE")
     settings = TraedeSettings.from_env()
     assert settings.rate_limit_per_minute == DEFAULT_RATE_LIMIT_PER_MINUTE == 60

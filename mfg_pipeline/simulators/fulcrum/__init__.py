@@ -10,9 +10,12 @@ def _build(now, seed, scale, rate_limit, history_days):
     from mfg_pipeline.simulators.fulcrum.app import FulcrumSimulator
     from mfg_pipeline.simulators.fulcrum.data import FulcrumDataset
 
-    dataset = FulcrumDataset(seed=seed, scale=scale, now=now, **({"history_days": history_days} if history_days else {}))
+    dataset = FulcrumDataset(
+        seed=seed, scale=scale, now=now, **({"history_days": history_days} if history_days else {})
+    )
     return FulcrumSimulator(dataset, rate_limit_per_minute=rate_limit or 300)
 
 
-SIMULATOR = SimulatorEntry("fulcrum", _build, lambda url: {
-    "FULCRUM_BASE_URL": url, "FULCRUM_API_TOKEN": "demo-fulcrum-token"})
+SIMULATOR = SimulatorEntry(
+    "fulcrum", _build, lambda url: {"FULCRUM_BASE_URL": url, "FULCRUM_API_TOKEN": "demo-fulcrum-token"}
+)

@@ -39,15 +39,19 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from datetime import date, datetime, time, timezone
-from typing import Callable
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from mfg_pipeline.simulators.base import Reject, SimulatorApp, json_response
 from mfg_pipeline.simulators.fulcrum.data import (
-    INVOICE_STATUSES, JOB_STATUSES, SALES_ORDER_STATUSES, FulcrumDataset, FulcrumRecord,
+    INVOICE_STATUSES,
+    JOB_STATUSES,
+    SALES_ORDER_STATUSES,
+    FulcrumDataset,
+    FulcrumRecord,
 )
 
 UTC = timezone.utc
@@ -71,9 +75,17 @@ def _not_found(message: str) -> Reject:
 class FulcrumSimulator(SimulatorApp):
     system = "fulcrum"
 
-    def __init__(self, dataset: FulcrumDataset | None = None, *, api_token: str = "demo-fulcrum-token",
-                 rate_limit_per_minute: int = 300, max_take: int = 1000, default_take: int = 100,
-                 page_child_lists: bool = True, tenant: str = "demo-tenant"):
+    def __init__(
+        self,
+        dataset: FulcrumDataset | None = None,
+        *,
+        api_token: str = "demo-fulcrum-token",
+        rate_limit_per_minute: int = 300,
+        max_take: int = 1000,
+        default_take: int = 100,
+        page_child_lists: bool = True,
+        tenant: str = "demo-tenant",
+    ):
         super().__init__(rate_limit_per_minute)
         self.data = dataset or FulcrumDataset()
         self.tokens = {api_token: tenant}
@@ -88,8 +100,11 @@ class FulcrumSimulator(SimulatorApp):
             Rule("/api/jobs/list", endpoint="jobs_list", methods=["POST"]),
             Rule("/api/jobs/<job_id>", endpoint="job", methods=["GET"]),
             Rule("/api/jobs/<job_id>/items-to-make/list", endpoint="items_to_make_list", methods=["POST"]),
-            Rule("/api/jobs/<job_id>/items-to-make/<item_to_make_id>/operations/list", endpoint="operations_list",
-                 methods=["POST"]),
+            Rule(
+                "/api/jobs/<job_id>/items-to-make/<item_to_make_id>/operations/list",
+                endpoint="operations_list",
+                methods=["POST"],
+            ),
             Rule("/api/invoices/list", endpoint="invoices_list", methods=["POST"]),
             Rule("/api/invoices/<invoice_id>", endpoint="invoice", methods=["GET"]),
             Rule("/api/invoices/<invoice_id>/line-items/list", endpoint="invoice_line_items_list", methods=["POST"]),
@@ -104,8 +119,11 @@ class FulcrumSimulator(SimulatorApp):
             for known, tenant in self.tokens.items():
                 if secrets.compare_digest(token.strip().encode(), known.encode()):
                     return tenant
-        raise Reject(json_response({"message": "Missing or invalid bearer token"}, status=401,
-                                   headers={"WWW-Authenticate": "Bearer"}))
+        raise Reject(
+            json_response(
+                {"message": "Missing or invalid bearer token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        )
 
     # --- query parameters ------------------------------------------------------------------------------
     @staticmethod
@@ -121,7 +139,7 @@ class FulcrumSimulator(SimulatorApp):
         try:
             value = int(raw)
         except ValueError:
-            raise _bad_request(f"The value '{raw}' is not valid for {name}.")
+            raise _bad_request(f"The value '{raw}' is not valid for {name}.") from None
         if value < low or (high is not None and value > high):
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
             raise _bad_request(f"{name} must be {bounds}.")
@@ -139,7 +157,7 @@ class FulcrumSimulator(SimulatorApp):
             raise _bad_request(f"Sort.Dir must be one of {', '.join(SORT_DIRECTIONS)}.")
         if sort_field:
             bodies = self._sorted(bodies, sort_field, descending=direction == "descending")
-        return bodies[skip: skip + take]
+        return bodies[skip : skip + take]
 
     @staticmethod
     def _sorted(bodies: list[dict], sort_field: str, descending: bool) -> list[dict]:
@@ -149,8 +167,9 @@ class FulcrumSimulator(SimulatorApp):
         if key is None or any(isinstance(b[key], (dict, list)) for b in bodies):
             raise _bad_request(f"Cannot sort by '{sort_field}'.")
         # Python's sort is stable under reverse=True too, so ties keep the default order either way.
-        return sorted(bodies, key=lambda b: (b[key] is not None, b[key] if b[key] is not None else 0),
-                      reverse=descending)
+        return sorted(
+            bodies, key=lambda b: (b[key] is not None, b[key] if b[key] is not None else 0), reverse=descending
+        )
 
     # --- filter bodies ---------------------------------------------------------------------------------
     @staticmethod
@@ -161,7 +180,7 @@ class FulcrumSimulator(SimulatorApp):
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            raise _bad_request("The request body is not valid JSON.")
+            raise _bad_request("The request body is not valid JSON.") from None
         if body is None:
             return {}
         if not isinstance(body, dict):
@@ -178,7 +197,7 @@ class FulcrumSimulator(SimulatorApp):
         for value in values:
             if not isinstance(value, item_type) or isinstance(value, bool):
                 raise _bad_request(f"'{name}' holds a value of the wrong type: {value!r}.")
-            if item_length is not None and len(value) != item_length:
+            if item_length is not None and isinstance(value, str) and len(value) != item_length:
                 raise _bad_request(f"'{name}' values must be {item_length} characters.")
         return set(values)
 
@@ -192,8 +211,9 @@ class FulcrumSimulator(SimulatorApp):
         return value
 
     @staticmethod
-    def _string_filter(body: dict, name: str, exact_length: int | None = None, max_length: int | None = None
-                       ) -> str | None:
+    def _string_filter(
+        body: dict, name: str, exact_length: int | None = None, max_length: int | None = None
+    ) -> str | None:
         value = body.get(name)
         if value is None:
             return None
@@ -227,7 +247,7 @@ class FulcrumSimulator(SimulatorApp):
                 return datetime.combine(date.fromisoformat(raw), time(0, 0), tzinfo=UTC)
             moment = datetime.fromisoformat(raw)
         except ValueError:
-            raise _bad_request(f"'{name}' is not a valid date-time: {raw}")
+            raise _bad_request(f"'{name}' is not a valid date-time: {raw}") from None
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
     @staticmethod
@@ -238,8 +258,9 @@ class FulcrumSimulator(SimulatorApp):
         if not isinstance(wanted, dict):
             raise _bad_request("'externalReference' must be an object.")
         criteria = {k: v for k, v in wanted.items() if k in EXTERNAL_REFERENCE_FIELDS and v is not None}
-        return lambda r: any(all(ref.get(k) == v for k, v in criteria.items())
-                             for ref in r.body["externalReferences"].values())
+        return lambda r: any(
+            all(ref.get(k) == v for k, v in criteria.items()) for ref in r.body["externalReferences"].values()
+        )
 
     def _numbers_filter(self, body: dict, filters: list[Filter]) -> None:
         if (numbers := self._list_filter(body, "numbers", int)) is not None:
@@ -296,9 +317,9 @@ class FulcrumSimulator(SimulatorApp):
         if (sales_order := self._string_filter(body, "salesOrderId", exact_length=ID_LENGTH)) is not None:
             filters.append(lambda r: r.body["salesOrderId"] == sales_order)
         if (before := self._instant_filter(body, "createdBeforeUtc")) is not None:
-            filters.append(lambda r: r.created < before)  # exclusive, as documented
+            filters.append(lambda r: r.created_at < before)  # exclusive, as documented
         if (after := self._instant_filter(body, "createdAfterUtc")) is not None:
-            filters.append(lambda r: r.created > after)  # exclusive, as documented
+            filters.append(lambda r: r.created_at > after)  # exclusive, as documented
         return json_response(self._page(request, self._matching(self.data.jobs, filters)))
 
     def on_job(self, request: Request, company: str, job_id: str) -> Response:

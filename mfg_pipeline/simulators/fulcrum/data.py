@@ -23,13 +23,23 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from mfg_pipeline.simulators.catalog import Product, build_catalog, lot_number
 
 UTC = timezone.utc
-JOB_STATUSES = ("draft", "needsReview", "approved", "engineering", "scheduled", "inProgress", "complete",
-                "cancelled", "hold")
+JOB_STATUSES = (
+    "draft",
+    "needsReview",
+    "approved",
+    "engineering",
+    "scheduled",
+    "inProgress",
+    "complete",
+    "cancelled",
+    "hold",
+)
 INVOICE_STATUSES = ("new", "needsApproval", "approved", "issued", "paid")
 SALES_ORDER_STATUSES = ("draft", "needsApproval", "approved", "inProgress", "complete")
 PRIORITIES = ("low", "moderate", "high")
@@ -41,9 +51,16 @@ OPERATION_STATUSES = ("pending", "inProgress", "complete")
 OUTSIDE_PROCESSING_OPERATIONS = frozenset({"PAINT"})  # sent to a coater
 VAT_RATE = 0.19
 # Where each catalog customer bills from (by catalog position): city, postal code, country.
-_BILLING_CITIES = [("Oslo", "0150", "NO"), ("Munich", "80331", "DE"), ("Bilbao", "48001", "ES"),
-                   ("Vilnius", "01103", "LT"), ("Basel", "4051", "CH"), ("Cork", "T12 X70A", "IE"),
-                   ("Bergen", "5003", "NO"), ("Gyor", "9021", "HU")]
+_BILLING_CITIES = [
+    ("Oslo", "0150", "NO"),
+    ("Munich", "80331", "DE"),
+    ("Bilbao", "48001", "ES"),
+    ("Vilnius", "01103", "LT"),
+    ("Basel", "4051", "CH"),
+    ("Cork", "T12 X70A", "IE"),
+    ("Bergen", "5003", "NO"),
+    ("Gyor", "9021", "HU"),
+]
 
 
 def format_utc(moment: datetime) -> str:
@@ -58,6 +75,13 @@ class FulcrumRecord:
     id: str
     body: dict
     created: datetime | None = None  # job createdUtc, sales order orderedDate, invoice issueDate; UTC-aware
+
+    @property
+    def created_at(self) -> datetime:
+        """`created`, for the records that always have one (jobs, sales orders, invoices)."""
+        if self.created is None:
+            raise ValueError(f"record {self.id} has no creation time")
+        return self.created
 
 
 @dataclass
@@ -125,8 +149,9 @@ class FulcrumDataset:
         return next(j for j in self.jobs if j.id == job_id)
 
     def job_has_incomplete_operations(self, job_id: str) -> bool:
-        return any(op.body["status"] != "complete"
-                   for item in self.items_to_make[job_id] for op in self.operations[item.id])
+        return any(
+            op.body["status"] != "complete" for item in self.items_to_make[job_id] for op in self.operations[item.id]
+        )
 
     # --- generation ------------------------------------------------------------------------------------
     def _make_customers(self) -> None:
@@ -135,11 +160,16 @@ class FulcrumDataset:
             city, postal_code, country = _BILLING_CITIES[index % len(_BILLING_CITIES)]
             taxable = country == "DE"  # domestic sales carry VAT; exports do not
             self.billing_addresses[customer_id] = {
-                "name": "Billing", "address1": f"{self.rng.randint(1, 200)} Industrial Road", "address2": None,
-                "address3": None, "city": city, "stateProvince": None, "postalCode": postal_code,
+                "name": "Billing",
+                "address1": f"{self.rng.randint(1, 200)} Industrial Road",
+                "address2": None,
+                "address3": None,
+                "city": city,
+                "stateProvince": None,
+                "postalCode": postal_code,
                 "country": country,
             }
-            body = {
+            body: dict[str, Any] = {
                 "id": customer_id,
                 "name": party.name,
                 "customerCode": party.code,
@@ -149,9 +179,15 @@ class FulcrumDataset:
                 "salesPersonId": self.rng.choice(self.sales_person_ids),
                 "isTaxable": taxable,
                 "taxRateIds": [self.tax_rate_id] if taxable else [],
-                "externalReferences": {"erp": {"type": "customer", "externalId": f"ERP-{party.code}",
-                                               "displayId": party.code, "status": "synced",
-                                               "modifiedUtc": None}},
+                "externalReferences": {
+                    "erp": {
+                        "type": "customer",
+                        "externalId": f"ERP-{party.code}",
+                        "displayId": party.code,
+                        "status": "synced",
+                        "modifiedUtc": None,
+                    }
+                },
                 "customFields": {},
                 "notes": "",
             }
@@ -179,22 +215,30 @@ class FulcrumDataset:
         customer = self.rng.choice(self.customers)
         order_id = self.new_id()
         discount_rate = self.rng.choice([0.0, 0.0, 0.0, 0.05])
-        lines = []
+        lines: list[dict[str, Any]] = []
         for product in self.rng.sample(self.catalog.products, k=self.rng.choice([1, 1, 2, 3])):
             price = product.unit_price
-            lines.append({"id": self.new_line_id(), "partNumber": product.code, "itemId": self.item_ids[product.code],
-                          "quantity": self.rng.randrange(20, 400, 10), "price": price,
-                          "discountedPrice": round(price * (1 - discount_rate), 2)})
+            lines.append(
+                {
+                    "id": self.new_line_id(),
+                    "partNumber": product.code,
+                    "itemId": self.item_ids[product.code],
+                    "quantity": self.rng.randrange(20, 400, 10),
+                    "price": price,
+                    "discountedPrice": round(price * (1 - discount_rate), 2),
+                }
+            )
         subtotal = round(sum(line["quantity"] * line["discountedPrice"] for line in lines), 2)
-        body = {
+        body: dict[str, Any] = {
             "id": order_id,
             "number": 0,  # numbered in creation order once all are made
             "orderedDate": format_utc(ordered),
             "status": "draft",
             "customerPoNumber": f"PO-{customer.body['customerCode']}-{self.rng.randint(10_000, 99_999)}",
             "externalReferences": {},
-            "externalQuoteUrl": (f"https://crm.example.com/quotes/Q{self.rng.randint(1000, 9999)}"
-                                 if self.rng.random() < 0.3 else None),
+            "externalQuoteUrl": (
+                f"https://crm.example.com/quotes/Q{self.rng.randint(1000, 9999)}" if self.rng.random() < 0.3 else None
+            ),
             "customerId": customer.id,
             "deliveryDueDate": format_utc(ordered + timedelta(days=self.rng.randint(14, 35))),
             "billingAddress": dict(self.billing_addresses[customer.id]),
@@ -214,8 +258,15 @@ class FulcrumDataset:
         jobs = []
         if jobs_created <= self.now:
             for line in lines:
-                jobs.append(self._add_job(self.catalog.product(line["partNumber"]), line["quantity"], jobs_created,
-                                          sales_order=order, line=line))
+                jobs.append(
+                    self._add_job(
+                        self.catalog.product(line["partNumber"]),
+                        line["quantity"],
+                        jobs_created,
+                        sales_order=order,
+                        line=line,
+                    )
+                )
         self._settle_sales_order(order, jobs)
 
     def _job_status(self, created: datetime) -> str:
@@ -229,11 +280,12 @@ class FulcrumDataset:
             return self.rng.choice(["approved", "engineering", "scheduled", "inProgress"])
         return self.rng.choice(["draft", "needsReview", "approved"])
 
-    def _add_job(self, product: Product, quantity: int, created: datetime, sales_order: FulcrumRecord | None,
-                 line: dict | None) -> FulcrumRecord:
+    def _add_job(
+        self, product: Product, quantity: int, created: datetime, sales_order: FulcrumRecord | None, line: dict | None
+    ) -> FulcrumRecord:
         job_id = self.new_id()
         status = self._job_status(created)
-        body = {
+        body: dict[str, Any] = {
             "id": job_id,
             "number": 0,  # numbered in creation order once all are made
             "name": product.code,
@@ -269,13 +321,13 @@ class FulcrumDataset:
             done = 0
         operations = []
         if done is not None:
-            start = job.created + timedelta(days=self.rng.randint(1, 3), hours=self.rng.randint(0, 8))
+            start = job.created_at + timedelta(days=self.rng.randint(1, 3), hours=self.rng.randint(0, 8))
             lot = lot_number(product.code, start.astimezone(self.plant_tz).date())
             running = job_status == "inProgress"
             for order, name in enumerate(routing, start=1):
                 end = start + timedelta(hours=self.rng.randint(2, 8))
                 status = "complete" if order <= done else ("inProgress" if running and order == done + 1 else "pending")
-                body = {
+                body: dict[str, Any] = {
                     "id": self.new_line_id(),
                     "status": status,
                     "order": order,
@@ -299,8 +351,14 @@ class FulcrumDataset:
             made, status = quantity * finished // steps, "inProgress"
         else:
             made, status = 0, "new"
-        body = {"id": item_id, "itemId": self.item_ids[product.code], "quantityToMake": quantity,
-                "isCustom": False, "status": status, "quantityMade": made}
+        body = {
+            "id": item_id,
+            "itemId": self.item_ids[product.code],
+            "quantityToMake": quantity,
+            "isCustom": False,
+            "status": status,
+            "quantityMade": made,
+        }
         return FulcrumRecord(item_id, body, job.created)
 
     def _settle_sales_order(self, order: FulcrumRecord, jobs: list[FulcrumRecord]) -> None:
@@ -316,11 +374,12 @@ class FulcrumDataset:
         else:
             order.body["status"] = "approved"
         if order.body["status"] == "complete":
-            issued = jobs[0].created + timedelta(days=self.rng.randint(6, 16), hours=self.rng.randint(0, 9))
+            issued = jobs[0].created_at + timedelta(days=self.rng.randint(6, 16), hours=self.rng.randint(0, 9))
             if issued <= self.now:
                 invoiced_lines = {j.body["salesOrderLineItemId"] for j in live}
-                self._add_invoice(order, [line for line in self.sales_order_lines[order.id]
-                                          if line["id"] in invoiced_lines], issued)
+                self._add_invoice(
+                    order, [line for line in self.sales_order_lines[order.id] if line["id"] in invoiced_lines], issued
+                )
 
     def _add_invoice(self, order: FulcrumRecord, lines: list[dict], issued: datetime) -> None:
         invoice_id = self.new_id()
@@ -328,9 +387,18 @@ class FulcrumDataset:
         taxable = customer.body["isTaxable"]
         items = []
 
-        def add_line(kind: str, quantity: float, price: float, discounted: float, name: str, description: str,
-                     accounting_code: str | None, is_taxable: bool, sales_order_line: str | None) -> None:
-            body = {
+        def add_line(
+            kind: str,
+            quantity: float,
+            price: float,
+            discounted: float,
+            name: str,
+            description: str,
+            accounting_code: str | None,
+            is_taxable: bool,
+            sales_order_line: str | None,
+        ) -> None:
+            body: dict[str, Any] = {
                 "id": self.new_line_id(),
                 "type": kind,
                 "quantity": quantity,
@@ -350,12 +418,30 @@ class FulcrumDataset:
 
         for line in lines:
             product = self.catalog.product(line["partNumber"])
-            add_line("part", line["quantity"], line["price"], line["discountedPrice"], product.code, product.name,
-                     self.accounting_code_ids["sales"], taxable, line["id"])
+            add_line(
+                "part",
+                line["quantity"],
+                line["price"],
+                line["discountedPrice"],
+                product.code,
+                product.name,
+                self.accounting_code_ids["sales"],
+                taxable,
+                line["id"],
+            )
         if self.rng.random() < 0.6:
             freight = float(self.rng.randrange(25, 120, 5))
-            add_line("fee", 1, freight, freight, "Freight", "Freight and packing", self.accounting_code_ids["freight"],
-                     taxable, None)
+            add_line(
+                "fee",
+                1,
+                freight,
+                freight,
+                "Freight",
+                "Freight and packing",
+                self.accounting_code_ids["freight"],
+                taxable,
+                None,
+            )
         subtotal = round(sum(i.body["discountedSubtotal"] for i in items), 2)
         tax = 0.0
         if taxable:
@@ -371,10 +457,16 @@ class FulcrumDataset:
         terms_days = 60 if order.body["paymentTermsId"] == self.payment_terms_ids["Net 60"] else 30
         external = {}
         if status in ("issued", "paid"):  # pushed to the accounting system once issued
-            external = {"accounting": {"type": "invoice", "externalId": f"AR-{self.rng.randint(100_000, 999_999)}",
-                                       "displayId": None, "status": status,
-                                       "modifiedUtc": format_utc(min(self.now, issued + timedelta(hours=2)))}}
-        body = {
+            external = {
+                "accounting": {
+                    "type": "invoice",
+                    "externalId": f"AR-{self.rng.randint(100_000, 999_999)}",
+                    "displayId": None,
+                    "status": status,
+                    "modifiedUtc": format_utc(min(self.now, issued + timedelta(hours=2))),
+                }
+            }
+        body: dict[str, Any] = {
             "id": invoice_id,
             "number": 0,  # numbered in issue order once all are made
             "issueDate": format_utc(issued),
@@ -399,7 +491,6 @@ class FulcrumDataset:
     def _number_and_order(self) -> None:
         """Numbers follow creation order (ties keep generation order); lists are kept in that order."""
         for records, first in ((self.sales_orders, 5001), (self.jobs, 1001), (self.invoices, 20001)):
-            records.sort(key=lambda r: r.created)
+            records.sort(key=lambda r: r.created_at)
             for number, record in enumerate(records, start=first):
                 record.body["number"] = number
-

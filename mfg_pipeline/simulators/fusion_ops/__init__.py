@@ -1,5 +1,5 @@
-"""Autodesk Fusion Operations API simulator (`fusion-operations.txt`). `SIMULATOR` serves it for the demo, `dev` and the tests; the app and data
-modules load only when it is built."""
+"""Autodesk Fusion Operations API simulator (`fusion-operations.txt`). `SIMULATOR` serves it for the demo, `dev` and
+the tests; the app and data modules load only when it is built."""
 
 from __future__ import annotations
 
@@ -20,5 +20,9 @@ def _live(app, interval_seconds, seed):
     return LiveShop(app, interval_seconds=interval_seconds, seed=seed)
 
 
-SIMULATOR = SimulatorEntry("fusion_ops", _build, lambda url: {
-    "FUSION_OPS_BASE_URL": url, "FUSION_OPS_API_KEY": "demo-key", "FUSION_OPS_API_SECRET": "demo-secret"}, _live)
+SIMULATOR = SimulatorEntry(
+    "fusion_ops",
+    _build,
+    lambda url: {"FUSION_OPS_BASE_URL": url, "FUSION_OPS_API_KEY": "demo-key", "FUSION_OPS_API_SECRET": "demo-secret"},
+    _live,
+)

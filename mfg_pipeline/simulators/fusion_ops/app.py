@@ -36,9 +36,9 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Mapping
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
@@ -66,10 +66,20 @@ class FusionOpsSimulator(SimulatorApp):
     system = "fusion_ops"
     public_endpoints = frozenset({"authorization"})
 
-    def __init__(self, dataset: FusionDataset | None = None, *, api_key: str = "demo-key",
-                 api_secret: str = "demo-secret", rate_limit_per_minute: int = 120, token_ttl: float = 7200.0,
-                 boundary: str = "exclusive", company: str = "demo-company", rate_window_seconds: float = 60.0,
-                 channels: Mapping[str, str] | None = None, feed_retention_seconds: float = 86400.0):
+    def __init__(
+        self,
+        dataset: FusionDataset | None = None,
+        *,
+        api_key: str = "demo-key",
+        api_secret: str = "demo-secret",
+        rate_limit_per_minute: int = 120,
+        token_ttl: float = 7200.0,
+        boundary: str = "exclusive",
+        company: str = "demo-company",
+        rate_window_seconds: float = 60.0,
+        channels: Mapping[str, str] | None = None,
+        feed_retention_seconds: float = 86400.0,
+    ):
         channels = dict(DEFAULT_CHANNELS if channels is None else channels)
         if len(channels) > MAX_CHANNELS:
             raise ValueError(f"at most {MAX_CHANNELS} changes channels per organization, got {len(channels)}")
@@ -93,7 +103,8 @@ class FusionOpsSimulator(SimulatorApp):
         self.change_log: list[Change] = []
         # channel -> entity id (product code for PRODUCT/STOCK) -> (time of its latest change, record); oldest first.
         self._stacks: dict[str, OrderedDict[int | str, tuple[float, SimRecord]]] = {
-            name: OrderedDict() for name in channels}
+            name: OrderedDict() for name in channels
+        }
 
     def rules(self) -> list[Rule]:
         return [
@@ -119,8 +130,11 @@ class FusionOpsSimulator(SimulatorApp):
             company = self.credentials.get((key, secret))
             if company:
                 return company
-        raise Reject(json_response({"message": "Invalid API credentials"}, status=401,
-                                   headers={"WWW-Authenticate": 'Basic realm="api"'}))
+        raise Reject(
+            json_response(
+                {"message": "Invalid API credentials"}, status=401, headers={"WWW-Authenticate": 'Basic realm="api"'}
+            )
+        )
 
     def authenticate(self, request: Request, endpoint: str) -> str:
         token = request.args.get("access_token", "")
@@ -152,24 +166,34 @@ class FusionOpsSimulator(SimulatorApp):
             if request.method == "GET":
                 if not valid:
                     return json_response({"message": "No access token exists; use POST to create one"}, status=404)
-                return json_response({"_links": links, "scopes": ["productions_write"], "token": current},
-                                     content_type="application/hal+json")
+                return json_response(
+                    {"_links": links, "scopes": ["productions_write"], "token": current},
+                    content_type="application/hal+json",
+                )
             token = secrets.token_hex(16)
             self._tokens[token] = (company, time.monotonic() + self.token_ttl)
             self._current_token[company] = token
-        return json_response({"_links": links, "scopes": ["productions_write"], "token": token}, status=201,
-                             content_type="application/hal+json")
+        return json_response(
+            {"_links": links, "scopes": ["productions_write"], "token": token},
+            status=201,
+            content_type="application/hal+json",
+        )
 
     # --- lists -----------------------------------------------------------------------------------------
-    def _page(self, request: Request, records: list[SimRecord], filters: list[Callable[[SimRecord], bool]],
-              shape: Callable[[dict], dict] = lambda body: body) -> Response:
+    def _page(
+        self,
+        request: Request,
+        records: list[SimRecord],
+        filters: list[Callable[[SimRecord], bool]],
+        shape: Callable[[dict], dict] = lambda body: body,
+    ) -> Response:
         raw_page = request.args.get("page", "1")
         if not raw_page.isdigit() or int(raw_page) < 1:
             return json_response({"message": f"Invalid page '{raw_page}': pages start at 1"}, status=400)
         page = int(raw_page)
         with self.lock:
             matching = [r for r in records if not r.deleted and all(f(r) for f in filters)]
-            chunk = matching[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+            chunk = matching[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
             return json_response([shape(r.body) for r in chunk])
 
     def _instant(self, request: Request, name: str) -> datetime | None:
@@ -179,13 +203,14 @@ class FusionOpsSimulator(SimulatorApp):
         try:
             moment = datetime.fromisoformat(raw)
         except ValueError:
-            raise Reject(json_response({"message": f"Invalid date for '{name}': {raw}"}, status=400))
+            raise Reject(json_response({"message": f"Invalid date for '{name}': {raw}"}, status=400)) from None
         if moment.tzinfo is None:  # no designator: the company's timezone, as the doc says
             moment = moment.replace(tzinfo=self.data.tz)
         return moment
 
-    def _window_filters(self, request: Request, prefix: str,
-                        field: Callable[[SimRecord], datetime | None]) -> list[Callable[[SimRecord], bool]]:
+    def _window_filters(
+        self, request: Request, prefix: str, field: Callable[[SimRecord], datetime | None]
+    ) -> list[Callable[[SimRecord], bool]]:
         inclusive = self.boundary == "inclusive"
         filters = []
         after = self._instant(request, f"{prefix}-after")
@@ -203,15 +228,16 @@ class FusionOpsSimulator(SimulatorApp):
         try:
             return int(raw)
         except ValueError:
-            raise Reject(json_response({"message": f"Invalid number for '{name}': {raw}"}, status=400))
+            raise Reject(json_response({"message": f"Invalid number for '{name}': {raw}"}, status=400)) from None
 
     def _bool_arg(self, request: Request, name: str) -> bool | None:
         raw = request.args.get(name)
         return None if raw is None else raw.lower() in ("true", "1")
 
     def on_productions(self, request: Request, company: str) -> Response:
-        filters = (self._window_filters(request, "start-time", lambda r: r.start)
-                   + self._window_filters(request, "end-time", lambda r: r.end))
+        filters = self._window_filters(request, "start-time", lambda r: r.start) + self._window_filters(
+            request, "end-time", lambda r: r.end
+        )
         if (worker := self._int_arg(request, "worker")) is not None:
             filters.append(lambda r: r.body["worker"]["number"] == worker)
         if (order_id := self._int_arg(request, "production-order-id")) is not None:
@@ -235,8 +261,9 @@ class FusionOpsSimulator(SimulatorApp):
         return self._page(request, self.data.productions, filters, shape)
 
     def on_downtimes(self, request: Request, company: str) -> Response:
-        filters = (self._window_filters(request, "start-time", lambda r: r.start)
-                   + self._window_filters(request, "end-time", lambda r: r.end))
+        filters = self._window_filters(request, "start-time", lambda r: r.start) + self._window_filters(
+            request, "end-time", lambda r: r.end
+        )
         if machine := request.args.get("machine"):
             filters.append(lambda r: any(m["code"] == machine for m in r.body["machines"]))
         return self._page(request, self.data.downtimes, filters)
@@ -248,8 +275,9 @@ class FusionOpsSimulator(SimulatorApp):
         return self._page(request, self.data.punchclocks, filters)
 
     def on_production_orders(self, request: Request, company: str) -> Response:
-        filters = (self._window_filters(request, "start-date", lambda r: r.start)
-                   + self._window_filters(request, "due-date", lambda r: r.end))
+        filters = self._window_filters(request, "start-date", lambda r: r.start) + self._window_filters(
+            request, "due-date", lambda r: r.end
+        )
         if status := request.args.get("running-status"):
             filters.append(lambda r: r.body["running-status"] == status)
         if (active := self._bool_arg(request, "active")) is not None:
@@ -308,7 +336,7 @@ class FusionOpsSimulator(SimulatorApp):
         with self.lock:
             stack = self._stacks[channel]
             self._drop_expired(stack, time.time())
-            batch = []
+            batch: list[dict] = []
             while stack and len(batch) < FEED_BATCH:
                 _, (_, record) = stack.popitem(last=False)
                 batch.append(feed_record(channel_type, record, workers=workers))
@@ -344,56 +372,111 @@ class FusionOpsSimulator(SimulatorApp):
             self._changed(channel_type, record, "delete")
 
     # --- mutations: productions --------------------------------------------------------------------------
-    def create_production(self, *, worker: int | None = None, order_id: int | None = None,
-                          machine: str | None = None, quantity: float = 10, start: datetime | None = None,
-                          end: datetime | None = None, operation: str | None = None,
-                          duration_seconds: int = 1800) -> int:
+    def create_production(
+        self,
+        *,
+        worker: int | None = None,
+        order_id: int | None = None,
+        machine: str | None = None,
+        quantity: float = 10,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        operation: str | None = None,
+        duration_seconds: int = 1800,
+    ) -> int:
         """A checked-out production (ending now and `duration_seconds` long unless told); returns its id.
 
         Defaults: the first worker and machine, the newest production order running at `start`, that order's first
         product and its first operation. The order's quantities are left alone (no cascade onto PRODUCTION_ORDER).
         """
         with self.lock:
-            record = self.data.add_production(worker=worker, order_id=order_id, machine=machine, quantity=quantity,
-                                              start=start, end=end, operation=operation,
-                                              duration_seconds=duration_seconds)
+            record = self.data.add_production(
+                worker=worker,
+                order_id=order_id,
+                machine=machine,
+                quantity=quantity,
+                start=start,
+                end=end,
+                operation=operation,
+                duration_seconds=duration_seconds,
+            )
             self._changed("PRODUCTION", record, "create")
-            return record.id
+            return int(record.id)
 
-    def update_production(self, production_id: int, *, quantity: float | None = None,
-                          start: datetime | None = None, end: datetime | None = None, worker: int | None = None,
-                          machine: str | None = None, checked_out: bool | None = None,
-                          operation: str | None = None) -> None:
+    def update_production(
+        self,
+        production_id: int,
+        *,
+        quantity: float | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        worker: int | None = None,
+        machine: str | None = None,
+        checked_out: bool | None = None,
+        operation: str | None = None,
+    ) -> None:
         """Change fields of a live production; new start/end also move `work-time`. KeyError if unknown/deleted."""
         with self.lock:
             record = self.data.find("production", production_id)
-            self.data.edit_production(record, quantity=quantity, start=start, end=end, worker=worker,
-                                      machine=machine, checked_out=checked_out, operation=operation)
+            self.data.edit_production(
+                record,
+                quantity=quantity,
+                start=start,
+                end=end,
+                worker=worker,
+                machine=machine,
+                checked_out=checked_out,
+                operation=operation,
+            )
             self._changed("PRODUCTION", record, "update")
 
     def delete_production(self, production_id: int) -> None:
         self._delete("PRODUCTION", production_id)
 
     # --- mutations: downtimes ----------------------------------------------------------------------------
-    def create_downtime(self, *, machine: str | None = None, downtime_type: str = "Malfunction",
-                        start: datetime | None = None, end: datetime | None = None, worker: int | None = None,
-                        product: str = "", production_order: str = "", duration_seconds: int = 600) -> int:
+    def create_downtime(
+        self,
+        *,
+        machine: str | None = None,
+        downtime_type: str = "Malfunction",
+        start: datetime | None = None,
+        end: datetime | None = None,
+        worker: int | None = None,
+        product: str = "",
+        production_order: str = "",
+        duration_seconds: int = 600,
+    ) -> int:
         """A closed downtime on `machine` (default the first), ending now unless told; returns its id."""
         with self.lock:
-            record = self.data.add_downtime(machine=machine, downtime_type=downtime_type, start=start, end=end,
-                                            worker=worker, product=product, production_order=production_order,
-                                            duration_seconds=duration_seconds)
+            record = self.data.add_downtime(
+                machine=machine,
+                downtime_type=downtime_type,
+                start=start,
+                end=end,
+                worker=worker,
+                product=product,
+                production_order=production_order,
+                duration_seconds=duration_seconds,
+            )
             self._changed("DOWN_TIME", record, "create")
-            return record.id
+            return int(record.id)
 
-    def update_downtime(self, downtime_id: int, *, downtime_type: str | None = None, start: datetime | None = None,
-                        end: datetime | None = None, machine: str | None = None,
-                        closed_by: int | None = None) -> None:
+    def update_downtime(
+        self,
+        downtime_id: int,
+        *,
+        downtime_type: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        machine: str | None = None,
+        closed_by: int | None = None,
+    ) -> None:
         """Change fields of a live downtime; new start/end also move `time-spent`."""
         with self.lock:
             record = self.data.find("downtime", downtime_id)
-            self.data.edit_downtime(record, downtime_type=downtime_type, start=start, end=end, machine=machine,
-                                    closed_by=closed_by)
+            self.data.edit_downtime(
+                record, downtime_type=downtime_type, start=start, end=end, machine=machine, closed_by=closed_by
+            )
             self._changed("DOWN_TIME", record, "update")
 
     def delete_downtime(self, downtime_id: int) -> None:
@@ -405,10 +488,11 @@ class FusionOpsSimulator(SimulatorApp):
         with self.lock:
             record = self.data.add_punch_clock(worker=worker, kind=kind, at=at)
             self._changed("PUNCH_CLOCK", record, "create")
-            return record.id
+            return int(record.id)
 
-    def update_punch_clock(self, punch_id: int, *, kind: int | None = None, at: datetime | None = None,
-                           worker: int | None = None) -> None:
+    def update_punch_clock(
+        self, punch_id: int, *, kind: int | None = None, at: datetime | None = None, worker: int | None = None
+    ) -> None:
         with self.lock:
             record = self.data.find("punch", punch_id)
             self.data.edit_punch_clock(record, kind=kind, at=at, worker=worker)
@@ -418,52 +502,93 @@ class FusionOpsSimulator(SimulatorApp):
         self._delete("PUNCH_CLOCK", punch_id)
 
     # --- mutations: production orders --------------------------------------------------------------------
-    def create_production_order(self, *, products: Mapping[str, float] | None = None,
-                                start: datetime | None = None, due: datetime | None = None,
-                                code: str | None = None, notes: str = "", description: str | None = None) -> int:
+    def create_production_order(
+        self,
+        *,
+        products: Mapping[str, float] | None = None,
+        start: datetime | None = None,
+        due: datetime | None = None,
+        code: str | None = None,
+        notes: str = "",
+        description: str | None = None,
+    ) -> int:
         """An order for `products` (code -> quantity ordered; default 100 of the first catalog product), starting
         at `start` (default now) and due a week later unless told; statuses settled against the wall clock."""
         with self.lock:
-            record = self.data.add_production_order(products=dict(products) if products else None, start=start,
-                                                    due=due, code=code, notes=notes, description=description)
+            record = self.data.add_production_order(
+                products=dict(products) if products else None,
+                start=start,
+                due=due,
+                code=code,
+                notes=notes,
+                description=description,
+            )
             self._changed("PRODUCTION_ORDER", record, "create")
-            return record.id
+            return int(record.id)
 
-    def update_production_order(self, order_id: int, *, quantity_produced: Mapping[str, float] | None = None,
-                                quantity_ordered: Mapping[str, float] | None = None, start: datetime | None = None,
-                                due: datetime | None = None, notes: str | None = None,
-                                description: str | None = None) -> None:
+    def update_production_order(
+        self,
+        order_id: int,
+        *,
+        quantity_produced: Mapping[str, float] | None = None,
+        quantity_ordered: Mapping[str, float] | None = None,
+        start: datetime | None = None,
+        due: datetime | None = None,
+        notes: str | None = None,
+        description: str | None = None,
+    ) -> None:
         """Change an order's lines (by product code), dates or texts; its statuses are settled again."""
         with self.lock:
             record = self.data.find("order", order_id)
             self.data.edit_production_order(
-                record, quantity_produced=dict(quantity_produced) if quantity_produced else None,
-                quantity_ordered=dict(quantity_ordered) if quantity_ordered else None, start=start, due=due,
-                notes=notes, description=description)
+                record,
+                quantity_produced=dict(quantity_produced) if quantity_produced else None,
+                quantity_ordered=dict(quantity_ordered) if quantity_ordered else None,
+                start=start,
+                due=due,
+                notes=notes,
+                description=description,
+            )
             self._changed("PRODUCTION_ORDER", record, "update")
 
     def delete_production_order(self, order_id: int) -> None:
         self._delete("PRODUCTION_ORDER", order_id)
 
     # --- mutations: products (keyed by code) --------------------------------------------------------------
-    def create_product(self, code: str, name: str, *, unit_price: float | None = None,
-                       unit_cost: float | None = None, operations: tuple[str, ...] | list[str] = (),
-                       observations: str = "") -> str:
+    def create_product(
+        self,
+        code: str,
+        name: str,
+        *,
+        unit_price: float | None = None,
+        unit_cost: float | None = None,
+        operations: tuple[str, ...] | list[str] = (),
+        observations: str = "",
+    ) -> str:
         """A new product (ValueError if a live one has the code; a deleted one's code may be reused), with an empty
         stock record if it had none (no STOCK change); returns its code. It is not added to the shared catalog."""
         with self.lock:
-            record = self.data.add_product(code, name, unit_price=unit_price, unit_cost=unit_cost,
-                                           operations=operations, observations=observations)
+            record = self.data.add_product(
+                code, name, unit_price=unit_price, unit_cost=unit_cost, operations=operations, observations=observations
+            )
             self._changed("PRODUCT", record, "create")
             return code
 
-    def update_product(self, code: str, *, name: str | None = None, unit_price: float | None = None,
-                       unit_cost: float | None = None, observations: str | None = None) -> None:
+    def update_product(
+        self,
+        code: str,
+        *,
+        name: str | None = None,
+        unit_price: float | None = None,
+        unit_cost: float | None = None,
+        observations: str | None = None,
+    ) -> None:
         """Change fields of a live product (KeyError if unknown or deleted); the others stay."""
         with self.lock:
             record = self.data.find("product", code)
-            self.data.edit_product(record, name=name, unit_price=unit_price, unit_cost=unit_cost,
-                                   observations=observations)
+            self.data.edit_product(
+                record, name=name, unit_price=unit_price, unit_cost=unit_cost, observations=observations
+            )
             self._changed("PRODUCT", record, "update")
 
     def delete_product(self, code: str) -> None:

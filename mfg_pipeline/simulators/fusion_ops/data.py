@@ -27,6 +27,7 @@ import random
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from mfg_pipeline.simulators.catalog import build_catalog, lot_number
@@ -34,14 +35,38 @@ from mfg_pipeline.simulators.catalog import build_catalog, lot_number
 UTC = timezone.utc
 DOWNTIME_TYPES = ["Maintenance", "Malfunction", "Setup", "Material shortage", "Tool change", "Cleaning"]
 WASTE_TYPES = [
-    {"id": 331, "code": "W-SCRATCH", "description": "Surface scratches", "flaw": "Cosmetic",
-     "recoverable": True, "billable": False},
-    {"id": 332, "code": "W-DIM", "description": "Out of tolerance", "flaw": "Dimensional",
-     "recoverable": False, "billable": False},
-    {"id": 333, "code": "W-BURR", "description": "Burr left on edge", "flaw": "Finishing",
-     "recoverable": True, "billable": False},
-    {"id": 334, "code": "W-MAT", "description": "Material defect", "flaw": "Material",
-     "recoverable": False, "billable": True},
+    {
+        "id": 331,
+        "code": "W-SCRATCH",
+        "description": "Surface scratches",
+        "flaw": "Cosmetic",
+        "recoverable": True,
+        "billable": False,
+    },
+    {
+        "id": 332,
+        "code": "W-DIM",
+        "description": "Out of tolerance",
+        "flaw": "Dimensional",
+        "recoverable": False,
+        "billable": False,
+    },
+    {
+        "id": 333,
+        "code": "W-BURR",
+        "description": "Burr left on edge",
+        "flaw": "Finishing",
+        "recoverable": True,
+        "billable": False,
+    },
+    {
+        "id": 334,
+        "code": "W-MAT",
+        "description": "Material defect",
+        "flaw": "Material",
+        "recoverable": False,
+        "billable": True,
+    },
 ]
 # Local shift starts; the night shift runs past midnight, so its records straddle day partitions.
 SHIFTS = [("early", time(6, 0)), ("late", time(14, 0)), ("night", time(22, 0))]
@@ -72,6 +97,13 @@ class SimRecord:
     end: datetime | None = None  # end-time / due-date
     deleted: bool = False
 
+    @property
+    def until(self) -> datetime:
+        """`end`, for records that always have one (production orders: the due date)."""
+        if self.end is None:
+            raise ValueError(f"record {self.id} has no end")
+        return self.end
+
 
 @dataclass
 class FusionDataset:
@@ -85,14 +117,18 @@ class FusionDataset:
         self.tz = ZoneInfo(self.company_timezone)
         self.rng = random.Random(self.seed)
         self.catalog = build_catalog()
-        self.workers = [{"number": n, "name": f"Worker {n:03d}"} for n in range(1, 9 * self.scale + 1)]
-        self.machines = [{"code": f"M{n:02d}", "name": f"Machine {n:02d}"} for n in range(1, 4 * self.scale + 1)]
+        self.workers: list[dict[str, Any]] = [
+            {"number": n, "name": f"Worker {n:03d}"} for n in range(1, 9 * self.scale + 1)
+        ]
+        self.machines: list[dict[str, Any]] = [
+            {"code": f"M{n:02d}", "name": f"Machine {n:02d}"} for n in range(1, 4 * self.scale + 1)
+        ]
         self.productions: list[SimRecord] = []
         self.downtimes: list[SimRecord] = []
         self.punchclocks: list[SimRecord] = []
         self.production_orders: list[SimRecord] = []
         self._next_id = {"production": 5_000_001, "downtime": 20_001, "punch": 370_001, "order": 8_700_001}
-        first_day = (self.now.astimezone(self.tz).date() - timedelta(days=self.history_days))
+        first_day = self.now.astimezone(self.tz).date() - timedelta(days=self.history_days)
         last_day = self.now.astimezone(self.tz).date()
         day = first_day
         while day <= last_day:
@@ -131,8 +167,15 @@ class FusionDataset:
             products = self.rng.sample(self.catalog.products, k=self.rng.choice([1, 1, 2]))
             order_id = self.new_id("order")
             body = {
-                "products": [{"product": p.code, "quantity-ordered": self.rng.randrange(100, 2000, 50),
-                              "observations": "", "quantity-produced": 0} for p in products],
+                "products": [
+                    {
+                        "product": p.code,
+                        "quantity-ordered": self.rng.randrange(100, 2000, 50),
+                        "observations": "",
+                        "quantity-produced": 0,
+                    }
+                    for p in products
+                ],
                 "code": f"PO-{day:%y%m%d}-{order_id % 1000:03d}",
                 "shipping": f"Shipping {self.rng.randint(1, 80)}",
                 "serial-number": "",
@@ -153,7 +196,7 @@ class FusionDataset:
             self.production_orders.append(SimRecord(order_id, body, start, due))
 
     def _open_orders(self, moment: datetime) -> list[SimRecord]:
-        return [o for o in self.production_orders if o.start <= moment <= o.end] or self.production_orders[-3:]
+        return [o for o in self.production_orders if o.start <= moment <= o.until] or self.production_orders[-3:]
 
     def _make_day(self, day: date) -> None:
         if day.weekday() == 6 or not self.production_orders:
@@ -193,8 +236,12 @@ class FusionDataset:
         if not self._in_past(moment):
             return
         punch_id = self.new_id("punch")
-        body = {"id": punch_id, "date": format_instant(moment, self.tz), "worker": {"number": worker["number"]},
-                "type": kind}
+        body = {
+            "id": punch_id,
+            "date": format_instant(moment, self.tz),
+            "worker": {"number": worker["number"]},
+            "type": kind,
+        }
         self.punchclocks.append(SimRecord(punch_id, body, moment))
 
     def _add_production(self, worker: dict, start: datetime, duration: int, day: date) -> None:
@@ -264,17 +311,24 @@ class FusionDataset:
             lots[body["lot-number"]] = (day, quantity + body["quantity"])
         for product in self.catalog.products:
             unit_cost = round(product.unit_price * rng.uniform(0.45, 0.75), 2)
-            body = product_body(product.code, product.name, unit_price=product.unit_price, unit_cost=unit_cost,
-                                operations=product.operations)
+            body = product_body(
+                product.code,
+                product.name,
+                unit_price=product.unit_price,
+                unit_cost=unit_cost,
+                operations=product.operations,
+            )
             body["stock-max"] = float(rng.choice([500, 1000, 2000, 5000]))
             body["min-quantity-reorder"] = float(rng.choice([50, 100, 200]))
             body["quantity-multiple"] = float(rng.choice([1, 10, 25]))
             body["scrap-allowance"] = rng.choice([0.0, 0.01, 0.02, 0.05])
             self.products[product.code] = SimRecord(product.code, body, modified)
             recent = sorted(produced.get(product.code, {}).items(), key=lambda item: item[1][0])[-STOCK_LOTS:]
-            lots = [{"code": lot, "stock": float(max(1, round(quantity * rng.uniform(0.1, 0.9))))}
-                    for lot, (_, quantity) in recent]
-            self.stock[product.code] = SimRecord(product.code, stock_body(product.code, lots), self.now)
+            stock_lots = [
+                {"code": lot, "stock": float(max(1, round(quantity * rng.uniform(0.1, 0.9))))}
+                for lot, (_, quantity) in recent
+            ]
+            self.stock[product.code] = SimRecord(product.code, stock_body(product.code, stock_lots), self.now)
 
     def _settle_orders(self) -> None:
         """Statuses as the doc defines them, relative to `now`."""
@@ -295,7 +349,7 @@ class FusionDataset:
             body["status"] = "completed"
         elif now < order.start and not started:
             body["status"] = "scheduled"
-        elif now <= order.end:
+        elif now <= order.until:
             body["status"] = "onschedule"
         else:
             body["status"] = "delayed"
@@ -306,8 +360,12 @@ class FusionDataset:
         "product" or "stock" (a new list of the dicts' records, deleted products included)."""
         if kind in ("product", "stock"):
             return list(self._keyed(kind).values())
-        return {"production": self.productions, "downtime": self.downtimes, "punch": self.punchclocks,
-                "order": self.production_orders}[kind]
+        return {
+            "production": self.productions,
+            "downtime": self.downtimes,
+            "punch": self.punchclocks,
+            "order": self.production_orders,
+        }[kind]
 
     def _keyed(self, kind: str) -> dict[str, SimRecord]:
         return {"product": self.products, "stock": self.stock}[kind]
@@ -354,12 +412,21 @@ class FusionDataset:
         live = [o for o in self.production_orders if not o.deleted]
         if not live:
             raise ValueError("no production order to book a production on")
-        current = [o for o in live if o.start <= moment <= o.end]
+        current = [o for o in live if o.start <= moment <= o.until]
         return (current or live)[-1]
 
-    def add_production(self, *, worker: int | None = None, order_id: int | None = None, machine: str | None = None,
-                       quantity: float = 10, start: datetime | None = None, end: datetime | None = None,
-                       operation: str | None = None, duration_seconds: int = 1800) -> SimRecord:
+    def add_production(
+        self,
+        *,
+        worker: int | None = None,
+        order_id: int | None = None,
+        machine: str | None = None,
+        quantity: float = 10,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        operation: str | None = None,
+        duration_seconds: int = 1800,
+    ) -> SimRecord:
         start, end = self._span(start, end, duration_seconds)
         order = self._live_order(start, order_id)
         product_code = order.body["products"][0]["product"]
@@ -385,9 +452,18 @@ class FusionDataset:
         self.productions.append(record)
         return record
 
-    def edit_production(self, record: SimRecord, *, quantity: float | None = None, start: datetime | None = None,
-                        end: datetime | None = None, worker: int | None = None, machine: str | None = None,
-                        checked_out: bool | None = None, operation: str | None = None) -> None:
+    def edit_production(
+        self,
+        record: SimRecord,
+        *,
+        quantity: float | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        worker: int | None = None,
+        machine: str | None = None,
+        checked_out: bool | None = None,
+        operation: str | None = None,
+    ) -> None:
         body = record.body
         self._edit_span(record, start, end, "work-time")
         if quantity is not None:
@@ -415,9 +491,18 @@ class FusionDataset:
             record.body["end-time"] = format_instant(new_end, self.tz)
             record.body[duration_field] = format_duration(int((new_end - new_start).total_seconds()))
 
-    def add_downtime(self, *, machine: str | None = None, downtime_type: str = "Malfunction",
-                     start: datetime | None = None, end: datetime | None = None, worker: int | None = None,
-                     product: str = "", production_order: str = "", duration_seconds: int = 600) -> SimRecord:
+    def add_downtime(
+        self,
+        *,
+        machine: str | None = None,
+        downtime_type: str = "Malfunction",
+        start: datetime | None = None,
+        end: datetime | None = None,
+        worker: int | None = None,
+        product: str = "",
+        production_order: str = "",
+        duration_seconds: int = 600,
+    ) -> SimRecord:
         start, end = self._span(start, end, duration_seconds)
         number = worker if worker is not None else self.workers[0]["number"]
         downtime_id = self.new_id("downtime")
@@ -439,8 +524,16 @@ class FusionDataset:
         self.downtimes.append(record)
         return record
 
-    def edit_downtime(self, record: SimRecord, *, downtime_type: str | None = None, start: datetime | None = None,
-                      end: datetime | None = None, machine: str | None = None, closed_by: int | None = None) -> None:
+    def edit_downtime(
+        self,
+        record: SimRecord,
+        *,
+        downtime_type: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        machine: str | None = None,
+        closed_by: int | None = None,
+    ) -> None:
         self._edit_span(record, start, end, "time-spent")
         if downtime_type is not None:
             record.body["downtime-type"] = downtime_type
@@ -454,14 +547,19 @@ class FusionDataset:
             raise ValueError("kind is 1 (in) or 0 (out)")
         moment = self.instant(at if at is not None else live_now())
         punch_id = self.new_id("punch")
-        body = {"id": punch_id, "date": format_instant(moment, self.tz),
-                "worker": {"number": worker if worker is not None else self.workers[0]["number"]}, "type": kind}
+        body = {
+            "id": punch_id,
+            "date": format_instant(moment, self.tz),
+            "worker": {"number": worker if worker is not None else self.workers[0]["number"]},
+            "type": kind,
+        }
         record = SimRecord(punch_id, body, moment)
         self.punchclocks.append(record)
         return record
 
-    def edit_punch_clock(self, record: SimRecord, *, kind: int | None = None, at: datetime | None = None,
-                         worker: int | None = None) -> None:
+    def edit_punch_clock(
+        self, record: SimRecord, *, kind: int | None = None, at: datetime | None = None, worker: int | None = None
+    ) -> None:
         if kind is not None:
             if kind not in (0, 1):
                 raise ValueError("kind is 1 (in) or 0 (out)")
@@ -472,9 +570,17 @@ class FusionDataset:
         if worker is not None:
             record.body["worker"] = {"number": worker}
 
-    def add_production_order(self, *, products: dict[str, float] | None = None, start: datetime | None = None,
-                             due: datetime | None = None, code: str | None = None, notes: str = "",
-                             description: str | None = None, now: datetime | None = None) -> SimRecord:
+    def add_production_order(
+        self,
+        *,
+        products: dict[str, float] | None = None,
+        start: datetime | None = None,
+        due: datetime | None = None,
+        code: str | None = None,
+        notes: str = "",
+        description: str | None = None,
+        now: datetime | None = None,
+    ) -> SimRecord:
         start = self.instant(start if start is not None else live_now())
         due = self.instant(due) if due is not None else start + timedelta(days=7)
         if due < start:
@@ -483,8 +589,10 @@ class FusionDataset:
         first = self.catalog.product(next(iter(products)))
         order_id = self.new_id("order")
         body = {
-            "products": [{"product": code_, "quantity-ordered": quantity, "observations": "", "quantity-produced": 0}
-                         for code_, quantity in products.items()],
+            "products": [
+                {"product": code_, "quantity-ordered": quantity, "observations": "", "quantity-produced": 0}
+                for code_, quantity in products.items()
+            ],
             "code": code or f"PO-{start.astimezone(self.tz):%y%m%d}-{order_id % 1000:03d}",
             "shipping": "",
             "serial-number": "",
@@ -507,21 +615,33 @@ class FusionDataset:
         self.production_orders.append(record)
         return record
 
-    def edit_production_order(self, record: SimRecord, *, quantity_produced: dict[str, float] | None = None,
-                              quantity_ordered: dict[str, float] | None = None, start: datetime | None = None,
-                              due: datetime | None = None, notes: str | None = None,
-                              description: str | None = None, now: datetime | None = None) -> None:
+    def edit_production_order(
+        self,
+        record: SimRecord,
+        *,
+        quantity_produced: dict[str, float] | None = None,
+        quantity_ordered: dict[str, float] | None = None,
+        start: datetime | None = None,
+        due: datetime | None = None,
+        notes: str | None = None,
+        description: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
         body = record.body
         lines = {line["product"]: line for line in body["products"]}
-        edits = [(field_name, product, quantity)
-                 for field_name, changes in (("quantity-produced", quantity_produced),
-                                             ("quantity-ordered", quantity_ordered))
-                 for product, quantity in (changes or {}).items()]
+        edits = [
+            (field_name, product, quantity)
+            for field_name, changes in (
+                ("quantity-produced", quantity_produced),
+                ("quantity-ordered", quantity_ordered),
+            )
+            for product, quantity in (changes or {}).items()
+        ]
         missing = sorted({product for _, product, _ in edits if product not in lines})
         if missing:
             raise KeyError(f"order {record.id} has no line for product(s) {', '.join(missing)}")
         new_start = self.instant(start) if start is not None else record.start
-        new_due = self.instant(due) if due is not None else record.end
+        new_due = self.instant(due) if due is not None else record.until
         if new_due < new_start:
             raise ValueError("due is before start")
         for field_name, product, quantity in edits:
@@ -536,21 +656,42 @@ class FusionDataset:
         self.settle_order(record, now or live_now())
 
     # --- products and stock (keyed by code) ---------------------------------------------------------------
-    def add_product(self, code: str, name: str, *, unit_price: float | None = None, unit_cost: float | None = None,
-                    operations: tuple[str, ...] | list[str] = (), observations: str = "") -> SimRecord:
+    def add_product(
+        self,
+        code: str,
+        name: str,
+        *,
+        unit_price: float | None = None,
+        unit_cost: float | None = None,
+        operations: tuple[str, ...] | list[str] = (),
+        observations: str = "",
+    ) -> SimRecord:
         """A new product (a deleted one's code may be used again), with an empty stock record if it has none."""
         if code in self.products and not self.products[code].deleted:
             raise ValueError(f"product {code!r} exists")
-        body = product_body(code, name, unit_price=unit_price, unit_cost=unit_cost, operations=tuple(operations),
-                            observations=observations)
+        body = product_body(
+            code,
+            name,
+            unit_price=unit_price,
+            unit_cost=unit_cost,
+            operations=tuple(operations),
+            observations=observations,
+        )
         record = SimRecord(code, body, live_now())
         self.products.pop(code, None)  # a re-created code goes to the end, like a new one
         self.products[code] = record
         self.stock.setdefault(code, SimRecord(code, stock_body(code, []), record.start))
         return record
 
-    def edit_product(self, record: SimRecord, *, name: str | None = None, unit_price: float | None = None,
-                     unit_cost: float | None = None, observations: str | None = None) -> None:
+    def edit_product(
+        self,
+        record: SimRecord,
+        *,
+        name: str | None = None,
+        unit_price: float | None = None,
+        unit_cost: float | None = None,
+        observations: str | None = None,
+    ) -> None:
         body = record.body
         if name is not None:
             body["name"] = name
@@ -562,8 +703,9 @@ class FusionDataset:
             body["observations"] = observations
         record.start = live_now()
 
-    def edit_stock(self, product_code: str, stock: float, lots: dict[str, float] | None = None,
-                   day: date | None = None) -> SimRecord:
+    def edit_stock(
+        self, product_code: str, stock: float, lots: dict[str, float] | None = None, day: date | None = None
+    ) -> SimRecord:
         """Set a live product's stock. With `lots` (lot code -> stock, summing to `stock`) they replace the lots;
         without, a rise goes to the lot of `day` (default today, company time; `catalog.lot_number`) and a fall
         takes from the oldest lots first (first in, first out), dropping emptied lots."""
@@ -578,7 +720,7 @@ class FusionDataset:
                 raise ValueError("lot stock cannot be negative")
             if not math.isclose(sum(lots.values()), stock, rel_tol=1e-9, abs_tol=1e-9):
                 raise ValueError(f"lots sum to {sum(lots.values())}, not {stock}")
-            new_lots = [{"code": code, "stock": float(value)} for code, value in lots.items()]
+            new_lots: list[dict[str, Any]] = [{"code": code, "stock": float(value)} for code, value in lots.items()]
         else:
             new_lots = copy.deepcopy(record.body["lot"])
             change = stock - record.body["stock"]
@@ -604,8 +746,15 @@ class FusionDataset:
 STOCK_LOTS = 3  # generated stock: lots of at most this many of a product's latest production days
 
 
-def product_body(code: str, name: str, *, unit_price: float | None = None, unit_cost: float | None = None,
-                 operations: tuple[str, ...] = (), observations: str = "") -> dict:
+def product_body(
+    code: str,
+    name: str,
+    *,
+    unit_price: float | None = None,
+    unit_cost: float | None = None,
+    operations: tuple[str, ...] = (),
+    observations: str = "",
+) -> dict:
     """A product in the doc's changes-feed Products shape (field order as the example; `notification` null)."""
     return {
         "code": code,
@@ -633,8 +782,11 @@ def product_body(code: str, name: str, *, unit_price: float | None = None, unit_
 
 def stock_body(product_code: str, lots: list[dict]) -> dict:
     """A product's stock in the doc's Inventory shape: the lots' sum, and the lots oldest first."""
-    return {"product-code": product_code, "stock": float(sum(lot["stock"] for lot in lots)),
-            "lot": [{"code": lot["code"], "stock": float(lot["stock"])} for lot in lots]}
+    return {
+        "product-code": product_code,
+        "stock": float(sum(lot["stock"] for lot in lots)),
+        "lot": [{"code": lot["code"], "stock": float(lot["stock"])} for lot in lots],
+    }
 
 
 def live_now() -> datetime:
@@ -645,11 +797,21 @@ def live_now() -> datetime:
 # --- the changes feed ---------------------------------------------------------------------------------------
 # Channel types the doc lists, and the record kind each one follows (PRODUCT and STOCK: keyed by product code).
 FEED_TYPES = ("DOWN_TIME", "PRODUCT", "PRODUCTION", "PRODUCTION_ORDER", "PUNCH_CLOCK", "STOCK")
-FEED_KIND = {"PRODUCTION": "production", "DOWN_TIME": "downtime", "PUNCH_CLOCK": "punch",
-             "PRODUCTION_ORDER": "order", "PRODUCT": "product", "STOCK": "stock"}
+FEED_KIND = {
+    "PRODUCTION": "production",
+    "DOWN_TIME": "downtime",
+    "PUNCH_CLOCK": "punch",
+    "PRODUCTION_ORDER": "order",
+    "PRODUCT": "product",
+    "STOCK": "stock",
+}
 # Fields the doc's PRODUCTION feed example carries that the list items do not.
-PRODUCTION_FEED_EXTRAS = {"consumptions": [], "total-time-factor": 1.0, "rework": False,
-                          "show-check-in-checklist-and-c-f": False}
+PRODUCTION_FEED_EXTRAS = {
+    "consumptions": [],
+    "total-time-factor": 1.0,
+    "rework": False,
+    "show-check-in-checklist-and-c-f": False,
+}
 
 
 def parse_duration(text: str) -> int:
@@ -691,8 +853,9 @@ def feed_record(channel_type: str, record: SimRecord, workers: bool = False) -> 
         return shaped
     if channel_type == "PRODUCTION_ORDER":
         # `is-active` where the list says `active`, in the same place; workers only when asked for (`workers`).
-        shaped = {("is-active" if k == "active" else k): v for k, v in body.items()
-                  if workers or k != "workers-assigned"}
+        shaped = {
+            ("is-active" if k == "active" else k): v for k, v in body.items() if workers or k != "workers-assigned"
+        }
         if record.deleted:
             shaped["running-status"] = "deleted"
         return shaped

@@ -26,10 +26,19 @@ log = logging.getLogger(__name__)
 
 # (action, weight): mostly creates, some updates, a few deletes.
 ACTIONS = [
-    ("create_production", 30), ("create_punch_clock", 20), ("create_downtime", 12), ("create_production_order", 3),
-    ("update_production", 12), ("update_downtime", 6), ("update_punch_clock", 4), ("update_production_order", 3),
-    ("delete_production", 4), ("delete_downtime", 3), ("delete_punch_clock", 3),
-    ("update_product", 2), ("set_stock", 2),  # on the dataset's live catalog products
+    ("create_production", 30),
+    ("create_punch_clock", 20),
+    ("create_downtime", 12),
+    ("create_production_order", 3),
+    ("update_production", 12),
+    ("update_downtime", 6),
+    ("update_punch_clock", 4),
+    ("update_production_order", 3),
+    ("delete_production", 4),
+    ("delete_downtime", 3),
+    ("delete_punch_clock", 3),
+    ("update_product", 2),
+    ("set_stock", 2),  # on the dataset's live catalog products
 ]
 DATA_KIND = {"production": "production", "downtime": "downtime", "punch_clock": "punch", "production_order": "order"}
 RECENT = 10  # updates and deletes pick among the last this many live records of a kind the shop made
@@ -43,15 +52,14 @@ class LiveShop:
         self.interval_seconds = interval_seconds
         self.rng = random.Random(seed)
         # ids this shop created and has not deleted, per kind, oldest first
-        self.made: dict[str, list[int]] = {"production": [], "downtime": [], "punch_clock": [],
-                                           "production_order": []}
+        self.made: dict[str, list[int]] = {"production": [], "downtime": [], "punch_clock": [], "production_order": []}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # --- one mutation ------------------------------------------------------------------------------------
     def step(self) -> Change:
         """Make one random mutation now and return its `Change`."""
-        names, weights = zip(*ACTIONS)
+        names, weights = zip(*ACTIONS, strict=True)
         action = self.rng.choices(names, weights=weights)[0]
         verb, kind = action.split("_", 1)
         sim = self.simulator
@@ -81,7 +89,7 @@ class LiveShop:
         return [p.code for p in data.catalog.products if p.code in data.products and not data.products[p.code].deleted]
 
     def _worker(self) -> int:
-        return self.rng.choice(self.simulator.data.workers)["number"]
+        return int(self.rng.choice(self.simulator.data.workers)["number"])
 
     def _machine(self) -> str:
         return self.rng.choice(self.simulator.data.machines)["code"]
@@ -90,8 +98,11 @@ class LiveShop:
         worker, machine = self._worker(), self._machine()
         quantity = self.rng.randint(1, 60)
         duration = self.rng.randint(5, 90) * 60
-        self.made["production"].append(self.simulator.create_production(
-            worker=worker, machine=machine, quantity=quantity, duration_seconds=duration))
+        self.made["production"].append(
+            self.simulator.create_production(
+                worker=worker, machine=machine, quantity=quantity, duration_seconds=duration
+            )
+        )
 
     def _create_punch_clock(self) -> None:
         worker, kind = self._worker(), self.rng.choice([0, 1])
@@ -100,8 +111,11 @@ class LiveShop:
     def _create_downtime(self) -> None:
         machine, cause = self._machine(), self.rng.choice(DOWNTIME_TYPES)
         worker, duration = self._worker(), self.rng.randint(1, 45) * 60
-        self.made["downtime"].append(self.simulator.create_downtime(
-            machine=machine, downtime_type=cause, worker=worker, duration_seconds=duration))
+        self.made["downtime"].append(
+            self.simulator.create_downtime(
+                machine=machine, downtime_type=cause, worker=worker, duration_seconds=duration
+            )
+        )
 
     def _create_production_order(self) -> None:
         products = self.simulator.data.catalog.products
@@ -153,7 +167,7 @@ class LiveShop:
         self._delete("punch_clock")
 
     # --- background thread -------------------------------------------------------------------------------
-    def start(self) -> "LiveShop":
+    def start(self) -> LiveShop:
         if self._thread is not None and self._thread.is_alive():
             return self
         self._stop.clear()
@@ -174,7 +188,7 @@ class LiveShop:
             self._thread.join(timeout=max(5.0, 2 * self.interval_seconds))
             self._thread = None
 
-    def __enter__(self) -> "LiveShop":
+    def __enter__(self) -> LiveShop:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

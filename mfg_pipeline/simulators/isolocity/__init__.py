@@ -10,9 +10,12 @@ def _build(now, seed, scale, rate_limit, history_days):
     from mfg_pipeline.simulators.isolocity.app import IsolocitySimulator
     from mfg_pipeline.simulators.isolocity.data import IsolocityDataset
 
-    dataset = IsolocityDataset(seed=seed, scale=scale, now=now, **({"history_days": history_days} if history_days else {}))
+    dataset = IsolocityDataset(
+        seed=seed, scale=scale, now=now, **({"history_days": history_days} if history_days else {})
+    )
     return IsolocitySimulator(dataset, rate_limit_per_minute=rate_limit or 300)
 
 
-SIMULATOR = SimulatorEntry("isolocity", _build, lambda url: {
-    "ISOLOCITY_BASE_URL": url, "ISOLOCITY_API_TOKEN": "demo-isolocity-token"})
+SIMULATOR = SimulatorEntry(
+    "isolocity", _build, lambda url: {"ISOLOCITY_BASE_URL": url, "ISOLOCITY_API_TOKEN": "demo-isolocity-token"}
+)

@@ -29,7 +29,7 @@ Where the doc is silent, this simulator chooses (and the client must not depend 
 from __future__ import annotations
 
 import secrets
-from typing import Mapping
+from collections.abc import Mapping
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
@@ -49,10 +49,18 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 class IsolocitySimulator(SimulatorApp):
     system = "isolocity"
 
-    def __init__(self, dataset: IsolocityDataset | None = None, *, api_token: str = "demo-isolocity-token",
-                 rate_limit_per_minute: int = 300, default_per_page: int = 50, max_per_page: int = 100,
-                 honour_ncr_per_page: bool = True, paths: Mapping[str, str] | None = None,
-                 company: str = "demo-organization"):
+    def __init__(
+        self,
+        dataset: IsolocityDataset | None = None,
+        *,
+        api_token: str = "demo-isolocity-token",
+        rate_limit_per_minute: int = 300,
+        default_per_page: int = 50,
+        max_per_page: int = 100,
+        honour_ncr_per_page: bool = True,
+        paths: Mapping[str, str] | None = None,
+        company: str = "demo-organization",
+    ):
         unknown = set(paths or {}) - set(DEFAULT_PATHS)
         if unknown:
             raise ValueError(f"unknown resources in paths: {sorted(unknown)}; known: {sorted(DEFAULT_PATHS)}")
@@ -65,8 +73,9 @@ class IsolocitySimulator(SimulatorApp):
         self.default_per_page = default_per_page
         self.max_per_page = max_per_page
         self.honour_ncr_per_page = honour_ncr_per_page
-        self._by_id = {resource: {record["id"]: record for record in getattr(self.data, resource)}
-                       for resource in DEFAULT_PATHS}
+        self._by_id = {
+            resource: {record["id"]: record for record in getattr(self.data, resource)} for resource in DEFAULT_PATHS
+        }
 
     def rules(self) -> list[Rule]:
         rules = []
@@ -104,7 +113,7 @@ class IsolocitySimulator(SimulatorApp):
         if honour_per_page:
             per_page = min(self._positive_int(request, "per_page", self.default_per_page), self.max_per_page)
         offset = (page - 1) * per_page
-        chunk = records[offset: offset + per_page]
+        chunk = records[offset : offset + per_page]
         meta = {
             "current_page": page,
             "from": offset + 1 if chunk else None,

@@ -26,12 +26,29 @@ NCR_STATUSES = ("Open", "Closed")
 SOURCE_WEIGHTS = (0.6, 0.25, 0.15)
 
 DEFECTS = {
-    "internal": ["Bore diameter out of tolerance", "Surface scratches on sealing face", "Burr left on edge",
-                 "Wrong thread pitch", "Missing chamfer", "Weld porosity", "Paint runs on visible face"],
-    "customer": ["Parts received with dented flange", "Assembly does not fit mating part",
-                 "Corrosion found on arrival", "Wrong quantity in box", "Leak at pressure test"],
-    "supplier": ["Raw material certificate missing", "Bar stock hardness below spec", "Casting porosity",
-                 "Coating thickness below spec", "Incoming dimensions out of tolerance"],
+    "internal": [
+        "Bore diameter out of tolerance",
+        "Surface scratches on sealing face",
+        "Burr left on edge",
+        "Wrong thread pitch",
+        "Missing chamfer",
+        "Weld porosity",
+        "Paint runs on visible face",
+    ],
+    "customer": [
+        "Parts received with dented flange",
+        "Assembly does not fit mating part",
+        "Corrosion found on arrival",
+        "Wrong quantity in box",
+        "Leak at pressure test",
+    ],
+    "supplier": [
+        "Raw material certificate missing",
+        "Bar stock hardness below spec",
+        "Casting porosity",
+        "Coating thickness below spec",
+        "Incoming dimensions out of tolerance",
+    ],
 }
 IMMEDIATE_ACTIONS = {
     "internal": ["Lot quarantined", "100% inspection of lot", "Parts reworked", "Affected parts scrapped"],
@@ -60,8 +77,7 @@ class IsolocityDataset:
         self.catalog = build_catalog()
         # Master data predates the history window, so every NCR's part already exists when it is raised.
         self._master_created = self.now - timedelta(days=self.history_days + 400)
-        self.suppliers: list[dict] = [self._supplier(1021 + i, party)
-                                      for i, party in enumerate(self.catalog.suppliers)]
+        self.suppliers: list[dict] = [self._supplier(1021 + i, party) for i, party in enumerate(self.catalog.suppliers)]
         self.parts: list[dict] = [self._part(10901 + i, product) for i, product in enumerate(self.catalog.products)]
         self.part_by_code = {part["identification"]: part for part in self.parts}
         self.ncrs: list[dict] = []
@@ -90,8 +106,7 @@ class IsolocityDataset:
         }
 
     def _part(self, part_id: int, product: Product) -> dict:
-        created = self._master_created + timedelta(days=self.rng.randint(60, 120),
-                                                   seconds=self.rng.randint(0, 86399))
+        created = self._master_created + timedelta(days=self.rng.randint(60, 120), seconds=self.rng.randint(0, 86399))
         return {
             "id": part_id,
             "name": product.name,
@@ -115,7 +130,7 @@ class IsolocityDataset:
     def _recent_lots(self, product_code: str, count: int = 3) -> list[str]:
         """The part's batches: its lots from the plant's last `count` production days before now, numbered as in
         the other systems (no random draw, so the rest of the data is as before)."""
-        day, lots = self.now.astimezone(self.tz).date(), []
+        day, lots = self.now.astimezone(self.tz).date(), list[str]()
         while len(lots) < count:
             day = self._production_day(day, 1)
             lots.append(lot_number(product_code, day))
@@ -141,8 +156,11 @@ class IsolocityDataset:
                 product = self.rng.choice(self.catalog.products)
                 # Internal NCRs are found in the shop within a day; customers find defects after delivery;
                 # supplier material problems show up in the lots made from it.
-                days_back = {"internal": self.rng.randint(0, 1), "customer": self.rng.randint(5, 20),
-                             "supplier": self.rng.randint(0, 3)}[source]
+                days_back = {
+                    "internal": self.rng.randint(0, 1),
+                    "customer": self.rng.randint(5, 20),
+                    "supplier": self.rng.randint(0, 3),
+                }[source]
                 if created <= self.now:
                     raised.append((created, source, product, self._production_day(day, days_back)))
             day += timedelta(days=1)
@@ -150,8 +168,9 @@ class IsolocityDataset:
         for sequence, (created, source, product, produced_on) in enumerate(raised, start=1):
             self.ncrs.append(self._ncr(4101 + sequence - 1, sequence, created, source, product, produced_on))
 
-    def _ncr(self, ncr_id: int, sequence: int, created: datetime, source: str, product: Product,
-             produced_on: date) -> dict:
+    def _ncr(
+        self, ncr_id: int, sequence: int, created: datetime, source: str, product: Product, produced_on: date
+    ) -> dict:
         age_days = (self.now - created).total_seconds() / 86400
         closed_at = created + timedelta(days=self.rng.uniform(1, 14))
         # Older NCRs are mostly resolved; a few stay open for a long time.
@@ -159,8 +178,11 @@ class IsolocityDataset:
         description = self.rng.choice(DEFECTS[source])
         if source == "supplier":
             description += f" (supplier: {self.rng.choice(self.catalog.suppliers).name})"
-        updated = closed_at if closed else created + timedelta(seconds=(self.now - created).total_seconds()
-                                                                * self.rng.random())
+        updated = (
+            closed_at
+            if closed
+            else created + timedelta(seconds=(self.now - created).total_seconds() * self.rng.random())
+        )
         return {
             "id": ncr_id,
             "ncr_number": f"NCR-{created:%Y}-{sequence:04d}",
@@ -185,7 +207,8 @@ class IsolocityDataset:
             # Corrective action is raised for the NCRs worth a root-cause investigation.
             if self.rng.random() < 0.3:
                 opened = datetime.fromisoformat(ncr["created_at"]).replace(tzinfo=UTC) + timedelta(
-                    hours=self.rng.randint(1, 72))
+                    hours=self.rng.randint(1, 72)
+                )
                 if opened <= self.now:
                     raised.append((opened, ncr["id"]))
         # CARs from audits and reviews, with no NCR behind them.
@@ -195,10 +218,12 @@ class IsolocityDataset:
         raised.sort(key=lambda item: (item[0], item[1] or 0))
         for sequence, (opened, ncr_id) in enumerate(raised, start=1):
             updated = min(self.now, opened + timedelta(days=self.rng.uniform(0, 20)))
-            self.cars.append({
-                "id": 701 + sequence - 1,
-                "car_number": f"CAR-{sequence:04d}",
-                "ncr_id": ncr_id,
-                "created_at": format_timestamp(opened),
-                "updated_at": format_timestamp(updated),
-            })
+            self.cars.append(
+                {
+                    "id": 701 + sequence - 1,
+                    "car_number": f"CAR-{sequence:04d}",
+                    "ncr_id": ncr_id,
+                    "created_at": format_timestamp(opened),
+                    "updated_at": format_timestamp(updated),
+                }
+            )

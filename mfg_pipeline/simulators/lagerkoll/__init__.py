@@ -1,5 +1,5 @@
-"""Lagerkoll production orders API simulator (`lagerkoll-production-orders.txt`). `SIMULATOR` serves it for the demo, `dev` and the tests; the app and data
-modules load only when it is built."""
+"""Lagerkoll production orders API simulator (`lagerkoll-production-orders.txt`). `SIMULATOR` serves it for the demo,
+`dev` and the tests; the app and data modules load only when it is built."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ def _build(now, seed, scale, rate_limit, history_days):
     from mfg_pipeline.simulators.lagerkoll.app import LagerkollSimulator
     from mfg_pipeline.simulators.lagerkoll.data import LagerkollDataset
 
-    dataset = LagerkollDataset(seed=seed, scale=scale, now=now, **({"history_days": history_days} if history_days else {}))
+    dataset = LagerkollDataset(
+        seed=seed, scale=scale, now=now, **({"history_days": history_days} if history_days else {})
+    )
     return LagerkollSimulator(dataset, rate_limit_per_minute=rate_limit or 200)
 
 
-SIMULATOR = SimulatorEntry("lagerkoll", _build, lambda url: {
-    "LAGERKOLL_BASE_URL": url, "LAGERKOLL_STORE": "demo-store", "LAGERKOLL_API_KEY": "demo-api-key"})
+SIMULATOR = SimulatorEntry(
+    "lagerkoll",
+    _build,
+    lambda url: {"LAGERKOLL_BASE_URL": url, "LAGERKOLL_STORE": "demo-store", "LAGERKOLL_API_KEY": "demo-api-key"},
+)

@@ -55,14 +55,13 @@ import math
 import re
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from mfg_pipeline.simulators.base import Reject, SimulatorApp, json_response
-from mfg_pipeline.simulators.lagerkoll.data import (CANCELLED, DEVELOPING, FINISHED, NEW, STATE_NAMES,
-                                                    LagerkollDataset)
+from mfg_pipeline.simulators.lagerkoll.data import CANCELLED, DEVELOPING, FINISHED, NEW, STATE_NAMES, LagerkollDataset
 
 BASE = "/v1/production_orders"
 DEFAULT_LIMIT = 50
@@ -70,9 +69,23 @@ DEFAULT_LIMIT_BETWEEN_STATES = 20
 MAX_LIMIT = 100
 SORT_FIELDS = {"start_date": "startDate", "end_date": "endDate"}
 QUERY_FIELDS = ("prReference", "name", "internalReference", "customerOrderExternalId", "comment")
-WRITABLE_FIELDS = ("prReference", "customerOrderId", "customerOrderExternalId", "internalReference", "name",
-                   "comment", "startDate", "endDate", "finishDate", "workHours", "state", "reserveInDepth",
-                   "storeState", "totalAmount", "finishedAmount")
+WRITABLE_FIELDS = (
+    "prReference",
+    "customerOrderId",
+    "customerOrderExternalId",
+    "internalReference",
+    "name",
+    "comment",
+    "startDate",
+    "endDate",
+    "finishDate",
+    "workHours",
+    "state",
+    "reserveInDepth",
+    "storeState",
+    "totalAmount",
+    "finishedAmount",
+)
 INTEGER = re.compile(r"-?\d+")
 
 # errorCode values from the doc's table.
@@ -85,11 +98,20 @@ UPDATE_ORDER_FAILED = 903003
 GET_CUSTOMER_ORDER_FAILED = 903004
 
 
-def error_response(status: int, code: int, message: str, field: str | None = None, data: object = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int,
+    code: int,
+    message: str,
+    field: str | None = None,
+    data: object = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """The doc's error body."""
-    return json_response({"errorCode": code, "errorMessage": message, "errorField": field, "errorData": data},
-                         status=status, headers=headers)
+    return json_response(
+        {"errorCode": code, "errorMessage": message, "errorField": field, "errorData": data},
+        status=status,
+        headers=headers,
+    )
 
 
 def bad_parameter(name: str, raw: str, expected: str) -> Reject:
@@ -100,10 +122,20 @@ class LagerkollSimulator(SimulatorApp):
     system = "lagerkoll"
     public_endpoints = frozenset({"ping"})
 
-    def __init__(self, dataset: LagerkollDataset | None = None, *, store: str = "demo-store",
-                 api_key: str = "demo-api-key", user_id: str = "demo-user", user_token: str = "demo-user-token",
-                 rate_limit_per_minute: int = 200, first_page: int = 0, boundary: str = "inclusive",
-                 scalar_style: str = "typed", clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        dataset: LagerkollDataset | None = None,
+        *,
+        store: str = "demo-store",
+        api_key: str = "demo-api-key",
+        user_id: str = "demo-user",
+        user_token: str = "demo-user-token",
+        rate_limit_per_minute: int = 200,
+        first_page: int = 0,
+        boundary: str = "inclusive",
+        scalar_style: str = "typed",
+        clock: Callable[[], float] = time.time,
+    ):
         super().__init__(rate_limit_per_minute)
         if first_page not in (0, 1):
             raise ValueError("first_page must be 0 or 1")
@@ -129,8 +161,7 @@ class LagerkollSimulator(SimulatorApp):
             Rule(f"{BASE}/state/<state>", endpoint="orders_for_state", methods=["GET"]),
             Rule(f"{BASE}/production_orders_state", endpoint="orders_between_states", methods=["GET"]),
             Rule(f"{BASE}/article/<path:article_id>", endpoint="orders_with_article", methods=["GET"]),
-            Rule(f"{BASE}/customer_order/<customer_order_id>", endpoint="orders_for_customer_order",
-                 methods=["GET"]),
+            Rule(f"{BASE}/customer_order/<customer_order_id>", endpoint="orders_for_customer_order", methods=["GET"]),
             Rule(f"{BASE}/pr_ref/next_id", endpoint="next_pr_reference", methods=["GET"]),
             Rule(f"{BASE}/<order_id>", endpoint="order", methods=["GET"]),
             Rule(f"{BASE}/<order_id>/batch", endpoint="order_batches", methods=["GET"]),
@@ -155,11 +186,18 @@ class LagerkollSimulator(SimulatorApp):
         return error_response(404, COMMON_ERROR, f"No route for {request.method} {request.path}")
 
     # --- parameters ------------------------------------------------------------------------------------
-    def _int_arg(self, request: Request, name: str, default: int | None, low: int | None = None,
-                 high: int | None = None) -> int | None:
+    def _int_arg(
+        self, request: Request, name: str, default: int, low: int | None = None, high: int | None = None
+    ) -> int:
+        value = self._optional_int_arg(request, name, low, high)
+        return default if value is None else value
+
+    def _optional_int_arg(
+        self, request: Request, name: str, low: int | None = None, high: int | None = None
+    ) -> int | None:
         raw = request.args.get(name)
         if raw is None or raw == "":
-            return default
+            return None
         if not INTEGER.fullmatch(raw):
             raise bad_parameter(name, raw, "an integer")
         value = int(raw)
@@ -192,23 +230,35 @@ class LagerkollSimulator(SimulatorApp):
         if self.scalar_style == "typed":
             return order
         # As the doc's examples print fields that have a default: "state": "0", "reserveInDepth": "false".
-        return {**order, "state": str(order["state"]), "reserveInDepth": str(order["reserveInDepth"]).lower(),
-                "articles": [{**a, "waste": f"{a['waste']:g}"} for a in order["articles"]]}
+        return {
+            **order,
+            "state": str(order["state"]),
+            "reserveInDepth": str(order["reserveInDepth"]).lower(),
+            "articles": [{**a, "waste": f"{a['waste']:g}"} for a in order["articles"]],
+        }
 
     def _sorted(self, request: Request, orders: list[dict]) -> list[dict]:
         column = SORT_FIELDS[self._choice_arg(request, "sort_column", tuple(SORT_FIELDS), "start_date")]
         descending = self._choice_arg(request, "order", ("asc", "desc"), "desc") == "desc"
         # Orders added without the date sort as the earliest; orderId breaks ties so pages stay disjoint.
-        return sorted(orders, key=lambda o: (o[column] if o[column] is not None else -1, o["orderId"]),
-                      reverse=descending)
+        return sorted(
+            orders, key=lambda o: (o[column] if o[column] is not None else -1, o["orderId"]), reverse=descending
+        )
 
     def _paged(self, request: Request, orders: list[dict], default_limit: int) -> Response:
         page = self._int_arg(request, "page", self.first_page, low=self.first_page)
         limit = min(self._int_arg(request, "limit", default_limit, low=1), MAX_LIMIT)
         start = (page - self.first_page) * limit
-        chunk = orders[start:start + limit]
-        return json_response({"page": page, "pages": math.ceil(len(orders) / limit), "pageSize": limit,
-                              "ordersCount": len(orders), "orders": [self._render(o) for o in chunk]})
+        chunk = orders[start : start + limit]
+        return json_response(
+            {
+                "page": page,
+                "pages": math.ceil(len(orders) / limit),
+                "pageSize": limit,
+                "ordersCount": len(orders),
+                "orders": [self._render(o) for o in chunk],
+            }
+        )
 
     # --- reads -----------------------------------------------------------------------------------------
     def on_ping(self, request: Request, company: str | None) -> Response:
@@ -231,9 +281,7 @@ class LagerkollSimulator(SimulatorApp):
                 return False
             if after and (value < after if inclusive else value <= after):
                 return False
-            if before and (value > before if inclusive else value >= before):
-                return False
-            return True
+            return not (before and (value > before if inclusive else value >= before))
 
         with self._data_lock:
             matching = [o for o in self.data.orders if o["state"] == wanted and in_window(o)]
@@ -255,16 +303,17 @@ class LagerkollSimulator(SimulatorApp):
             return self._paged(request, ordered, DEFAULT_LIMIT_BETWEEN_STATES)
 
     def on_orders_with_article(self, request: Request, company: str, article_id: str) -> Response:
-        max_state = self._int_arg(request, "max_state", None, low=NEW, high=CANCELLED)
+        max_state = self._optional_int_arg(request, "max_state", low=NEW, high=CANCELLED)
 
         def contains(order: dict) -> bool:
-            return (any(a["articleId"] == article_id for a in order["articles"])
-                    or any(part["singleArticleId"] == article_id
-                           for group in order["singleArticles"] for part in group["singleArticles"]))
+            return any(a["articleId"] == article_id for a in order["articles"]) or any(
+                part["singleArticleId"] == article_id
+                for group in order["singleArticles"]
+                for part in group["singleArticles"]
+            )
 
         with self._data_lock:
-            matching = [o for o in self.data.orders
-                        if (max_state is None or o["state"] <= max_state) and contains(o)]
+            matching = [o for o in self.data.orders if (max_state is None or o["state"] <= max_state) and contains(o)]
             return self._paged(request, self._sorted(request, matching), DEFAULT_LIMIT)
 
     def on_orders_for_customer_order(self, request: Request, company: str, customer_order_id: str) -> Response:
@@ -272,12 +321,23 @@ class LagerkollSimulator(SimulatorApp):
             raise bad_parameter("order_id", customer_order_id, "an integer")
         with self._data_lock:
             if int(customer_order_id) not in self.data.customer_orders:
-                return error_response(404, GET_CUSTOMER_ORDER_FAILED,
-                                      f"Customer order {customer_order_id} not found", "order_id")
-            orders = sorted(self.data.orders_for_customer_order(int(customer_order_id)),
-                            key=lambda o: (o["startDate"] or -1, o["orderId"]), reverse=True)
-            return json_response({"page": self.first_page, "pages": 1 if orders else 0, "pageSize": len(orders),
-                                  "ordersCount": len(orders), "orders": [self._render(o) for o in orders]})
+                return error_response(
+                    404, GET_CUSTOMER_ORDER_FAILED, f"Customer order {customer_order_id} not found", "order_id"
+                )
+            orders = sorted(
+                self.data.orders_for_customer_order(int(customer_order_id)),
+                key=lambda o: (o["startDate"] or -1, o["orderId"]),
+                reverse=True,
+            )
+            return json_response(
+                {
+                    "page": self.first_page,
+                    "pages": 1 if orders else 0,
+                    "pageSize": len(orders),
+                    "ordersCount": len(orders),
+                    "orders": [self._render(o) for o in orders],
+                }
+            )
 
     def on_order(self, request: Request, company: str, order_id: str) -> Response:
         with self._data_lock:
@@ -310,25 +370,40 @@ class LagerkollSimulator(SimulatorApp):
             return error_response(400, CREATE_ORDER_FAILED, f"Invalid reserveInDepth {reserve!r}", "reserveInDepth")
         with self._data_lock:
             customer_order_id = fields.get("customerOrderId")
-            if customer_order_id is not None and (not isinstance(customer_order_id, int)
-                                                  or customer_order_id not in self.data.customer_orders):
-                return error_response(400, CREATE_ORDER_FAILED,
-                                      f"Customer order {customer_order_id} does not exist", "customerOrderId")
+            if customer_order_id is not None and (
+                not isinstance(customer_order_id, int) or customer_order_id not in self.data.customer_orders
+            ):
+                return error_response(
+                    400, CREATE_ORDER_FAILED, f"Customer order {customer_order_id} does not exist", "customerOrderId"
+                )
             reference = fields.get("prReference") or self.data.take_pr_reference()
             if any(o["prReference"] == reference for o in self.data.orders):
                 return error_response(400, CREATE_ORDER_FAILED, f"prReference {reference} is taken", "prReference")
             order_id = self.data.new_order_id()
             order = {
-                "orderId": order_id, "prReference": reference, "customerOrderId": customer_order_id,
-                "customerOrderExternalId": fields.get("customerOrderExternalId") or (
+                "orderId": order_id,
+                "prReference": reference,
+                "customerOrderId": customer_order_id,
+                "customerOrderExternalId": fields.get("customerOrderExternalId")
+                or (
                     self.data.customer_orders[customer_order_id]["customerOrderExternalId"]
-                    if customer_order_id is not None else None),
-                "internalReference": fields.get("internalReference"), "name": fields.get("name"),
-                "comment": fields.get("comment"), "startDate": fields.get("startDate"),
-                "endDate": fields.get("endDate"), "finishDate": fields.get("finishDate"),
-                "workHours": fields.get("workHours", 0.0), "state": state, "reserveInDepth": reserve,
-                "storeState": fields.get("storeState", 0), "totalAmount": fields.get("totalAmount", 0.0),
-                "finishedAmount": fields.get("finishedAmount", 0.0), "articles": [], "singleArticles": [],
+                    if customer_order_id is not None
+                    else None
+                ),
+                "internalReference": fields.get("internalReference"),
+                "name": fields.get("name"),
+                "comment": fields.get("comment"),
+                "startDate": fields.get("startDate"),
+                "endDate": fields.get("endDate"),
+                "finishDate": fields.get("finishDate"),
+                "workHours": fields.get("workHours", 0.0),
+                "state": state,
+                "reserveInDepth": reserve,
+                "storeState": fields.get("storeState", 0),
+                "totalAmount": fields.get("totalAmount", 0.0),
+                "finishedAmount": fields.get("finishedAmount", 0.0),
+                "articles": [],
+                "singleArticles": [],
             }
             self.data.add(order, [])
             return json_response(self._render(order))
@@ -337,9 +412,13 @@ class LagerkollSimulator(SimulatorApp):
         with self._data_lock:
             order = self._order_or_404(raw_id)
             if order["state"] not in (NEW, DEVELOPING):
-                return error_response(400, UPDATE_ORDER_FAILED,
-                                      f"Production order {order['orderId']} is {STATE_NAMES[order['state']]}",
-                                      "state", data={"state": order["state"]})
+                return error_response(
+                    400,
+                    UPDATE_ORDER_FAILED,
+                    f"Production order {order['orderId']} is {STATE_NAMES[order['state']]}",
+                    "state",
+                    data={"state": order["state"]},
+                )
             order["state"] = new_state
             if new_state == FINISHED:
                 order["finishDate"] = int(self._clock() * 1000)
@@ -347,8 +426,7 @@ class LagerkollSimulator(SimulatorApp):
             for article in order["articles"]:
                 article["status"] = new_state
                 if new_state == FINISHED and article["amount"]:
-                    article["accuracy"] = round((article["finished"] - article["amount"]) / article["amount"] * 100,
-                                                2)
+                    article["accuracy"] = round((article["finished"] - article["amount"]) / article["amount"] * 100, 2)
             for group in order["singleArticles"]:
                 for part in group["singleArticles"]:
                     part["totalReserved"] = 0.0  # reservations are released when the order closes

@@ -29,6 +29,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from mfg_pipeline.simulators.catalog import Product, build_catalog, lot_number
@@ -50,8 +51,17 @@ FIRST_PR_NUMBER = 10_001
 STOCK_ONLY_CUSTOMER_ORDERS = 3  # times `scale`: customer orders served from stock, with no production order
 
 # Comments in Swedish on purpose: the doc insists on UTF-8, so some text must leave ASCII.
-COMMENTS = ["", "", "", "", "Brådskande – kund väntar", "Materialcertifikat 3.1 krävs", "Delleverans tillåten",
-            "Kunden hämtar själv", "Kontrollera gängor före målning"]
+COMMENTS = [
+    "",
+    "",
+    "",
+    "",
+    "Brådskande – kund väntar",
+    "Materialcertifikat 3.1 krävs",
+    "Delleverans tillåten",
+    "Kunden hämtar själv",
+    "Kontrollera gängor före målning",
+]
 
 
 @dataclass(frozen=True)
@@ -193,7 +203,7 @@ class LagerkollDataset:
 
     def _new_customer_order(self) -> dict:
         customer = self.rng.choice(self.catalog.customers)
-        customer_order = {
+        customer_order: dict[str, Any] = {
             "customerOrderId": self._next_customer_order_id,
             "customerOrderExternalId": f"{customer.code}/{self.rng.randint(4_500_000, 4_599_999)}",
             "customerCode": customer.code,
@@ -249,7 +259,9 @@ class LagerkollDataset:
         reserved_share = self.rng.choice([0.0, 0.5, 1.0])  # NEW orders reserve parts all at once, or partly
         production_days = self._production_days(start, stop) if stop is not None else []
 
-        articles, single_articles, batches = [], [], []
+        articles: list[dict[str, Any]] = []
+        single_articles: list[dict[str, Any]] = []
+        batches: list[dict[str, Any]] = []
         work_hours = 0.0
         for product in products:
             amount = self.rng.randint(2, 16) if is_serial_tracked(product) else self.rng.randrange(40, 800, 10)
@@ -270,38 +282,43 @@ class LagerkollDataset:
                 status = FINISHED
             else:
                 status = DEVELOPING if produced else NEW
-            articles.append({
-                "productionOrderId": order_id,
-                "articleId": product.code,
-                "articleName": product.name,
-                "time": planned_hours,
-                "amount": float(amount),
-                "finished": float(finished),
-                "waste": float(waste),
-                "status": status,
-                "accuracy": round((finished - amount) / amount * 100, 2) if state == FINISHED else None,
-            })
-            single_articles.append({
-                "articleId": product.code,
-                "singleArticles": [self._reserved_part(product, part, per_unit, amount, produced, state,
-                                                       reserved_share)
-                                   for part, per_unit in self.boms[product.code]],
-            })
+            articles.append(
+                {
+                    "productionOrderId": order_id,
+                    "articleId": product.code,
+                    "articleName": product.name,
+                    "time": planned_hours,
+                    "amount": float(amount),
+                    "finished": float(finished),
+                    "waste": float(waste),
+                    "status": status,
+                    "accuracy": round((finished - amount) / amount * 100, 2) if state == FINISHED else None,
+                }
+            )
+            single_articles.append(
+                {
+                    "articleId": product.code,
+                    "singleArticles": [
+                        self._reserved_part(product, part, per_unit, amount, produced, state, reserved_share)
+                        for part, per_unit in self.boms[product.code]
+                    ],
+                }
+            )
             batches.append(self._batches(product, production_days, finished, waste))
 
         finished_total = sum(a["finished"] for a in articles)
-        order = {
+        order: dict[str, Any] = {
             "orderId": order_id,
             "prReference": self.take_pr_reference(),
             "customerOrderId": customer_order["customerOrderId"] if customer_order else None,
             "customerOrderExternalId": customer_order["customerOrderExternalId"] if customer_order else None,
             "internalReference": f"V{day.isocalendar().week:02d}/{self.rng.choice('ABC')}",  # planning week/cell
             "name": " + ".join(p.name for p in products)
-                    + (f" – {customer_order['customerName']}" if customer_order else " – lager"),
+            + (f" – {customer_order['customerName']}" if customer_order else " – lager"),
             "comment": self.rng.choice(COMMENTS),
             "startDate": epoch_ms(start),
             "endDate": epoch_ms(end),
-            "finishDate": epoch_ms(stop) if state == FINISHED else None,
+            "finishDate": epoch_ms(stop) if state == FINISHED and stop is not None else None,
             "workHours": round(work_hours, 2),
             "state": state,
             "reserveInDepth": self.rng.random() < 0.2,
@@ -313,8 +330,16 @@ class LagerkollDataset:
         }
         self.add(order, batches)
 
-    def _reserved_part(self, product: Product, part: Component, per_unit: float, amount: int, produced: int,
-                       state: int, reserved_share: float) -> dict:
+    def _reserved_part(
+        self,
+        product: Product,
+        part: Component,
+        per_unit: float,
+        amount: int,
+        produced: int,
+        state: int,
+        reserved_share: float,
+    ) -> dict:
         total = round(per_unit * amount, 3)
         if state == NEW:
             reserved = round(total * reserved_share, 3)
@@ -337,21 +362,40 @@ class LagerkollDataset:
     def _batches(self, product: Product, days: list[date], finished: int, waste: int) -> dict:
         entries = []
         if days:
-            for day, good, scrapped in zip(days, self._split(finished, len(days)), self._split(waste, len(days))):
+            for day, good, scrapped in zip(
+                days, self._split(finished, len(days)), self._split(waste, len(days)), strict=True
+            ):
                 if good + scrapped == 0:
                     continue
                 lot = lot_number(product.code, day)
-                best_before = (epoch_ms(self.local(day, time(0, 0)) + COATING_SHELF_LIFE)
-                               if "PAINT" in product.operations else None)
+                best_before = (
+                    epoch_ms(self.local(day, time(0, 0)) + COATING_SHELF_LIFE)
+                    if "PAINT" in product.operations
+                    else None
+                )
                 if is_serial_tracked(product):
                     for _ in range(good):
                         self._serials[product.code] += 1
                         serial = f"SN{product.code.removeprefix('P-')}-{self._serials[product.code]:05d}"
-                        entries.append({"batchId": lot, "serialNr": serial, "orderedAmount": 1.0,
-                                        "deliveredAmount": 1.0, "bestBefore": best_before})
+                        entries.append(
+                            {
+                                "batchId": lot,
+                                "serialNr": serial,
+                                "orderedAmount": 1.0,
+                                "deliveredAmount": 1.0,
+                                "bestBefore": best_before,
+                            }
+                        )
                 else:
-                    entries.append({"batchId": lot, "serialNr": None, "orderedAmount": float(good + scrapped),
-                                    "deliveredAmount": float(good), "bestBefore": best_before})
+                    entries.append(
+                        {
+                            "batchId": lot,
+                            "serialNr": None,
+                            "orderedAmount": float(good + scrapped),
+                            "deliveredAmount": float(good),
+                            "bestBefore": best_before,
+                        }
+                    )
         return {
             "articleId": product.code,
             "countBatch": len({e["batchId"] for e in entries}),

@@ -1,5 +1,5 @@
-"""Traede export API simulator (`traede-export-production-orders.txt`). `SIMULATOR` serves it for the demo, `dev` and the tests; the app and data
-modules load only when it is built."""
+"""Traede export API simulator (`traede-export-production-orders.txt`). `SIMULATOR` serves it for the demo, `dev` and
+the tests; the app and data modules load only when it is built."""
 
 from __future__ import annotations
 
@@ -14,6 +14,13 @@ def _build(now, seed, scale, rate_limit, history_days):
     return TraedeSimulator(dataset, rate_limit_per_minute=rate_limit or 300)
 
 
-SIMULATOR = SimulatorEntry("traede", _build, lambda url: {
-    "TRAEDE_BASE_URL": url, "TRAEDE_ACCESS_TOKEN": "demo-traede-token", "TRAEDE_APP_KEY": "demo-traede-app-key",
-    "TRAEDE_SYSTEM_ID": "mfg-pipeline-demo"})
+SIMULATOR = SimulatorEntry(
+    "traede",
+    _build,
+    lambda url: {
+        "TRAEDE_BASE_URL": url,
+        "TRAEDE_ACCESS_TOKEN": "demo-traede-token",
+        "TRAEDE_APP_KEY": "demo-traede-app-key",
+        "TRAEDE_SYSTEM_ID": "mfg-pipeline-demo",
+    },
+)

@@ -45,15 +45,20 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from mfg_pipeline.simulators.base import Reject, SimulatorApp, json_response
 from mfg_pipeline.simulators.traede.data import (
-    AVAILABLE_INCLUDES, UTC, ProductionOrderRecord, TraedeDataset, format_timestamp,
+    AVAILABLE_INCLUDES,
+    UTC,
+    ProductionOrderRecord,
+    TraedeDataset,
+    format_timestamp,
 )
 
 DEFAULT_LIMIT = 20
@@ -69,8 +74,12 @@ def bad_request(message: str) -> Reject:
 
 
 def validation_error(*details: str) -> Reject:
-    return Reject(json_response({"errors": [{"status": "422", "code": 0, "title": "Validation error",
-                                             "detail": d} for d in details]}, status=422))
+    return Reject(
+        json_response(
+            {"errors": [{"status": "422", "code": 0, "title": "Validation error", "detail": d} for d in details]},
+            status=422,
+        )
+    )
 
 
 def parse_php_params(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -114,7 +123,7 @@ def parse_utc(raw: str, name: str) -> datetime:
     try:
         moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise bad_request(f"Invalid datetime for '{name}': {raw}")
+        raise bad_request(f"Invalid datetime for '{name}': {raw}") from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -125,10 +134,17 @@ def _flag(raw: Any) -> bool:
 class TraedeSimulator(SimulatorApp):
     system = "traede"
 
-    def __init__(self, dataset: TraedeDataset | None = None, *, access_token: str = "demo-traede-token",
-                 app_key: str = "demo-traede-app-key", rate_limit_per_minute: int = 300,
-                 export_paging: str = "paged", company: str = "demo-traede-account",
-                 clock: Callable[[], datetime] | None = None):
+    def __init__(
+        self,
+        dataset: TraedeDataset | None = None,
+        *,
+        access_token: str = "demo-traede-token",
+        app_key: str = "demo-traede-app-key",
+        rate_limit_per_minute: int = 300,
+        export_paging: str = "paged",
+        company: str = "demo-traede-account",
+        clock: Callable[[], datetime] | None = None,
+    ):
         super().__init__(rate_limit_per_minute)
         self.data = dataset or TraedeDataset()
         self.credentials = {(access_token, app_key): company}
@@ -183,7 +199,7 @@ class TraedeSimulator(SimulatorApp):
             since = parse_utc(since_raw, "not_exported_since") if since_raw else self.clock()
             due = [o for o in self.data.due_orders(system_id, tuple(statuses), since) if filters(o)]
             if self.export_paging == "paged":
-                due = due[page * limit: (page + 1) * limit]
+                due = due[page * limit : (page + 1) * limit]
             rendered = [self.data.render_order(o, includes) for o in due]
         return json_response({"production_orders": rendered})
 
@@ -259,7 +275,12 @@ class TraedeSimulator(SimulatorApp):
             if not isinstance(value, str):
                 raise bad_request(f"Operator '{operator}' takes a single value")
             needle = value.lower()
-            test = {"ct": str.__contains__, "sw": str.startswith, "ew": str.endswith}[operator]
+            tests: dict[str, Callable[[str, str], bool]] = {
+                "ct": lambda text, part: part in text,
+                "sw": lambda text, part: text.startswith(part),
+                "ew": lambda text, part: text.endswith(part),
+            }
+            test = tests[operator]
             return lambda order: test(format_timestamp(field(order)).lower(), needle) != negate
         if operator == "in":
             values = value if isinstance(value, list) else [value]
@@ -282,31 +303,41 @@ class TraedeSimulator(SimulatorApp):
         return lambda order: clause(field(order), target)
 
     # --- mark as exported ------------------------------------------------------------------------------
+    def _mark_item(self, index: int, item: Any, problems: list[str]) -> tuple[int, str, str] | None:
+        """One `{production_order_id, system_id, note}` checked as Laravel would; problems are appended."""
+        if not isinstance(item, dict):
+            problems.append(f"production_orders.{index} must be an object.")
+            return None
+        order_id, system_id, note = item.get("production_order_id"), item.get("system_id"), item.get("note")
+        if isinstance(order_id, str) and order_id.isdigit():
+            order_id = int(order_id)  # form fields arrive as text
+        before = len(problems)
+        if not isinstance(order_id, int) or isinstance(order_id, bool):
+            problems.append(f"production_orders.{index}.production_order_id must be an integer.")
+        elif not self.data.has_order(order_id):
+            problems.append(f"production_orders.{index}.production_order_id {order_id} does not exist.")
+        if not isinstance(system_id, str) or not system_id.strip():
+            problems.append(f"production_orders.{index}.system_id is required.")
+        if note is not None and not isinstance(note, str):
+            problems.append(f"production_orders.{index}.note must be a string.")
+        if len(problems) > before or not isinstance(order_id, int) or not isinstance(system_id, str):
+            return None
+        return order_id, system_id, note or ""
+
     def on_mark_as_exported(self, request: Request, company: str) -> Response:
         items = self._mark_items(request)
         if not items:
             raise validation_error("The production orders field is required.")
         if len(items) > MAX_MARKS_PER_CALL:
-            raise validation_error(f"You can at a max mark {MAX_MARKS_PER_CALL} production orders at a time; "
-                                   f"got {len(items)}.")
-        problems = []
-        parsed = []
+            raise validation_error(
+                f"You can at a max mark {MAX_MARKS_PER_CALL} production orders at a time; got {len(items)}."
+            )
+        problems: list[str] = []
+        parsed: list[tuple[int, str, str]] = []
         for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                problems.append(f"production_orders.{index} must be an object.")
-                continue
-            order_id, system_id, note = item.get("production_order_id"), item.get("system_id"), item.get("note")
-            if isinstance(order_id, str) and order_id.isdigit():
-                order_id = int(order_id)  # form fields arrive as text
-            if not isinstance(order_id, int) or isinstance(order_id, bool):
-                problems.append(f"production_orders.{index}.production_order_id must be an integer.")
-            elif not self.data.has_order(order_id):
-                problems.append(f"production_orders.{index}.production_order_id {order_id} does not exist.")
-            if not isinstance(system_id, str) or not system_id.strip():
-                problems.append(f"production_orders.{index}.system_id is required.")
-            if note is not None and not isinstance(note, str):
-                problems.append(f"production_orders.{index}.note must be a string.")
-            parsed.append((order_id, system_id, note or ""))
+            mark = self._mark_item(index, item, problems)
+            if mark is not None:
+                parsed.append(mark)
         if problems:
             raise validation_error(*problems)
         marked = []
@@ -314,8 +345,14 @@ class TraedeSimulator(SimulatorApp):
             at = self.clock()
             for order_id, system_id, note in parsed:
                 self.data.mark_exported(order_id, system_id, note, at)
-                marked.append({"production_order_id": order_id, "system_id": system_id, "note": note,
-                               "exported_at": format_timestamp(at)})
+                marked.append(
+                    {
+                        "production_order_id": order_id,
+                        "system_id": system_id,
+                        "note": note,
+                        "exported_at": format_timestamp(at),
+                    }
+                )
         return json_response({"production_orders": marked})
 
     def _mark_items(self, request: Request) -> list:
@@ -323,7 +360,7 @@ class TraedeSimulator(SimulatorApp):
             try:
                 payload = json.loads(request.get_data(as_text=True) or "null")
             except ValueError:
-                raise bad_request("Request body is not valid JSON")
+                raise bad_request("Request body is not valid JSON") from None
         else:
             payload = parse_php_params(list(request.form.items(multi=True)))
         items = payload.get("production_orders") if isinstance(payload, dict) else None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 
 from mfg_pipeline.simulators.catalog import Product, build_catalog
 
@@ -29,14 +30,29 @@ STATUSES = ("draft", "open", "closed")
 # some were updated since (so they are due again), the newest were never exported.
 LEGACY_SYSTEM_ID = "legacy-erp"
 FINISHES = [("RAW", "Raw"), ("ZN", "Zinc plated"), ("AN", "Anodised"), ("PC", "Powder coated")]
-SHOPS = [{"id": 1, "name": "B2B portal"}, {"id": 2, "name": "Sales reps"}, {"id": 3, "name": "EDI"}]
+SHOPS: list[dict[str, Any]] = [
+    {"id": 1, "name": "B2B portal"},
+    {"id": 2, "name": "Sales reps"},
+    {"id": 3, "name": "EDI"},
+]
 CUSTOMER_CITIES = ["Bergen", "Innsbruck", "Bilbao", "Klaipeda", "Duisburg", "Plymouth", "Stavanger", "Gyor"]
 CUSTOMER_COUNTRIES = ["NO", "AT", "ES", "LT", "DE", "GB", "NO", "HU"]
 # The includes the doc lists for this endpoint; a nested one implies its parent, as Laravel's `with()` does.
-AVAILABLE_INCLUDES = frozenset({
-    "deliveryNotes", "lines", "lines.product", "lines.variant", "salesOrders", "salesOrders.delivery",
-    "salesOrders.lines", "salesOrders.lines.product", "salesOrders.lines.variant", "salesOrders.shop", "supplier",
-})
+AVAILABLE_INCLUDES = frozenset(
+    {
+        "deliveryNotes",
+        "lines",
+        "lines.product",
+        "lines.variant",
+        "salesOrders",
+        "salesOrders.delivery",
+        "salesOrders.lines",
+        "salesOrders.lines.product",
+        "salesOrders.lines.variant",
+        "salesOrders.shop",
+        "supplier",
+    }
+)
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -87,16 +103,28 @@ class TraedeDataset:
         self.now = self.now.astimezone(UTC)
         self.rng = random.Random(self.seed)
         self.catalog = build_catalog()
-        self._next_id = {"order": 40_001, "line": 900_001, "sales_order": 60_001, "sales_line": 700_001,
-                         "delivery_note": 80_001, "delivery_line": 810_001}
+        self._next_id = {
+            "order": 40_001,
+            "line": 900_001,
+            "sales_order": 60_001,
+            "sales_line": 700_001,
+            "delivery_note": 80_001,
+            "delivery_line": 810_001,
+        }
         self._next_number = {"order": 1001, "sales_order": 10_001, "delivery_note": 5001}
         self.history_start = self.now - timedelta(days=self.history_days)
         self.suppliers: dict[int, dict] = {
-            int(s.code.removeprefix("S-")): {"id": int(s.code.removeprefix("S-")), "supplier_number": s.code,
-                                             "name": s.name}
-            for s in self.catalog.suppliers}
-        self.customers = [{"customer_number": c.code, "name": c.name, "city": CUSTOMER_CITIES[i],
-                           "country": CUSTOMER_COUNTRIES[i]} for i, c in enumerate(self.catalog.customers)]
+            int(s.code.removeprefix("S-")): {
+                "id": int(s.code.removeprefix("S-")),
+                "supplier_number": s.code,
+                "name": s.name,
+            }
+            for s in self.catalog.suppliers
+        }
+        self.customers = [
+            {"customer_number": c.code, "name": c.name, "city": CUSTOMER_CITIES[i], "country": CUSTOMER_COUNTRIES[i]}
+            for i, c in enumerate(self.catalog.customers)
+        ]
         self.shops: dict[int, dict] = {s["id"]: dict(s) for s in SHOPS}
         self.products: dict[int, dict] = {}
         self.variants: dict[int, dict] = {}
@@ -133,18 +161,26 @@ class TraedeDataset:
         for index, part in enumerate(self.catalog.products):
             product_id = 5001 + index
             self.products[product_id] = {
-                "id": product_id, "item_number": part.code, "name": part.name,
+                "id": product_id,
+                "item_number": part.code,
+                "name": part.name,
                 "description": f"{part.name}, routing {' > '.join(part.operations)}",
-                "created_at": created, "updated_at": created,
+                "created_at": created,
+                "updated_at": created,
             }
             finishes = sorted(self.rng.sample(range(len(FINISHES)), k=self.rng.choice([2, 3])))
             self._variants_of[product_id] = []
             for finish in finishes:
                 code, name = FINISHES[finish]
                 self.variants[variant_id] = {
-                    "id": variant_id, "product_id": product_id, "sku": f"{part.code}-{code}",
-                    "ean": ean13(570_000_000_000 + variant_id), "name": name, "attributes": {"finish": name},
-                    "created_at": created, "updated_at": created,
+                    "id": variant_id,
+                    "product_id": product_id,
+                    "sku": f"{part.code}-{code}",
+                    "ean": ean13(570_000_000_000 + variant_id),
+                    "name": name,
+                    "attributes": {"finish": name},
+                    "created_at": created,
+                    "updated_at": created,
                 }
                 self._variants_of[product_id].append(variant_id)
                 variant_id += 1
@@ -156,8 +192,9 @@ class TraedeDataset:
         if day.weekday() >= 5:
             return
         for _ in range(self.rng.randint(3, 6) * self.scale):
-            created_at = (datetime.combine(day, time(7, 0), tzinfo=UTC)
-                          + timedelta(minutes=self.rng.randrange(0, 10 * 60), seconds=self.rng.randrange(60)))
+            created_at = datetime.combine(day, time(7, 0), tzinfo=UTC) + timedelta(
+                minutes=self.rng.randrange(0, 10 * 60), seconds=self.rng.randrange(60)
+            )
             if created_at > self.now or created_at < self.history_start:
                 continue
             self.orders.append(self._make_order(created_at))
@@ -179,19 +216,27 @@ class TraedeDataset:
             quantity = self.rng.randrange(50, 1000, 10)
             unit_price = round(part.unit_price * self.rng.uniform(0.45, 0.7), 2)
             discount = self.rng.choice([0, 0, 0, 5, 10])
-            lines.append({
-                "id": self.new_id("line"), "production_order_id": order_id, "product_id": product_id,
-                "variant_id": self.rng.choice(self._variants_of[product_id]), "quantity": quantity,
-                "received_quantity": 0, "unit_price": unit_price, "discount_percent": discount,
-                "total_price": round(quantity * unit_price * (1 - discount / 100), 2),
-            })
+            lines.append(
+                {
+                    "id": self.new_id("line"),
+                    "production_order_id": order_id,
+                    "product_id": product_id,
+                    "variant_id": self.rng.choice(self._variants_of[product_id]),
+                    "quantity": quantity,
+                    "received_quantity": 0,
+                    "unit_price": unit_price,
+                    "discount_percent": discount,
+                    "total_price": round(quantity * unit_price * (1 - discount / 100), 2),
+                }
+            )
         # Timeline: created, confirmed (drafts never), goods received, closed; updated_at is the latest step.
         updated_at = created_at + self._up_to(self.now - created_at, timedelta(hours=36))
         closed_at = None
         delivery_notes: list[dict] = []
         if status == "closed":
-            closed_at = created_at + timedelta(days=self.rng.randint(14, max(14, age.days - 1)),
-                                               minutes=self.rng.randrange(0, 600))
+            closed_at = created_at + timedelta(
+                days=self.rng.randint(14, max(14, age.days - 1)), minutes=self.rng.randrange(0, 600)
+            )
             closed_at = min(closed_at, self.now)
             if self.rng.random() < 0.3:  # a partial delivery before the rest arrived
                 first = created_at + (closed_at - created_at) * self.rng.uniform(0.5, 0.9)
@@ -235,12 +280,24 @@ class TraedeDataset:
             outstanding = line["quantity"] - line["received_quantity"]
             quantity = outstanding if share >= 1.0 else int(outstanding * share)
             line["received_quantity"] += quantity
-            note_lines.append({"id": self.new_id("delivery_line"), "production_order_line_id": line["id"],
-                               "variant_id": line["variant_id"], "quantity": quantity})
-        return {"id": self.new_id("delivery_note"), "production_order_id": order_id,
-                "delivery_note_number": self.new_number("delivery_note"), "received_at": format_timestamp(at),
-                "quantity": sum(n["quantity"] for n in note_lines), "lines": note_lines,
-                "created_at": format_timestamp(at), "updated_at": format_timestamp(at)}
+            note_lines.append(
+                {
+                    "id": self.new_id("delivery_line"),
+                    "production_order_line_id": line["id"],
+                    "variant_id": line["variant_id"],
+                    "quantity": quantity,
+                }
+            )
+        return {
+            "id": self.new_id("delivery_note"),
+            "production_order_id": order_id,
+            "delivery_note_number": self.new_number("delivery_note"),
+            "received_at": format_timestamp(at),
+            "quantity": sum(n["quantity"] for n in note_lines),
+            "lines": note_lines,
+            "created_at": format_timestamp(at),
+            "updated_at": format_timestamp(at),
+        }
 
     def _make_sales_order(self, production_lines: list[dict], before: datetime) -> int:
         """A customer's order the production order was placed for: it reserves part of some production lines."""
@@ -251,22 +308,37 @@ class TraedeDataset:
         for production_line in self.rng.sample(production_lines, k=self.rng.randint(1, len(production_lines))):
             part = self._catalog_part(production_line["product_id"])
             quantity = max(10, int(production_line["quantity"] * self.rng.uniform(0.2, 0.6)) // 10 * 10)
-            lines.append({"id": self.new_id("sales_line"), "order_id": sales_order_id,
-                          "product_id": production_line["product_id"], "variant_id": production_line["variant_id"],
-                          "quantity": quantity, "unit_price": part.unit_price,
-                          "total_price": round(quantity * part.unit_price, 2)})
+            lines.append(
+                {
+                    "id": self.new_id("sales_line"),
+                    "order_id": sales_order_id,
+                    "product_id": production_line["product_id"],
+                    "variant_id": production_line["variant_id"],
+                    "quantity": quantity,
+                    "unit_price": part.unit_price,
+                    "total_price": round(quantity * part.unit_price, 2),
+                }
+            )
         body = {
-            "id": sales_order_id, "order_number": self.new_number("sales_order"),
-            "customer_number": customer["customer_number"], "customer_name": customer["name"],
-            "shop_id": self.rng.choice(sorted(self.shops)), "currency": "EUR",
+            "id": sales_order_id,
+            "order_number": self.new_number("sales_order"),
+            "customer_number": customer["customer_number"],
+            "customer_name": customer["name"],
+            "shop_id": self.rng.choice(sorted(self.shops)),
+            "currency": "EUR",
             "delivery_date": (before.date() + timedelta(days=self.rng.randint(30, 75))).isoformat(),
             "total_quantity": sum(line["quantity"] for line in lines),
             "total_price": round(sum(line["total_price"] for line in lines), 2),
-            "created_at": format_timestamp(created_at), "updated_at": format_timestamp(before),
+            "created_at": format_timestamp(created_at),
+            "updated_at": format_timestamp(before),
         }
-        delivery = {"name": customer["name"], "address": f"Industriveien {self.rng.randint(1, 120)}",
-                    "zip": f"{self.rng.randint(1000, 9999)}", "city": customer["city"],
-                    "country": customer["country"]}
+        delivery = {
+            "name": customer["name"],
+            "address": f"Industriveien {self.rng.randint(1, 120)}",
+            "zip": f"{self.rng.randint(1000, 9999)}",
+            "city": customer["city"],
+            "country": customer["country"],
+        }
         self.sales_orders[sales_order_id] = SalesOrderRecord(sales_order_id, body, lines, delivery)
         return sales_order_id
 
@@ -304,16 +376,18 @@ class TraedeDataset:
         exported_at = self.last_exported_at(order.id, system_id)
         return exported_at is None or order.updated_at > exported_at or exported_at >= not_exported_since
 
-    def due_orders(self, system_id: str, statuses: tuple[str, ...],
-                   not_exported_since: datetime) -> list[ProductionOrderRecord]:
+    def due_orders(
+        self, system_id: str, statuses: tuple[str, ...], not_exported_since: datetime
+    ) -> list[ProductionOrderRecord]:
         """What the export endpoint returns for `system_id` before filters and paging, ordered by id."""
         return [o for o in self.orders if o.status in statuses and self.is_due(o, system_id, not_exported_since)]
 
     def mark_exported(self, order_id: int, system_id: str, note: str, at: datetime) -> None:
         """Record an export; marking again moves the order's export instant forward (idempotent for dueness)."""
         self.export_state.setdefault(system_id, {})[order_id] = at
-        self.export_log.append({"production_order_id": order_id, "system_id": system_id, "note": note,
-                                "exported_at": format_timestamp(at)})
+        self.export_log.append(
+            {"production_order_id": order_id, "system_id": system_id, "note": note, "exported_at": format_timestamp(at)}
+        )
 
     def touch(self, order_id: int, at: datetime) -> None:
         """An edit in Traede: the order's updated_at moves to `at`, so every system it was exported to gets it again."""
@@ -332,11 +406,13 @@ class TraedeDataset:
         if "supplier" in includes:
             body["supplier"] = dict(self.suppliers[order.body["supplier_id"]])
         if "deliveryNotes" in includes:
-            body["delivery_notes"] = [{**note, "lines": [dict(n) for n in note["lines"]]}
-                                      for note in order.delivery_notes]
+            body["delivery_notes"] = [
+                {**note, "lines": [dict(n) for n in note["lines"]]} for note in order.delivery_notes
+            ]
         if "salesOrders" in includes:
-            body["sales_orders"] = [self._render_sales_order(self.sales_orders[i], includes)
-                                    for i in order.sales_order_ids]
+            body["sales_orders"] = [
+                self._render_sales_order(self.sales_orders[i], includes) for i in order.sales_order_ids
+            ]
         return body
 
     def _render_line(self, line: dict, includes: frozenset[str], prefix: str) -> dict:

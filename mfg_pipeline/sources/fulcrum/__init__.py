@@ -20,7 +20,7 @@ SOURCE = SourceSystem(
     name="fulcrum",
     title="Fulcrum Pro",
     description="ERP data from Fulcrum Pro: jobs with their items to make and routing operations, invoices with "
-                "line items, sales orders and customers.",
+    "line items, sales orders and customers.",
     streams=STREAMS,
     make_client=make_client,
     concurrency_limit=2,  # no documented rate limit: keep parallel runs few so the shared budget stays smooth

@@ -24,12 +24,18 @@ SORT_BY_ID = {"Sort.Field": "id", "Sort.Dir": "ascending"}
 
 def make_fulcrum_client(settings: FulcrumSettings, data_dir: Path, logger: Logger | None = None) -> RestClient:
     vendor = Vendor(SYSTEM, settings.base_url, "FULCRUM_BASE_URL", ("FULCRUM_API_TOKEN",))
-    api = ApiClient.for_company(vendor, auth=BearerAuth(settings.api_token),
-                                rate_limit_per_minute=settings.rate_limit_per_minute,
-                                budget_identity=settings.api_token, data_dir=data_dir, logger=logger)
+    api = ApiClient.for_company(
+        vendor,
+        auth=BearerAuth(settings.api_token),
+        rate_limit_per_minute=settings.rate_limit_per_minute,
+        budget_identity=settings.api_token,
+        data_dir=data_dir,
+        logger=logger,
+    )
     # Fulcrum's query string carries only paging and sorting: every filter (the partition's createdAfterUtc /
     # createdBeforeUtc, the open statuses) goes in the JSON body; an empty body means "no filter".
-    lists = ListShape(paginator=lambda: OffsetPaginator(take=settings.page_size), filters_in="json_body",
-                      query=SORT_BY_ID)
+    lists = ListShape(
+        paginator=lambda: OffsetPaginator(take=settings.page_size), filters_in="json_body", query=SORT_BY_ID
+    )
     # Every Fulcrum date-time is UTC (`createdUtc`, samples end in `Z`).
     return RestClient(api, lists, timezone.utc, paths=settings.paths)

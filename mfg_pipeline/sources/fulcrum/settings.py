@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from mfg_pipeline.config import env_int, env_str, require_env
 
@@ -28,16 +28,20 @@ class FulcrumSettings:
     paths: Mapping[str, str] = field(default_factory=dict)  # stream name -> path, for paths FACTS leaves open
 
     def __repr__(self) -> str:  # never print the token
-        return (f"FulcrumSettings(base_url={self.base_url!r}, rate_limit_per_minute={self.rate_limit_per_minute}, "
-                f"page_size={self.page_size})")
+        return (
+            f"FulcrumSettings(base_url={self.base_url!r}, rate_limit_per_minute={self.rate_limit_per_minute}, "
+            f"page_size={self.page_size})"
+        )
 
     @classmethod
-    def from_env(cls) -> "FulcrumSettings":
+    def from_env(cls) -> FulcrumSettings:
         return cls(
             base_url=env_str("FULCRUM_BASE_URL", DEFAULT_BASE_URL),
             api_token=require_env("FULCRUM_API_TOKEN", "Fulcrum Pro API token (a JWT made in the Fulcrum UI)"),
             rate_limit_per_minute=env_int("FULCRUM_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE),
             page_size=env_int("FULCRUM_PAGE_SIZE", DEFAULT_PAGE_SIZE),
-            paths={name: "/" + env_str(variable, default).strip().strip("/")
-                   for name, (variable, default) in PATH_VARIABLES.items()},
+            paths={
+                name: "/" + env_str(variable, default).strip().strip("/")
+                for name, (variable, default) in PATH_VARIABLES.items()
+            },
         )

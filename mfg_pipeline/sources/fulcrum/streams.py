@@ -38,44 +38,64 @@ def child_list_paginator() -> OffsetPaginator:
 def child_list(attach_as: str, path: str, *children: ChildEndpoint) -> ChildEndpoint:
     """A Fulcrum child list: `POST <path>` with an empty filter body, paged by Skip/Take, deduplicated by id.
     Fulcrum ids are strings: anything else in a path is a payload error, before any call."""
-    return ChildEndpoint(attach_as, path, method="POST", paginator=child_list_paginator, body={}, dedupe_on="id",
-                         children=children, path_types=(str,))
+    return ChildEndpoint(
+        attach_as,
+        path,
+        method="POST",
+        paginator=child_list_paginator,
+        body={},
+        dedupe_on="id",
+        children=children,
+        path_types=(str,),
+    )
 
 
 def one_call_per(filter_name: str) -> Any:
     """Open-records requests for a filter that takes one value: one list call per open status."""
     return lambda values: [{filter_name: value} for value in values]
 
+
 JOBS = Stream(
     name="jobs",
     path=JOBS_PATH,
     method="POST",
     description="Jobs (work orders) with their items to make and routing operations. Daily partitions by "
-                "creation time (createdUtc); hourly, every job not yet complete or cancelled, whatever its day.",
-    child_endpoints=(child_list(ITEMS_TO_MAKE_KEY, "/api/jobs/{id}/items-to-make/list",
-                                child_list(OPERATIONS_KEY,
-                                           "/api/jobs/{_parent.id}/items-to-make/{id}/operations/list")),),
+    "creation time (createdUtc); hourly, every job not yet complete or cancelled, whatever its day.",
+    child_endpoints=(
+        child_list(
+            ITEMS_TO_MAKE_KEY,
+            "/api/jobs/{id}/items-to-make/list",
+            child_list(OPERATIONS_KEY, "/api/jobs/{_parent.id}/items-to-make/{id}/operations/list"),
+        ),
+    ),
     open_records=OpenRecords(
         column="status",
         values=("draft", "needsReview", "approved", "engineering", "scheduled", "inProgress", "hold"),
         requests=lambda values: [{"statuses": list(values)}],
         refetch=ByKeysFilter(param="jobIds", column="id", batch=500),  # the doc: jobIds takes 1..500 items
-        setting="FULCRUM_OPEN_JOB_STATUSES"),
+        setting="FULCRUM_OPEN_JOB_STATUSES",
+    ),
     whole_list=True,  # every job in a few pages of 1000: the daily pass reads them all
     # Both filters are exclusive (the doc); the shared filter widens the window and the engine keeps only
     # start <= createdUtc < end, so a job created exactly at midnight lands in the day that midnight starts.
     # The client moves both from the query into the JSON body, where Fulcrum reads them.
     window=TimeWindowFilter("createdAfterUtc", "createdBeforeUtc", time_column="created_utc"),
     table=Table(
-        name="jobs", primary_key=("id",),
+        name="jobs",
+        primary_key=("id",),
         description="Fulcrum jobs (POST /api/jobs/list), one row per job.",
         columns=(
             Column("id", STRING, required=True),
             Column("number", INT, "number", description="Job number shown in Fulcrum."),
             Column("name", STRING, "name"),
-            Column("status", STRING, "status", description="JobStatusEnum: draft, needsReview, approved, "
-                                                           "engineering, scheduled, inProgress, complete, "
-                                                           "cancelled or hold."),
+            Column(
+                "status",
+                STRING,
+                "status",
+                description="JobStatusEnum: draft, needsReview, approved, "
+                "engineering, scheduled, inProgress, complete, "
+                "cancelled or hold.",
+            ),
             Column("priority", STRING, "priority"),
             Column("parent_item_id", STRING, "parentItemId", description="The item the job produces."),
             Column("quantity_to_make", FLOAT, "quantityToMake"),
@@ -83,10 +103,13 @@ JOBS = Stream(
             Column("sales_order_id", STRING, "salesOrderId"),
             Column("sales_order_line_item_id", STRING, "salesOrderLineItemId"),
             Column("created_utc", TIMESTAMP, "createdUtc", required=True, description="Creation time (UTC)."),
-        )),
+        ),
+    ),
     children=(
         child_table(
-            "job_items_to_make", ITEMS_TO_MAKE_KEY, [("job_id", "id", STRING)],
+            "job_items_to_make",
+            ITEMS_TO_MAKE_KEY,
+            [("job_id", "id", STRING)],
             description="Items to make on a job (POST /api/jobs/{jobId}/items-to-make/list).",
             columns=[
                 Column("item_to_make_id", STRING, "id"),
@@ -95,11 +118,14 @@ JOBS = Stream(
                 Column("quantity_made", FLOAT, "quantityMade"),
                 Column("is_custom", BOOL, "isCustom"),
                 Column("status", STRING, "status"),
-            ]),
+            ],
+        ),
         child_table(
-            "job_operations", f"{ITEMS_TO_MAKE_KEY}[].{OPERATIONS_KEY}", [("job_id", "id", STRING)],
+            "job_operations",
+            f"{ITEMS_TO_MAKE_KEY}[].{OPERATIONS_KEY}",
+            [("job_id", "id", STRING)],
             description="Routing operations of every item to make on a job "
-                        "(POST /api/jobs/{jobId}/items-to-make/{itemToMakeId}/operations/list).",
+            "(POST /api/jobs/{jobId}/items-to-make/{itemToMakeId}/operations/list).",
             columns=[
                 Column("item_to_make_id", STRING, "_parent.id", description="The item to make it belongs to."),
                 Column("operation_id", STRING, "id"),
@@ -113,7 +139,8 @@ JOBS = Stream(
                 Column("scheduled_equipment_id", STRING, "scheduledEquipmentId"),
                 Column("instructions", STRING, "instructions"),
                 Column("custom_fields", JSON, "customFields", description="The operation's custom fields, as JSON."),
-            ]),
+            ],
+        ),
     ),
 )
 
@@ -122,16 +149,21 @@ INVOICES = Stream(
     path=INVOICES_PATH,
     method="POST",
     description="Invoices with their line items (the invoice list has no date filter). Hourly: the invoices not "
-                "yet paid, and those that left that set; daily: every invoice.",
+    "yet paid, and those that left that set; daily: every invoice.",
     child_endpoints=(child_list(LINE_ITEMS_KEY, "/api/invoices/{id}/line-items/list"),),
-    open_records=OpenRecords(column="status", values=("new", "needsApproval", "approved", "issued"),
-                             requests=one_call_per("status"), refetch=ById("/api/invoices/{id}"),
-                             setting="FULCRUM_OPEN_INVOICE_STATUSES"),
+    open_records=OpenRecords(
+        column="status",
+        values=("new", "needsApproval", "approved", "issued"),
+        requests=one_call_per("status"),
+        refetch=ById("/api/invoices/{id}"),
+        setting="FULCRUM_OPEN_INVOICE_STATUSES",
+    ),
     deleted_flag="deleted",
     table=Table(
-        name="invoices", primary_key=("id",),
+        name="invoices",
+        primary_key=("id",),
         description="Fulcrum invoices (POST /api/invoices/list), one row per invoice; deleted ones keep "
-                    "`deleted` = true.",
+        "`deleted` = true.",
         columns=(
             Column("id", STRING, required=True),
             Column("number", INT, "number"),
@@ -150,26 +182,32 @@ INVOICES = Stream(
             Column("billing_address", JSON, "billingAddress", description="Billing address, as JSON."),
             Column("external_references", JSON, "externalReferences", description="As JSON."),
             Column("custom_fields", JSON, "customFields", description="As JSON."),
-        )),
-    children=(child_table(
-        "invoice_line_items", LINE_ITEMS_KEY, [("invoice_id", "id", STRING)],
-        description="Line items of every type on an invoice (POST /api/invoices/{invoiceId}/line-items/list).",
-        columns=[
-            Column("line_item_id", STRING, "id"),
-            Column("line_type", STRING, "type", description="part, fee, tax, discount, shipping charge, ..."),
-            Column("name", STRING, "name"),
-            Column("description", STRING, "description"),
-            Column("quantity", FLOAT, "quantity"),
-            Column("price", FLOAT, "price"),
-            Column("discounted_price", FLOAT, "discountedPrice"),
-            Column("subtotal", FLOAT, "subtotal"),
-            Column("discounted_subtotal", FLOAT, "discountedSubtotal"),
-            Column("is_taxable", BOOL, "isTaxable"),
-            Column("accounting_code_id", STRING, "accountingCodeId"),
-            Column("tax_code_id", STRING, "taxCodeId"),
-            Column("sales_order_line_item_id", STRING, "salesOrderLineItemId"),
-            Column("external_references", JSON, "externalReferences", description="As JSON."),
-        ]),),
+        ),
+    ),
+    children=(
+        child_table(
+            "invoice_line_items",
+            LINE_ITEMS_KEY,
+            [("invoice_id", "id", STRING)],
+            description="Line items of every type on an invoice (POST /api/invoices/{invoiceId}/line-items/list).",
+            columns=[
+                Column("line_item_id", STRING, "id"),
+                Column("line_type", STRING, "type", description="part, fee, tax, discount, shipping charge, ..."),
+                Column("name", STRING, "name"),
+                Column("description", STRING, "description"),
+                Column("quantity", FLOAT, "quantity"),
+                Column("price", FLOAT, "price"),
+                Column("discounted_price", FLOAT, "discountedPrice"),
+                Column("subtotal", FLOAT, "subtotal"),
+                Column("discounted_subtotal", FLOAT, "discountedSubtotal"),
+                Column("is_taxable", BOOL, "isTaxable"),
+                Column("accounting_code_id", STRING, "accountingCodeId"),
+                Column("tax_code_id", STRING, "taxCodeId"),
+                Column("sales_order_line_item_id", STRING, "salesOrderLineItemId"),
+                Column("external_references", JSON, "externalReferences", description="As JSON."),
+            ],
+        ),
+    ),
 )
 
 SALES_ORDERS = Stream(
@@ -177,21 +215,24 @@ SALES_ORDERS = Stream(
     path="/api/sales-orders/list",
     method="POST",
     description="Sales orders (a dimension for jobs and invoices). Hourly: the ones not yet complete, and those "
-                "that left that set; daily: every sales order.",
-    open_records=OpenRecords(column="status", values=("draft", "needsApproval", "approved", "inProgress"),
-                             requests=one_call_per("status"),
-                             refetch=ByKeysFilter(param="numbers", column="number", batch=500),
-                             setting="FULCRUM_OPEN_SALES_ORDER_STATUSES"),
+    "that left that set; daily: every sales order.",
+    open_records=OpenRecords(
+        column="status",
+        values=("draft", "needsApproval", "approved", "inProgress"),
+        requests=one_call_per("status"),
+        refetch=ByKeysFilter(param="numbers", column="number", batch=500),
+        setting="FULCRUM_OPEN_SALES_ORDER_STATUSES",
+    ),
     deleted_flag="deleted",
     table=Table(
-        name="sales_orders", primary_key=("id",),
+        name="sales_orders",
+        primary_key=("id",),
         description="Fulcrum sales orders (POST /api/sales-orders/list), one row per order.",
         columns=(
             Column("id", STRING, required=True),
             Column("number", INT, "number"),
             Column("ordered_date", TIMESTAMP, "orderedDate"),
-            Column("status", STRING, "status", description="draft, needsApproval, approved, inProgress or "
-                                                           "complete."),
+            Column("status", STRING, "status", description="draft, needsApproval, approved, inProgress or complete."),
             Column("priority", STRING, "priority"),
             Column("customer_id", STRING, "customerId"),
             Column("customer_po_number", STRING, "customerPoNumber"),
@@ -207,7 +248,8 @@ SALES_ORDERS = Stream(
             Column("billing_address", JSON, "billingAddress", description="Billing address, as JSON."),
             Column("external_references", JSON, "externalReferences", description="As JSON."),
             Column("custom_fields", JSON, "customFields", description="As JSON."),
-        )),
+        ),
+    ),
 )
 
 CUSTOMERS = Stream(
@@ -215,9 +257,10 @@ CUSTOMERS = Stream(
     path="/api/customers/list",
     method="POST",
     description="Customers (a dimension for sales orders and invoices); the whole list every hour (no status "
-                "filter, and a short list).",
+    "filter, and a short list).",
     table=Table(
-        name="customers", primary_key=("id",),
+        name="customers",
+        primary_key=("id",),
         description="Fulcrum customers (POST /api/customers/list), one row per customer.",
         columns=(
             Column("id", STRING, required=True),
@@ -232,7 +275,8 @@ CUSTOMERS = Stream(
             Column("notes", STRING, "notes"),
             Column("external_references", JSON, "externalReferences", description="As JSON."),
             Column("custom_fields", JSON, "customFields", description="As JSON."),
-        )),
+        ),
+    ),
 )
 
 STREAMS = (JOBS, INVOICES, SALES_ORDERS, CUSTOMERS)

@@ -20,7 +20,7 @@ SOURCE = SourceSystem(
     name="fusion_ops",
     title="Autodesk Fusion Operations",
     description="Shop-floor data from Fusion Operations: productions, downtimes, punch clocks, production orders "
-                "and products.",
+    "and products.",
     streams=STREAMS,
     make_client=make_client,
     concurrency_limit=4,

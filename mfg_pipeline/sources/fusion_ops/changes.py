@@ -14,10 +14,11 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,8 +30,14 @@ from mfg_pipeline.engine.load import LoadReport, PagesInHand, StreamLoad
 from mfg_pipeline.http.errors import DeadlineExceeded, SourcePayloadError
 from mfg_pipeline.http.pagination import Page
 from mfg_pipeline.records.schema import BOOL, INT, STRING, TIMESTAMP, Column, Table
-from mfg_pipeline.sources.fusion_ops.streams import (DOWNTIMES, PRODUCTION_ORDERS, PRODUCTIONS, PRODUCTS,
-                                                     PUNCH_CLOCKS, STOCK)
+from mfg_pipeline.sources.fusion_ops.streams import (
+    DOWNTIMES,
+    PRODUCTION_ORDERS,
+    PRODUCTIONS,
+    PRODUCTS,
+    PUNCH_CLOCKS,
+    STOCK,
+)
 from mfg_pipeline.warehouse.store import PARTITION_COLUMN, Stage, TableLoad, Warehouse
 
 SYSTEM = "fusion_ops"
@@ -40,9 +47,14 @@ MAX_CHANNELS = 3  # the doc: "You can create up to 3 channels per organization"
 
 # Which warehouse stream a channel type lands in, and how the doc marks a deletion in that type's feed.
 # Products and stock are landed from their channels only (keyed by code; see FEED_ONLY_STREAMS).
-STREAM_BY_TYPE: dict[str, Stream] = {"PRODUCTION": PRODUCTIONS, "DOWN_TIME": DOWNTIMES,
-                                     "PUNCH_CLOCK": PUNCH_CLOCKS, "PRODUCTION_ORDER": PRODUCTION_ORDERS,
-                                     "PRODUCT": PRODUCTS, "STOCK": STOCK}
+STREAM_BY_TYPE: dict[str, Stream] = {
+    "PRODUCTION": PRODUCTIONS,
+    "DOWN_TIME": DOWNTIMES,
+    "PUNCH_CLOCK": PUNCH_CLOCKS,
+    "PRODUCTION_ORDER": PRODUCTION_ORDERS,
+    "PRODUCT": PRODUCTS,
+    "STOCK": STOCK,
+}
 DELETION_MARKERS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
     "PRODUCTION": lambda r: r.get("status") == "deleted",
     "DOWN_TIME": lambda r: r.get("event-type") == "downtime_deleted",
@@ -54,23 +66,30 @@ DELETION_MARKERS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
 DEFAULT_CHANNELS = "production=PRODUCTION,downtime=DOWN_TIME,punch_clock=PUNCH_CLOCK"
 
 CHANGE_LOG = Table(
-    name="change_log", primary_key=("batch_id", "position"),
+    name="change_log",
+    primary_key=("batch_id", "position"),
     description="Every change applied from the Fusion Operations changes feed, once: which batch (feed read) it "
-                "came in, the entity (entity_id, or entity_code for products and stock) and whether it was a "
-                "deletion.",
+    "came in, the entity (entity_id, or entity_code for products and stock) and whether it was a "
+    "deletion.",
     columns=(
-        Column("batch_id", STRING, required=True, description="The feed read (journal file) the change came in: "
-                                                               "read time, channel and a random suffix."),
+        Column(
+            "batch_id",
+            STRING,
+            required=True,
+            description="The feed read (journal file) the change came in: read time, channel and a random suffix.",
+        ),
         Column("position", INT, required=True, description="Position of the change within its batch."),
         Column("channel", STRING, description="The changes channel it was read from (FUSION_OPS_CHANGE_CHANNELS)."),
-        Column("entity_type", STRING, description="PRODUCTION, DOWN_TIME, PUNCH_CLOCK, PRODUCTION_ORDER, PRODUCT "
-                                                  "or STOCK."),
+        Column(
+            "entity_type", STRING, description="PRODUCTION, DOWN_TIME, PUNCH_CLOCK, PRODUCTION_ORDER, PRODUCT or STOCK."
+        ),
         Column("entity_id", INT, description="Id of the changed record (NULL for products and stock)."),
         Column("entity_code", STRING, description="Product code of a changed product or stock entry."),
         Column("deleted", BOOL, description="Whether the change was a deletion."),
         Column("read_at", TIMESTAMP, description="When the sensor read the change from the feed (UTC)."),
         Column("applied_at", TIMESTAMP, description="When the change was applied to the warehouse (UTC)."),
-    ))
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -94,8 +113,9 @@ def channels_from_env() -> list[Channel]:
             raise ValueError(f"FUSION_OPS_CHANGE_CHANNELS: {item!r} is not name=TYPE with TYPE one of {CHANNEL_TYPES}")
         channels.append(Channel(name.strip(), kind))
     if len(channels) > MAX_CHANNELS:
-        raise ValueError(f"FUSION_OPS_CHANGE_CHANNELS: {len(channels)} channels; an organization has at most "
-                         f"{MAX_CHANNELS}")
+        raise ValueError(
+            f"FUSION_OPS_CHANGE_CHANNELS: {len(channels)} channels; an organization has at most {MAX_CHANNELS}"
+        )
     return channels
 
 
@@ -121,7 +141,7 @@ class ChangeJournal:
         self.keep_days = keep_days
 
     @classmethod
-    def for_data_dir(cls, data_dir: Path) -> "ChangeJournal":
+    def for_data_dir(cls, data_dir: Path) -> ChangeJournal:
         return cls(data_dir / "changes" / SYSTEM)
 
     def lock(self) -> FileLock:
@@ -135,8 +155,13 @@ class ChangeJournal:
         batch_id = f"{read_at:%Y%m%dT%H%M%S%fZ}-{channel.name}-{uuid.uuid4().hex[:8]}"
         path = self.pending_dir / f"{batch_id}.json"
         temporary = path.with_suffix(".tmp")
-        payload = {"batch_id": batch_id, "channel": channel.name, "type": channel.type,
-                   "read_at": read_at.isoformat(), "records": records}
+        payload = {
+            "batch_id": batch_id,
+            "channel": channel.name,
+            "type": channel.type,
+            "read_at": read_at.isoformat(),
+            "records": records,
+        }
         with open(temporary, "w", encoding="utf-8") as handle:
             json.dump(payload, handle)
             handle.flush()
@@ -161,8 +186,15 @@ class ChangeJournal:
         batches = []
         for path in sorted(self.pending_dir.glob("*.json")):
             payload = json.loads(path.read_text(encoding="utf-8"))
-            batches.append(Batch(payload["batch_id"], Channel(payload["channel"], payload["type"]),
-                                 datetime.fromisoformat(payload["read_at"]), payload["records"], path))
+            batches.append(
+                Batch(
+                    payload["batch_id"],
+                    Channel(payload["channel"], payload["type"]),
+                    datetime.fromisoformat(payload["read_at"]),
+                    payload["records"],
+                    path,
+                )
+            )
         return batches
 
     def mark_applied(self, batch: Batch) -> None:
@@ -183,8 +215,15 @@ class FeedReadReport:
     stopped_because: str = "drained"
 
 
-def read_feed(client: Any, channel: Channel, journal: ChangeJournal, *, max_calls: int, deadline: float,
-              on_saved: Callable[[Batch], None] | None = None) -> FeedReadReport:
+def read_feed(
+    client: Any,
+    channel: Channel,
+    journal: ChangeJournal,
+    *,
+    max_calls: int,
+    deadline: float,
+    on_saved: Callable[[Batch], None] | None = None,
+) -> FeedReadReport:
     """Drain `channel` until a short page, `max_calls` calls, or `deadline` (monotonic). Each page is in the
     journal before the next call."""
     report = FeedReadReport()
@@ -235,17 +274,21 @@ class ApplyReport:
 def _applied_batch_ids(warehouse: Warehouse, batch_ids: list[str]) -> set[str]:
     if not warehouse.duckdb_path.exists() or not batch_ids:
         return set()
-    exists = warehouse.query("SELECT count(*) FROM information_schema.tables "
-                             "WHERE table_schema = ? AND table_name = ?", [SYSTEM, CHANGE_LOG.name])[0][0]
+    exists = warehouse.query(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [SYSTEM, CHANGE_LOG.name],
+    )[0][0]
     if not exists:
         return set()
-    rows = warehouse.query(f"SELECT DISTINCT batch_id FROM {SYSTEM}.{CHANGE_LOG.name} "
-                           "WHERE list_contains(?, batch_id)", [batch_ids])
+    rows = warehouse.query(
+        f"SELECT DISTINCT batch_id FROM {SYSTEM}.{CHANGE_LOG.name} WHERE list_contains(?, batch_id)", [batch_ids]
+    )
     return {r[0] for r in rows}
 
 
-def apply_pending(journal: ChangeJournal, warehouse: Warehouse, *, naive_timezone: tzinfo,
-                  partition_timezone: tzinfo) -> ApplyReport:
+def apply_pending(
+    journal: ChangeJournal, warehouse: Warehouse, *, naive_timezone: tzinfo, partition_timezone: tzinfo
+) -> ApplyReport:
     """Apply every pending batch, oldest read first: upsert each entity's current state by id, soft-delete
     what the feed marks deleted, record each change in the change log; all of one batch in one transaction."""
     report = ApplyReport()
@@ -262,8 +305,9 @@ def apply_pending(journal: ChangeJournal, warehouse: Warehouse, *, naive_timezon
     return report
 
 
-def _apply_batch(batch: Batch, warehouse: Warehouse, naive_timezone: tzinfo, partition_timezone: tzinfo,
-                 report: ApplyReport) -> None:
+def _apply_batch(
+    batch: Batch, warehouse: Warehouse, naive_timezone: tzinfo, partition_timezone: tzinfo, report: ApplyReport
+) -> None:
     stream = batch.channel.stream
     is_deleted = DELETION_MARKERS[batch.channel.type]
     # Within one read an entity appears once (the doc), but be safe: the last state of a key wins.
@@ -271,19 +315,28 @@ def _apply_batch(batch: Batch, warehouse: Warehouse, naive_timezone: tzinfo, par
     latest: dict[Any, dict] = {}
     for record in batch.records:
         if not isinstance(record, Mapping):
-            raise SourcePayloadError(f"batch {batch.id}: a change is {type(record).__name__}, expected an object",
-                                     system=SYSTEM, endpoint=f"GET /api/v1/changes/{batch.channel.name}")
+            raise SourcePayloadError(
+                f"batch {batch.id}: a change is {type(record).__name__}, expected an object",
+                system=SYSTEM,
+                endpoint=f"GET /api/v1/changes/{batch.channel.name}",
+            )
         latest[tuple(get(record) for get in key_getters)] = record
     records = list(latest.values())
     deleted = [is_deleted(r) for r in records]
-    load = StreamLoad(PagesInHand(SYSTEM, naive_timezone), stream, warehouse, kind="upsert",
-                      placement_timezone=partition_timezone if stream.partitioned else None)
+    load = StreamLoad(
+        PagesInHand(SYSTEM, naive_timezone),
+        stream,
+        warehouse,
+        kind="upsert",
+        placement_timezone=partition_timezone if stream.partitioned else None,
+    )
     page = Page(number=batch.id, records=records, payload=None)
     try:
         keys = load.add_page(page, deleted_at=[batch.read_at if d else None for d in deleted])
     except SourcePayloadError as exc:  # name the feed, not the list endpoint the stream is declared with
-        raise SourcePayloadError(exc.detail, system=SYSTEM,
-                                 endpoint=f"GET /api/v1/changes/{batch.channel.name}", page=batch.id) from None
+        raise SourcePayloadError(
+            exc.detail, system=SYSTEM, endpoint=f"GET /api/v1/changes/{batch.channel.name}", page=batch.id
+        ) from None
     stage = warehouse.new_stage(SYSTEM)
     try:
         result = load.commit(extra_loads=[_stage_change_log(stage, batch, keys, deleted)])
@@ -304,14 +357,19 @@ def _apply_batch(batch: Batch, warehouse: Warehouse, naive_timezone: tzinfo, par
 def _stage_change_log(stage: Stage, batch: Batch, keys: list[tuple], deleted: list[bool]) -> TableLoad:
     applied_at = datetime.now(timezone.utc)
     path = stage.file_for(CHANGE_LOG.name)
-    columns = {"batch_id": [batch.id] * len(keys), "position": list(range(len(keys))),
-               "channel": [batch.channel.name] * len(keys), "entity_type": [batch.channel.type] * len(keys),
-               "entity_id": [k[0] if isinstance(k[0], int) else None for k in keys],
-               "entity_code": [k[0] if isinstance(k[0], str) else None for k in keys],
-               "deleted": deleted[:len(keys)],
-               "read_at": [batch.read_at] * len(keys), "applied_at": [applied_at] * len(keys),
-               # Partitioned by read day (UTC), so an apply rewrites today's Parquet file, not the whole history.
-               PARTITION_COLUMN: [batch.read_at.astimezone(timezone.utc).date()] * len(keys)}
+    columns = {
+        "batch_id": [batch.id] * len(keys),
+        "position": list(range(len(keys))),
+        "channel": [batch.channel.name] * len(keys),
+        "entity_type": [batch.channel.type] * len(keys),
+        "entity_id": [k[0] if isinstance(k[0], int) else None for k in keys],
+        "entity_code": [k[0] if isinstance(k[0], str) else None for k in keys],
+        "deleted": deleted[: len(keys)],
+        "read_at": [batch.read_at] * len(keys),
+        "applied_at": [applied_at] * len(keys),
+        # Partitioned by read day (UTC), so an apply rewrites today's Parquet file, not the whole history.
+        PARTITION_COLUMN: [batch.read_at.astimezone(timezone.utc).date()] * len(keys),
+    }
     schema = CHANGE_LOG.arrow_schema([pa.field(PARTITION_COLUMN, pa.date32(), nullable=False)])
     pq.write_table(pa.Table.from_pydict(columns, schema=schema), path)
     return TableLoad(SYSTEM, CHANGE_LOG, path, partitioned=True)

@@ -23,12 +23,24 @@ class FusionOpsClient(RestClient):
     def __init__(self, settings: FusionOpsSettings, data_dir: Path, logger: Logger | None = None):
         self.settings = settings
         self._basic = BasicAuth(settings.api_key, settings.api_secret)
-        self._token_auth = RefreshingTokenAuth(self._fetch_token, ttl=settings.token_ttl_seconds,
-                                               refresh_margin=300, placement="query", query_param="access_token")
-        vendor = Vendor(SYSTEM, settings.base_url, "FUSION_OPS_BASE_URL",
-                        ("FUSION_OPS_API_KEY", "FUSION_OPS_API_SECRET"))
-        api = ApiClient.for_company(vendor, auth=self._token_auth, rate_limit_per_minute=settings.rate_limit_per_minute,
-                                    budget_identity=settings.api_key, data_dir=data_dir, logger=logger)
+        self._token_auth = RefreshingTokenAuth(
+            self._fetch_token,
+            ttl=settings.token_ttl_seconds,
+            refresh_margin=300,
+            placement="query",
+            query_param="access_token",
+        )
+        vendor = Vendor(
+            SYSTEM, settings.base_url, "FUSION_OPS_BASE_URL", ("FUSION_OPS_API_KEY", "FUSION_OPS_API_SECRET")
+        )
+        api = ApiClient.for_company(
+            vendor,
+            auth=self._token_auth,
+            rate_limit_per_minute=settings.rate_limit_per_minute,
+            budget_identity=settings.api_key,
+            data_dir=data_dir,
+            logger=logger,
+        )
         api.masker.add(*self._basic.secrets())
         super().__init__(api, LISTS, settings.company_timezone)
 
@@ -36,12 +48,18 @@ class FusionOpsClient(RestClient):
         """GET returns the company's current token (shared with other runs, so no new token per run); POST makes
         a new one, used when there is none yet or ours is being replaced (about to expire, or refused)."""
         if not replacing:
-            response = self.api.request("GET", AUTHORIZATION_PATH, auth=self._basic, ok_statuses=(404,),
-                                        endpoint=f"GET {AUTHORIZATION_PATH}")
+            response = self.api.request(
+                "GET", AUTHORIZATION_PATH, auth=self._basic, ok_statuses=(404,), endpoint=f"GET {AUTHORIZATION_PATH}"
+            )
             if response.status_code == 200:
                 return self._token_from(response, "GET")
-        response = self.api.request("POST", AUTHORIZATION_PATH, auth=self._basic,
-                                    json_body={"scopes": ["productions_write"]}, endpoint=f"POST {AUTHORIZATION_PATH}")
+        response = self.api.request(
+            "POST",
+            AUTHORIZATION_PATH,
+            auth=self._basic,
+            json_body={"scopes": ["productions_write"]},
+            endpoint=f"POST {AUTHORIZATION_PATH}",
+        )
         return self._token_from(response, "POST")
 
     def _token_from(self, response, method: str) -> str:
@@ -50,8 +68,9 @@ class FusionOpsClient(RestClient):
         token = payload.get("token") if isinstance(payload, dict) else None
         if not isinstance(token, str) or not token:
             # Do not quote the body: it may hold a token.
-            raise SourcePayloadError("the authorization response has no 'token' string", system=SYSTEM,
-                                     endpoint=endpoint)
+            raise SourcePayloadError(
+                "the authorization response has no 'token' string", system=SYSTEM, endpoint=endpoint
+            )
         self.api.masker.add(token)
         return token
 
@@ -62,9 +81,11 @@ class FusionOpsClient(RestClient):
         server removed its changes cannot be recovered by anyone; the caller journals every answer it does get
         before it calls again. With `deadline` (monotonic), `DeadlineExceeded` means nothing was read."""
         endpoint = f"GET /api/v1/changes/{channel}"
-        payload = self.api.get_json("GET", f"/api/v1/changes/{quote(channel, safe='')}", endpoint=endpoint,
-                                    deadline=deadline)
+        payload = self.api.get_json(
+            "GET", f"/api/v1/changes/{quote(channel, safe='')}", endpoint=endpoint, deadline=deadline
+        )
         if not isinstance(payload, list):
-            raise SourcePayloadError(f"expected a JSON array of changes, got {type(payload).__name__}",
-                                     system=SYSTEM, endpoint=endpoint)
+            raise SourcePayloadError(
+                f"expected a JSON array of changes, got {type(payload).__name__}", system=SYSTEM, endpoint=endpoint
+            )
         return payload

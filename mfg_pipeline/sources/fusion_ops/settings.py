@@ -23,7 +23,7 @@ class FusionOpsSettings:
         return f"FusionOpsSettings(base_url={self.base_url!r}, rate_limit_per_minute={self.rate_limit_per_minute})"
 
     @classmethod
-    def from_env(cls) -> "FusionOpsSettings":
+    def from_env(cls) -> FusionOpsSettings:
         return cls(
             base_url=env_str("FUSION_OPS_BASE_URL", DEFAULT_BASE_URL),
             api_key=require_env("FUSION_OPS_API_KEY", "Fusion Operations API key"),

@@ -3,8 +3,9 @@ followed by their `meta`, paths from the settings (ISOlocity does not publish th
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from mfg_pipeline.declarations import Stream
 from mfg_pipeline.http.auth import BearerAuth
@@ -20,9 +21,14 @@ class IsolocityClient(RestClient):
     def __init__(self, settings: IsolocitySettings, data_dir: Path, logger: Logger | None = None):
         self.settings = settings
         vendor = Vendor(SYSTEM, settings.base_url, "ISOLOCITY_BASE_URL", ("ISOLOCITY_API_TOKEN",))
-        api = ApiClient.for_company(vendor, auth=BearerAuth(settings.api_token),
-                                    rate_limit_per_minute=settings.rate_limit_per_minute,
-                                    budget_identity=settings.api_token, data_dir=data_dir, logger=logger)
+        api = ApiClient.for_company(
+            vendor,
+            auth=BearerAuth(settings.api_token),
+            rate_limit_per_minute=settings.rate_limit_per_minute,
+            budget_identity=settings.api_token,
+            data_dir=data_dir,
+            logger=logger,
+        )
         # The doc's default and example page size. The NCR list may not honour it at all; the paginator follows
         # `meta.per_page`.
         lists = ListShape(paginator=lambda: PageMetaPaginator(page_size=PAGE_SIZE))
@@ -40,5 +46,10 @@ class IsolocityClient(RestClient):
             variable = PATH_VARIABLES[stream.name][0]
             raise SourceConfigurationError(
                 f"HTTP 404: no such list on this server; ISOlocity does not publish its paths, so set {variable} "
-                f"(now {self.path_of(stream)!r}) to this server's path", variable=variable, system=exc.system,
-                endpoint=exc.endpoint, page=exc.page, status=404) from None
+                f"(now {self.path_of(stream)!r}) to this server's path",
+                variable=variable,
+                system=exc.system,
+                endpoint=exc.endpoint,
+                page=exc.page,
+                status=404,
+            ) from None

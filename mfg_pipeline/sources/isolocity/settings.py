@@ -14,8 +14,8 @@ What the doc leaves open is configuration here rather than a guess in code (FACT
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 from zoneinfo import ZoneInfo
 
 from mfg_pipeline.config import env_int, env_str, env_timezone, require_env
@@ -37,20 +37,26 @@ def _as_path(raw: str) -> str:
 class IsolocitySettings:
     base_url: str
     api_token: str
-    paths: Mapping[str, str] = field(default_factory=lambda: {name: default
-                                                              for name, (_, default) in PATH_VARIABLES.items()})
+    paths: Mapping[str, str] = field(
+        default_factory=lambda: {name: default for name, (_, default) in PATH_VARIABLES.items()}
+    )
     rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
     timezone: ZoneInfo = ZoneInfo("UTC")  # for timestamps sent without an offset
 
     def __repr__(self) -> str:  # never print the token
-        return (f"IsolocitySettings(base_url={self.base_url!r}, paths={dict(self.paths)!r}, "
-                f"rate_limit_per_minute={self.rate_limit_per_minute}, timezone={self.timezone.key!r})")
+        return (
+            f"IsolocitySettings(base_url={self.base_url!r}, paths={dict(self.paths)!r}, "
+            f"rate_limit_per_minute={self.rate_limit_per_minute}, timezone={self.timezone.key!r})"
+        )
 
     @classmethod
-    def from_env(cls) -> "IsolocitySettings":
+    def from_env(cls) -> IsolocitySettings:
         return cls(
-            base_url=require_env("ISOLOCITY_BASE_URL", "ISOlocity API base URL (not published: ask ISOlocity "
-                                                       "for your organization's host, e.g. https://<host>)"),
+            base_url=require_env(
+                "ISOLOCITY_BASE_URL",
+                "ISOlocity API base URL (not published: ask ISOlocity "
+                "for your organization's host, e.g. https://<host>)",
+            ),
             api_token=require_env("ISOLOCITY_API_TOKEN", "ISOlocity API bearer token"),
             paths={name: _as_path(env_str(variable, default)) for name, (variable, default) in PATH_VARIABLES.items()},
             rate_limit_per_minute=env_int("ISOLOCITY_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE),

@@ -3,7 +3,8 @@ on them."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from mfg_pipeline.http.errors import SourcePayloadError
 
@@ -13,8 +14,15 @@ PAGE_SIZE = 50
 SUCCESS_STATUS = "success"
 MAX_MESSAGE_CHARS = 200
 
-_JSON_TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", int: "an integer", float: "a number",
-                    bool: "a boolean", type(None): "null"}
+_JSON_TYPE_NAMES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
 
 
 def _json_type(value: Any) -> str:
@@ -71,5 +79,5 @@ class EnvelopeSelector:
 def record_of_envelope(payload: Any) -> Any:
     """The record of a single-record envelope `{status: "success", message, data: {...}}`."""
     if not isinstance(payload, Mapping) or payload.get("status") != SUCCESS_STATUS:
-        raise ValueError(f"expected a {{status: \"success\", data}} envelope, got {_json_type(payload)}")
+        raise ValueError(f'expected a {{status: "success", data}} envelope, got {_json_type(payload)}')
     return payload.get("data")

@@ -14,12 +14,13 @@ Field names follow the doc's request schemas (`isolocity.txt`) plus `id`, `statu
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mfg_pipeline.declarations import ById, OpenRecords, Stream
 from mfg_pipeline.records.schema import BOOL, FLOAT, INT, STRING, TIMESTAMP, Column, Table, child_table
-from mfg_pipeline.sources.isolocity.shapes import record_of_envelope
 from mfg_pipeline.sources.isolocity.settings import PATH_VARIABLES
+from mfg_pipeline.sources.isolocity.shapes import record_of_envelope
 
 BATCH_ID_FIELD = "batch_id"
 
@@ -37,14 +38,19 @@ NCRS = Stream(
     name="ncrs",
     path=PATH_VARIABLES["ncrs"][1],
     description="Non-conformance reports of every source (internal, customer, supplier) and status (the list has "
-                "no date filter, and NCRs change status after they are raised). Hourly: the open ones "
-                "(`status=Open`), and each NCR stored as open that the list no longer returns, by id; daily: all.",
+    "no date filter, and NCRs change status after they are raised). Hourly: the open ones "
+    "(`status=Open`), and each NCR stored as open that the list no longer returns, by id; daily: all.",
     # ISOLOCITY_OPEN_NCR_STATUSES (default Open) overrides the statuses that can still change; "" turns it off.
-    open_records=OpenRecords(column="status", values=("Open",), requests=lambda values: [{"status": v} for v in values],
-                             refetch=ById("{path}/{id}", select=record_of_envelope),
-                             setting="ISOLOCITY_OPEN_NCR_STATUSES"),
+    open_records=OpenRecords(
+        column="status",
+        values=("Open",),
+        requests=lambda values: [{"status": v} for v in values],
+        refetch=ById("{path}/{id}", select=record_of_envelope),
+        setting="ISOLOCITY_OPEN_NCR_STATUSES",
+    ),
     table=Table(
-        name="ncrs", primary_key=("id",),
+        name="ncrs",
+        primary_key=("id",),
         description="ISOlocity non-conformance reports (the NCR list, by default GET /api/ncrs), one row per NCR.",
         columns=(
             Column("id", INT, required=True),
@@ -61,7 +67,8 @@ NCRS = Stream(
             Column("part_id", INT, description="The part concerned: parts.id."),
             Column("created_at", TIMESTAMP, description="Raised at (UTC)."),
             Column("updated_at", TIMESTAMP, description="Last changed at (UTC)."),
-        )),
+        ),
+    ),
 )
 
 CARS = Stream(
@@ -69,26 +76,33 @@ CARS = Stream(
     path=PATH_VARIABLES["cars"][1],
     description="Corrective action reports; the whole list every hour (no filter, and a short list).",
     table=Table(
-        name="cars", primary_key=("id",),
+        name="cars",
+        primary_key=("id",),
         description="ISOlocity corrective action reports (the CAR list, by default GET /api/cars), one row per CAR.",
         columns=(
             Column("id", INT, required=True),
             Column("car_number", STRING, description="Report number."),
-            Column("ncr_id", INT, description="The NCR the CAR was raised for (ncrs.id); null when it came from an "
-                                              "audit or review, or when the server does not send the link."),
+            Column(
+                "ncr_id",
+                INT,
+                description="The NCR the CAR was raised for (ncrs.id); null when it came from an "
+                "audit or review, or when the server does not send the link.",
+            ),
             Column("created_at", TIMESTAMP, description="Opened at (UTC)."),
             Column("updated_at", TIMESTAMP, description="Last changed at (UTC)."),
-        )),
+        ),
+    ),
 )
 
 PARTS = Stream(
     name="parts",
     path=PATH_VARIABLES["parts"][1],
     description="Parts and activities of the organization (NCRs point to them); the whole list every hour (no "
-                "filter, and a short list).",
+    "filter, and a short list).",
     post_process=batch_ids_as_rows,
     table=Table(
-        name="parts", primary_key=("id",),
+        name="parts",
+        primary_key=("id",),
         description="ISOlocity parts (the part list, by default GET /api/parts), one row per part.",
         columns=(
             Column("id", INT, required=True),
@@ -106,11 +120,17 @@ PARTS = Stream(
             Column("density_volume_unit", STRING),
             Column("created_at", TIMESTAMP, description="Created at (UTC)."),
             Column("updated_at", TIMESTAMP, description="Last changed at (UTC)."),
-        )),
-    children=(child_table(
-        "part_batch_ids", "batch_ids", [("part_id", "id", INT)],
-        description="Batch ids of a part (its batch_ids array), one row per id.",
-        columns=[Column(BATCH_ID_FIELD, STRING)]),),
+        ),
+    ),
+    children=(
+        child_table(
+            "part_batch_ids",
+            "batch_ids",
+            [("part_id", "id", INT)],
+            description="Batch ids of a part (its batch_ids array), one row per id.",
+            columns=[Column(BATCH_ID_FIELD, STRING)],
+        ),
+    ),
 )
 
 STREAMS = (NCRS, CARS, PARTS)

@@ -19,7 +19,7 @@ SOURCE = SourceSystem(
     name="lagerkoll",
     title="Lagerkoll",
     description="Production orders from Lagerkoll in every state, with their articles, reserved single articles "
-                "and batches.",
+    "and batches.",
     streams=STREAMS,
     make_client=make_client,
     concurrency_limit=2,  # one stream, and one order list per run; the 200/minute budget is shared anyway

@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator, Mapping
 from datetime import timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from mfg_pipeline.declarations import Stream
 from mfg_pipeline.http.auth import HeaderAuth
@@ -26,8 +27,10 @@ PAGE_REFUSED_STATUSES = (400, 404)
 def credential_auth(settings: LagerkollSettings) -> HeaderAuth:
     """The doc's headers: `store` plus either `user_id` + `user_token` or `api_key`."""
     if settings.uses_user_token:
-        return HeaderAuth({"store": settings.store, "user_id": str(settings.user_id),
-                           "user_token": str(settings.user_token)}, secret_headers=("user_token",))
+        return HeaderAuth(
+            {"store": settings.store, "user_id": str(settings.user_id), "user_token": str(settings.user_token)},
+            secret_headers=("user_token",),
+        )
     return HeaderAuth({"store": settings.store, "api_key": str(settings.api_key)}, secret_headers=("api_key",))
 
 
@@ -35,19 +38,29 @@ class LagerkollClient(RestClient):
     def __init__(self, settings: LagerkollSettings, data_dir: Path, logger: Logger | None = None):
         self.settings = settings
         auth = credential_auth(settings)
-        variables = (("LAGERKOLL_STORE", "LAGERKOLL_USER_ID", "LAGERKOLL_USER_TOKEN") if settings.uses_user_token
-                     else ("LAGERKOLL_STORE", "LAGERKOLL_API_KEY"))
+        variables = (
+            ("LAGERKOLL_STORE", "LAGERKOLL_USER_ID", "LAGERKOLL_USER_TOKEN")
+            if settings.uses_user_token
+            else ("LAGERKOLL_STORE", "LAGERKOLL_API_KEY")
+        )
         vendor = Vendor(SYSTEM, settings.base_url, "LAGERKOLL_BASE_URL", variables)
         # The limit belongs to the store, whichever credential style a run uses.
-        api = ApiClient.for_company(vendor, auth=auth, rate_limit_per_minute=settings.rate_limit_per_minute,
-                                    budget_identity=settings.store, data_dir=data_dir, logger=logger)
+        api = ApiClient.for_company(
+            vendor,
+            auth=auth,
+            rate_limit_per_minute=settings.rate_limit_per_minute,
+            budget_identity=settings.store,
+            data_dir=data_dir,
+            logger=logger,
+        )
         # Every date is epoch milliseconds: nothing is in a local zone.
         super().__init__(api, ListShape(paginator=self._paginator, select=orders_of), timezone.utc)
 
     def _paginator(self, first_page: int | None = None) -> TotalPagesPaginator:
         start = self.settings.first_page if first_page is None else first_page
-        return TotalPagesPaginator(page_size=self.settings.page_size, pages_of=lambda payload: payload["pages"],
-                                   start=start, echo_of=page_echo)
+        return TotalPagesPaginator(
+            page_size=self.settings.page_size, pages_of=lambda payload: payload["pages"], start=start, echo_of=page_echo
+        )
 
     def list_pages(self, stream: Stream, filters: Mapping[str, Any]) -> Iterator[Page]:
         """Pages from 0 (the doc's default; LAGERKOLL_FIRST_PAGE to change), going on from the page the server
@@ -65,9 +78,13 @@ class LagerkollClient(RestClient):
             counted, last_label = orders_count(page.payload), page.number
             yield page
         if counted is not None and received < counted:
-            raise SourcePayloadError(f"the list ended after {received} orders but ordersCount says {counted}: "
-                                     "pages were skipped, so nothing is landed", system=SYSTEM,
-                                     endpoint=stream.endpoint, page=last_label)
+            raise SourcePayloadError(
+                f"the list ended after {received} orders but ordersCount says {counted}: "
+                "pages were skipped, so nothing is landed",
+                system=SYSTEM,
+                endpoint=stream.endpoint,
+                page=last_label,
+            )
 
     def _first_page(self, stream: Stream, walk: Iterator[Page]) -> Page | None:
         """The walk's first page, or None when the server's pages evidently start one later."""
@@ -77,17 +94,27 @@ class LagerkollClient(RestClient):
         except SourceHttpError as exc:
             if exc.status not in PAGE_REFUSED_STATUSES or self.settings.first_page_fixed:
                 raise
-            self.log.warning(f"{SYSTEM} {stream.endpoint}: page {start} refused (HTTP {exc.status}); the server's "
-                             f"pages must start at {start + 1} (set LAGERKOLL_FIRST_PAGE={start + 1})")
+            self.log.warning(
+                f"{SYSTEM} {stream.endpoint}: page {start} refused (HTTP {exc.status}); the server's "
+                f"pages must start at {start + 1} (set LAGERKOLL_FIRST_PAGE={start + 1})"
+            )
             return None
         if not first.records and (orders_count(first.payload) or 0) > 0 and not self.settings.first_page_fixed:
-            self.log.warning(f"{SYSTEM} {stream.endpoint}: page {start} is empty but ordersCount is "
-                             f"{orders_count(first.payload)}; the server's pages must start at {start + 1}")
+            self.log.warning(
+                f"{SYSTEM} {stream.endpoint}: page {start} is empty but ordersCount is "
+                f"{orders_count(first.payload)}; the server's pages must start at {start + 1}"
+            )
             walk.close()  # type: ignore[attr-defined]
             return None
         return first
 
     def _walk(self, stream: Stream, filters: Mapping[str, Any], first_page: int | None) -> Iterator[Page]:
         path = self.path_of(stream)
-        return self.api.pages(stream.method, path, self._paginator(first_page), params=dict(filters),
-                              select=orders_of, endpoint=f"{stream.method} {path}")
+        return self.api.pages(
+            stream.method,
+            path,
+            self._paginator(first_page),
+            params=dict(filters),
+            select=orders_of,
+            endpoint=f"{stream.method} {path}",
+        )

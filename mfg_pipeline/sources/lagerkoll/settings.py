@@ -41,11 +41,13 @@ class LagerkollSettings:
 
     def __repr__(self) -> str:  # never print the credentials
         style = "user_id+user_token" if self.uses_user_token else "api_key"
-        return (f"LagerkollSettings(base_url={self.base_url!r}, store={self.store!r}, credentials={style}, "
-                f"rate_limit_per_minute={self.rate_limit_per_minute})")
+        return (
+            f"LagerkollSettings(base_url={self.base_url!r}, store={self.store!r}, credentials={style}, "
+            f"rate_limit_per_minute={self.rate_limit_per_minute})"
+        )
 
     @classmethod
-    def from_env(cls) -> "LagerkollSettings":
+    def from_env(cls) -> LagerkollSettings:
         store = require_env("LAGERKOLL_STORE", "Lagerkoll store id (shown where the API was activated)")
         user_id = env_str("LAGERKOLL_USER_ID", "")
         user_token = env_str("LAGERKOLL_USER_TOKEN", "")
@@ -53,13 +55,18 @@ class LagerkollSettings:
         if not (user_id and user_token) and not api_key:
             # Half of the user pair set: the other half is what is missing, not the API key.
             if user_id:
-                raise MissingCredentialError("LAGERKOLL_USER_TOKEN", "Lagerkoll user token that goes with "
-                                             "LAGERKOLL_USER_ID (or unset it and set LAGERKOLL_API_KEY)")
+                raise MissingCredentialError(
+                    "LAGERKOLL_USER_TOKEN",
+                    "Lagerkoll user token that goes with LAGERKOLL_USER_ID (or unset it and set LAGERKOLL_API_KEY)",
+                )
             if user_token:
-                raise MissingCredentialError("LAGERKOLL_USER_ID", "Lagerkoll user id that goes with "
-                                             "LAGERKOLL_USER_TOKEN (or unset it and set LAGERKOLL_API_KEY)")
-            api_key = require_env("LAGERKOLL_API_KEY", "Lagerkoll API key (or set LAGERKOLL_USER_ID and "
-                                  "LAGERKOLL_USER_TOKEN instead)")
+                raise MissingCredentialError(
+                    "LAGERKOLL_USER_ID",
+                    "Lagerkoll user id that goes with LAGERKOLL_USER_TOKEN (or unset it and set LAGERKOLL_API_KEY)",
+                )
+            api_key = require_env(
+                "LAGERKOLL_API_KEY", "Lagerkoll API key (or set LAGERKOLL_USER_ID and LAGERKOLL_USER_TOKEN instead)"
+            )
         use_user = bool(user_id and user_token)
         first_page = _first_page(env_str("LAGERKOLL_FIRST_PAGE", "auto"))
         return cls(

@@ -3,7 +3,8 @@ checked and flattened one level for the child tables. Errors name the field (Val
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 WRAPPER = "{page, pages, pageSize, ordersCount, orders}"
 SINGLE_ARTICLES_KEY = "_singleArticleRows"  # added to each order: the parts of every single-article group
@@ -17,7 +18,8 @@ def _is_int(value: Any) -> bool:
 
 def _kind(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value), "number")
+        type(value), "number"
+    )
 
 
 def orders_of(payload: Any) -> list:
@@ -53,8 +55,12 @@ def with_single_article_rows(order: Mapping[str, Any]) -> Mapping[str, Any]:
         return order
     if not isinstance(groups, list):
         raise ValueError(f"'singleArticles' must be an array, got {_kind(groups)}")
-    rows = _rows_of_groups(groups, "singleArticles", group_name=lambda g: f"'singleArticles[{g}]'",
-                           items_name=lambda g, at: f"'singleArticles[{g}].singleArticles{at}'")
+    rows = _rows_of_groups(
+        groups,
+        "singleArticles",
+        group_name=lambda g: f"'singleArticles[{g}]'",
+        items_name=lambda g, at: f"'singleArticles[{g}].singleArticles{at}'",
+    )
     return {**order, SINGLE_ARTICLES_KEY: rows}
 
 
@@ -67,14 +73,17 @@ def batch_rows(payload: Any) -> list[dict]:
     """
     articles = [payload] if isinstance(payload, Mapping) else payload
     if not isinstance(articles, list):
-        raise ValueError(f"expected an array of {{articleId, countBatch, countSerial, batches}} objects, "
-                         f"got a JSON {_kind(payload)}")
-    return _rows_of_groups(articles, "batches", group_name=lambda a: f"element {a}",
-                           items_name=lambda a, at: f"element {a}: 'batches{at}'")
+        raise ValueError(
+            f"expected an array of {{articleId, countBatch, countSerial, batches}} objects, got a JSON {_kind(payload)}"
+        )
+    return _rows_of_groups(
+        articles, "batches", group_name=lambda a: f"element {a}", items_name=lambda a, at: f"element {a}: 'batches{at}'"
+    )
 
 
-def _rows_of_groups(groups: list, items_field: str, group_name: Callable[[int], str],
-                    items_name: Callable[[int, str], str]) -> list[dict]:
+def _rows_of_groups(
+    groups: list, items_field: str, group_name: Callable[[int], str], items_name: Callable[[int, str], str]
+) -> list[dict]:
     """One level of nesting flattened for a child table: every item of each group's `items_field` array, with
     the group's `articleId`. Raises ValueError naming the field (by `group_name(g)` / `items_name(g, "[i]")`)
     when a group or an item is not an object or the array is not an array."""
@@ -89,7 +98,6 @@ def _rows_of_groups(groups: list, items_field: str, group_name: Callable[[int], 
             raise ValueError(f"{items_name(group_index, '')} must be an array, got {_kind(items)}")
         for item_index, item in enumerate(items):
             if not isinstance(item, Mapping):
-                raise ValueError(f"{items_name(group_index, f'[{item_index}]')} must be an object, "
-                                 f"got {_kind(item)}")
+                raise ValueError(f"{items_name(group_index, f'[{item_index}]')} must be an object, got {_kind(item)}")
             rows.append({**item, GROUP_ARTICLE_ID: group.get("articleId")})
     return rows

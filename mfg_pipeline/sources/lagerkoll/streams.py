@@ -25,12 +25,18 @@ every order (`state_from=0&state_to=3`), soft-deleting the ones no longer listed
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mfg_pipeline.declarations import ById, ChildEndpoint, OpenRecords, Stream
 from mfg_pipeline.records.schema import BOOL, FLOAT, INT, STRING, TIMESTAMP, Column, Table, child_table, first_of
-from mfg_pipeline.sources.lagerkoll.shapes import (BATCHES_KEY, GROUP_ARTICLE_ID, SINGLE_ARTICLES_KEY, batch_rows,
-                                                   with_single_article_rows)
+from mfg_pipeline.sources.lagerkoll.shapes import (
+    BATCHES_KEY,
+    GROUP_ARTICLE_ID,
+    SINGLE_ARTICLES_KEY,
+    batch_rows,
+    with_single_article_rows,
+)
 
 BASE_PATH = "/v1/production_orders"  # FACTS: the doc's URLs are relative to it
 
@@ -49,7 +55,7 @@ def state_name(record: Mapping[str, Any]) -> str | None:
 
 def state_ranges(states: tuple[Any, ...]) -> list[dict[str, Any]]:
     """`state_from`/`state_to` filters covering exactly `states`: one range per run of consecutive codes."""
-    ordered, ranges = sorted(set(states)), []
+    ordered, ranges = sorted(set(states)), list[dict[str, Any]]()
     for state in ordered:
         if ranges and state == ranges[-1]["state_to"] + 1:
             ranges[-1]["state_to"] = state
@@ -63,18 +69,24 @@ PRODUCTION_ORDERS = Stream(
     path=f"{BASE_PATH}/production_orders_state",
     params={"state_from": 0, "state_to": 3},  # the doc gives no defaults for these: ask for every state
     description="Production orders in every state (NEW, DEVELOPING, FINISHED, CANCELLED) with their articles, "
-                "reserved single articles and batches. Hourly: the open ones (NEW, DEVELOPING) and those that "
-                "left that set; daily: every order.",
+    "reserved single articles and batches. Hourly: the open ones (NEW, DEVELOPING) and those that "
+    "left that set; daily: every order.",
     post_process=with_single_article_rows,
     child_endpoints=(ChildEndpoint(BATCHES_KEY, f"{BASE_PATH}/{{orderId}}/batch", select=batch_rows),),
     # LAGERKOLL_OPEN_STATES (default 0,1) overrides which states count as open; "" turns the open pass off.
-    open_records=OpenRecords(column="state", values=(0, 1), requests=state_ranges,
-                             refetch=ById(f"{BASE_PATH}/{{order_id}}"), setting="LAGERKOLL_OPEN_STATES",
-                             value_type=INT),
+    open_records=OpenRecords(
+        column="state",
+        values=(0, 1),
+        requests=state_ranges,
+        refetch=ById(f"{BASE_PATH}/{{order_id}}"),
+        setting="LAGERKOLL_OPEN_STATES",
+        value_type=INT,
+    ),
     table=Table(
-        name="production_orders", primary_key=("order_id",),
+        name="production_orders",
+        primary_key=("order_id",),
         description="Lagerkoll production orders (GET /v1/production_orders/production_orders_state, "
-                    "states 0-3), one row per order.",
+        "states 0-3), one row per order.",
         columns=(
             Column("order_id", INT, "orderId", required=True),
             Column("pr_reference", STRING, "prReference", description="The store's own unique order reference."),
@@ -89,15 +101,22 @@ PRODUCTION_ORDERS = Stream(
             Column("work_hours", FLOAT, "workHours"),
             Column("state", INT, "state", description="0 NEW, 1 DEVELOPING, 2 FINISHED, 3 CANCELLED."),
             Column("state_name", STRING, state_name, description="NEW, DEVELOPING, FINISHED or CANCELLED."),
-            Column("reserve_in_depth", BOOL, "reserveInDepth",
-                   description="Reserve parts in every layer of bundled articles, not just the first."),
+            Column(
+                "reserve_in_depth",
+                BOOL,
+                "reserveInDepth",
+                description="Reserve parts in every layer of bundled articles, not just the first.",
+            ),
             Column("store_state", INT, "storeState"),
             Column("total_amount", FLOAT, "totalAmount"),
             Column("finished_amount", FLOAT, "finishedAmount"),
-        )),
+        ),
+    ),
     children=(
         child_table(
-            "production_order_articles", "articles", [("order_id", "order_id", INT)],
+            "production_order_articles",
+            "articles",
+            [("order_id", "order_id", INT)],
             description="Articles a production order makes (its articles array, ProductionOrderArticleDto).",
             columns=[
                 Column("article_id", STRING, "articleId"),
@@ -107,16 +126,24 @@ PRODUCTION_ORDERS = Stream(
                 Column("finished", FLOAT, "finished"),
                 Column("waste", FLOAT, "waste", description="Produced = finished + waste."),
                 Column("status", INT, "status"),
-                Column("accuracy", FLOAT, "accuracy",
-                       description="Percent; positive is overproduction, negative is waste."),
-            ]),
+                Column(
+                    "accuracy", FLOAT, "accuracy", description="Percent; positive is overproduction, negative is waste."
+                ),
+            ],
+        ),
         child_table(
-            "production_order_single_articles", SINGLE_ARTICLES_KEY, [("order_id", "order_id", INT)],
+            "production_order_single_articles",
+            SINGLE_ARTICLES_KEY,
+            [("order_id", "order_id", INT)],
             description="Parts (single articles) reserved for a production order, one row per part of each "
-                        "article (its singleArticles groups, flattened).",
+            "article (its singleArticles groups, flattened).",
             columns=[
-                Column("article_id", STRING, first_of(GROUP_ARTICLE_ID, "articleId"),
-                       description="The bundled article the part is for."),
+                Column(
+                    "article_id",
+                    STRING,
+                    first_of(GROUP_ARTICLE_ID, "articleId"),
+                    description="The bundled article the part is for.",
+                ),
                 Column("single_article_id", STRING, "singleArticleId"),
                 Column("single_article_name", STRING, "singleArticleName"),
                 Column("unit", STRING, "unit"),
@@ -125,20 +152,28 @@ PRODUCTION_ORDERS = Stream(
                 Column("part_amount", FLOAT, "partAmount"),
                 Column("purchase_price", FLOAT, "purchasePrice"),
                 Column("has_stock_value", BOOL, "hasStockValue"),
-            ]),
+            ],
+        ),
         child_table(
-            "production_order_batches", BATCHES_KEY, [("order_id", "order_id", INT)],
+            "production_order_batches",
+            BATCHES_KEY,
+            [("order_id", "order_id", INT)],
             description="Batches and serial numbers a production order's output was booked under "
-                        "(GET /v1/production_orders/{order_id}/batch, every article's batches, flattened).",
+            "(GET /v1/production_orders/{order_id}/batch, every article's batches, flattened).",
             columns=[
                 Column("article_id", STRING, GROUP_ARTICLE_ID),
                 Column("batch_id", STRING, "batchId"),
                 Column("serial_nr", STRING, "serialNr"),
                 Column("ordered_amount", FLOAT, "orderedAmount"),
                 Column("delivered_amount", FLOAT, "deliveredAmount"),
-                Column("best_before", INT, "bestBefore",
-                       description="As sent: the doc types it Long (not Date) and gives no unit."),
-            ]),
+                Column(
+                    "best_before",
+                    INT,
+                    "bestBefore",
+                    description="As sent: the doc types it Long (not Date) and gives no unit.",
+                ),
+            ],
+        ),
     ),
 )
 

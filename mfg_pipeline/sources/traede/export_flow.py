@@ -35,8 +35,14 @@ def _updated_at_by_id(records: list[Any]) -> dict[int, Any]:
     return {INT.coerce(r["id"]): r.get("updated_at") for r in records}
 
 
-def export_and_mark(client: TraedeClient, stream: Stream, warehouse: Warehouse, plan: RefreshPlan | None = None,
-                    progress: ProgressCallback | None = None, log: Logger | None = None) -> list[LoadReport]:
+def export_and_mark(
+    client: TraedeClient,
+    stream: Stream,
+    warehouse: Warehouse,
+    plan: RefreshPlan | None = None,
+    progress: ProgressCallback | None = None,
+    log: Logger | None = None,
+) -> list[LoadReport]:
     """Land every order due for export to our system_id, marking each batch exported once it is committed. The
     export is Traede's own change feed (an edited order is due again), so every cycle runs the same flow."""
     load = StreamLoad(client, stream, warehouse, kind="upsert")
@@ -61,8 +67,10 @@ def export_and_mark(client: TraedeClient, stream: Stream, warehouse: Warehouse, 
             client.mark_exported(fresh)
             versions = _updated_at_by_id(page.records)
             landed.update((order_id, versions[order_id]) for order_id in fresh)
-            client.log.info(f"{client.system} {stream.name}: batch {batch} landed and marked {len(fresh)} "
-                            f"orders ({len(landed)} this run)")
+            client.log.info(
+                f"{client.system} {stream.name}: batch {batch} landed and marked {len(fresh)} "
+                f"orders ({len(landed)} this run)"
+            )
             if re_exporting:
                 page_number += 1
         if not load.commits:
@@ -74,19 +82,25 @@ def export_and_mark(client: TraedeClient, stream: Stream, warehouse: Warehouse, 
     return [load.report()]
 
 
-def _stop_on_repeated_page(client: TraedeClient, stream: Stream, label: Any, records: list[Any],
-                           landed: dict[int, Any]) -> None:
+def _stop_on_repeated_page(
+    client: TraedeClient, stream: Stream, label: Any, records: list[Any], landed: dict[int, Any]
+) -> None:
     """Every order on the page was landed and marked by this run. If some changed since (edited in Traede
     meanwhile), they are due again by right: leave them unmarked for the next run, which lands the new version.
     If none changed, the marks are not taking effect, and reading on would never end."""
     current = _updated_at_by_id(records)
     changed = sorted(order_id for order_id, updated_at in current.items() if landed.get(order_id) != updated_at)
     if changed:
-        client.log.warning(f"{client.system} {stream.name}: orders {changed[:20]} changed in Traede after this "
-                           "run landed them; they stay due and land on the next run")
+        client.log.warning(
+            f"{client.system} {stream.name}: orders {changed[:20]} changed in Traede after this "
+            "run landed them; they stay due and land on the next run"
+        )
         return
     raise PaginationLoopError(
         f"the export returned only orders this run already landed and marked exported ({sorted(current)[:20]}): "
         f"the marks are not taking effect (is TRAEDE_SYSTEM_ID {client.settings.system_id!r} the one being "
         "marked?); stopping instead of reading the same orders forever. Everything landed so far is committed",
-        system=client.system, endpoint=EXPORT_ENDPOINT, page=label)
+        system=client.system,
+        endpoint=EXPORT_ENDPOINT,
+        page=label,
+    )

@@ -16,8 +16,7 @@ DEFAULT_BASE_URL = "https://api.traede.com"
 # usually allows, yet a run needs only 7 requests per 60 orders (one export page, six marks of 10), so it
 # still lands ~500 orders a minute; a 429 is honoured anyway. Raise it once Traede confirms a number.
 DEFAULT_RATE_LIMIT_PER_MINUTE = 60
-FILTER_GROUPS_EXAMPLE = ('[{"filters": [{"key": "created_at", "operator": "gte", '
-                         '"value": "2024-01-01 00:00:00"}]}]')
+FILTER_GROUPS_EXAMPLE = '[{"filters": [{"key": "created_at", "operator": "gte", "value": "2024-01-01 00:00:00"}]}]'
 
 
 def env_flag(name: str, default: bool) -> bool:
@@ -38,8 +37,9 @@ def env_instant(name: str) -> datetime | None:
     try:
         return parse_instant(raw, timezone.utc)
     except (TypeError, ValueError):
-        raise ValueError(f"Environment variable {name} must be a UTC date-time such as 2024-01-01T00:00:00Z, "
-                         f"got {raw!r}") from None
+        raise ValueError(
+            f"Environment variable {name} must be a UTC date-time such as 2024-01-01T00:00:00Z, got {raw!r}"
+        ) from None
 
 
 def env_filter_groups(name: str) -> tuple[dict[str, Any], ...]:
@@ -53,12 +53,17 @@ def env_filter_groups(name: str) -> tuple[dict[str, Any], ...]:
     except ValueError:
         raise ValueError(f"Environment variable {name} must be JSON, e.g. {FILTER_GROUPS_EXAMPLE}") from None
     well_formed = isinstance(groups, list) and all(
-        isinstance(g, dict) and isinstance(g.get("filters"), list) and g["filters"]
+        isinstance(g, dict)
+        and isinstance(g.get("filters"), list)
+        and g["filters"]
         and all(isinstance(f, dict) and {"key", "operator", "value"} <= f.keys() for f in g["filters"])
-        for g in groups)
+        for g in groups
+    )
     if not well_formed:
-        raise ValueError(f"Environment variable {name} must be a list of filter groups, each with a non-empty "
-                         f"'filters' list of {{key, operator, value}}, e.g. {FILTER_GROUPS_EXAMPLE}")
+        raise ValueError(
+            f"Environment variable {name} must be a list of filter groups, each with a non-empty "
+            f"'filters' list of {{key, operator, value}}, e.g. {FILTER_GROUPS_EXAMPLE}"
+        )
     return tuple(groups)
 
 
@@ -82,19 +87,22 @@ class TraedeSettings:
     filter_groups: tuple[dict[str, Any], ...] = ()
 
     def __repr__(self) -> str:  # never print the credentials
-        return (f"TraedeSettings(base_url={self.base_url!r}, system_id={self.system_id!r}, "
-                f"rate_limit_per_minute={self.rate_limit_per_minute}, include_open={self.include_open}, "
-                f"include_closed={self.include_closed}, not_exported_since={self.not_exported_since}, "
-                f"filter_groups={self.filter_groups!r})")
+        return (
+            f"TraedeSettings(base_url={self.base_url!r}, system_id={self.system_id!r}, "
+            f"rate_limit_per_minute={self.rate_limit_per_minute}, include_open={self.include_open}, "
+            f"include_closed={self.include_closed}, not_exported_since={self.not_exported_since}, "
+            f"filter_groups={self.filter_groups!r})"
+        )
 
     @classmethod
-    def from_env(cls) -> "TraedeSettings":
+    def from_env(cls) -> TraedeSettings:
         return cls(
             base_url=env_str("TRAEDE_BASE_URL", DEFAULT_BASE_URL),
             access_token=require_env("TRAEDE_ACCESS_TOKEN", "Traede API access token (Bearer)"),
             app_key=require_env("TRAEDE_APP_KEY", "Traede app key (sent as X-Traede-App-Key)"),
-            system_id=require_env("TRAEDE_SYSTEM_ID", "Traede export system_id naming this warehouse "
-                                                      "(export state is kept per system_id)"),
+            system_id=require_env(
+                "TRAEDE_SYSTEM_ID", "Traede export system_id naming this warehouse (export state is kept per system_id)"
+            ),
             rate_limit_per_minute=env_int("TRAEDE_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE),
             include_open=env_flag("TRAEDE_INCLUDE_OPEN", False),
             include_closed=env_flag("TRAEDE_INCLUDE_CLOSED", True),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 SYSTEM = "traede"
 EXPORT_PATH = "/v10/production-orders/export"

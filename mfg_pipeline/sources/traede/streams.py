@@ -12,7 +12,8 @@ product API, not from copies embedded in orders.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mfg_pipeline.declarations import Stream
 from mfg_pipeline.records.schema import DATE, FLOAT, INT, JSON, STRING, TIMESTAMP, Column, Table, child_table
@@ -29,13 +30,14 @@ PRODUCTION_ORDERS = Stream(
     name="production_orders",
     path=EXPORT_PATH,
     description="Production orders due for export to TRAEDE_SYSTEM_ID, with their lines (product and variant "
-                "embedded); each batch is marked exported once it is committed. Upserted by order id.",
+    "embedded); each batch is marked exported once it is committed. Upserted by order id.",
     params={"includes[]": ["lines", "lines.product", "lines.variant"]},
     loader=export_and_mark,
     table=Table(
-        name="production_orders", primary_key=("id",),
+        name="production_orders",
+        primary_key=("id",),
         description="Traede production orders (GET /v10/production-orders/export), one row per order, "
-                    "the latest exported version.",
+        "the latest exported version.",
         columns=(
             Column("id", INT, required=True),
             Column("production_order_number", STRING, description="The order number shown in Traede."),
@@ -49,31 +51,49 @@ PRODUCTION_ORDERS = Stream(
             Column("created_at", TIMESTAMP, description="UTC."),
             Column("updated_at", TIMESTAMP, description="UTC; a change after the last export exports it again."),
             Column("closed_at", TIMESTAMP, description="UTC."),
-            Column("source_json", JSON, order_without_lines, description="The order as the export sent it, "
-                                                                         "without its lines."),
-        )),
-    children=(child_table(
-        "production_order_lines", "lines", [("production_order_id", "id", INT)],
-        description="Lines of a Traede production order (its `lines` include), with the product and variant.",
-        columns=[
-            Column("line_id", INT, "id"),
-            Column("product_id", INT, "product_id"),
-            Column("variant_id", INT, "variant_id"),
-            Column("quantity", FLOAT, "quantity"),
-            Column("received_quantity", FLOAT, "received_quantity"),
-            Column("unit_price", FLOAT, "unit_price"),
-            Column("discount_percent", FLOAT, "discount_percent"),
-            Column("total_price", FLOAT, "total_price"),
-            Column("product_item_number", STRING, "product.item_number",
-                   description="The product's item number (the product code in the other systems)."),
-            Column("product_name", STRING, "product.name"),
-            Column("variant_sku", STRING, "variant.sku"),
-            Column("variant_ean", STRING, "variant.ean"),
-            Column("variant_name", STRING, "variant.name"),
-            Column("variant_attributes", JSON, "variant.attributes", description="e.g. {\"finish\": ...}."),
-            Column("source_json", JSON, lambda line: line,
-                   description="The line as the export sent it, product and variant included."),
-        ]),),
+            Column(
+                "source_json",
+                JSON,
+                order_without_lines,
+                description="The order as the export sent it, without its lines.",
+            ),
+        ),
+    ),
+    children=(
+        child_table(
+            "production_order_lines",
+            "lines",
+            [("production_order_id", "id", INT)],
+            description="Lines of a Traede production order (its `lines` include), with the product and variant.",
+            columns=[
+                Column("line_id", INT, "id"),
+                Column("product_id", INT, "product_id"),
+                Column("variant_id", INT, "variant_id"),
+                Column("quantity", FLOAT, "quantity"),
+                Column("received_quantity", FLOAT, "received_quantity"),
+                Column("unit_price", FLOAT, "unit_price"),
+                Column("discount_percent", FLOAT, "discount_percent"),
+                Column("total_price", FLOAT, "total_price"),
+                Column(
+                    "product_item_number",
+                    STRING,
+                    "product.item_number",
+                    description="The product's item number (the product code in the other systems).",
+                ),
+                Column("product_name", STRING, "product.name"),
+                Column("variant_sku", STRING, "variant.sku"),
+                Column("variant_ean", STRING, "variant.ean"),
+                Column("variant_name", STRING, "variant.name"),
+                Column("variant_attributes", JSON, "variant.attributes", description='e.g. {"finish": ...}.'),
+                Column(
+                    "source_json",
+                    JSON,
+                    lambda line: line,
+                    description="The line as the export sent it, product and variant included.",
+                ),
+            ],
+        ),
+    ),
 )
 
 STREAMS = (PRODUCTION_ORDERS,)
