@@ -125,6 +125,8 @@ class SimulatorApp:
             ]
         )
         self.limit = SlidingWindowLimit(rate_limit_per_minute, rate_window_seconds)
+        # Held by every handler and every mutation: live changes never interleave with a page being served.
+        self.data_lock = threading.RLock()
         self._log: list[LoggedRequest] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -207,7 +209,8 @@ class SimulatorApp:
                 wait = self.limit.admit(company)
                 if wait is not None:
                     return self.rate_limited_response(max(1, math.ceil(wait))), company
-            return getattr(self, "on_" + endpoint)(request, company=company, **args), company
+            with self.data_lock:
+                return getattr(self, "on_" + endpoint)(request, company=company, **args), company
         except Reject as reject:
             return reject.response, company
 

@@ -16,6 +16,16 @@ def _build(now, seed, scale, rate_limit, history_days):
     return FulcrumSimulator(dataset, rate_limit_per_minute=rate_limit or 300)
 
 
+def _live(app, interval_seconds, seed):
+    from mfg_pipeline.simulators.fulcrum.live import FulcrumMutations
+    from mfg_pipeline.simulators.live import LiveMutator
+
+    return LiveMutator(FulcrumMutations(app, seed), interval_seconds)
+
+
 SIMULATOR = SimulatorEntry(
-    "fulcrum", _build, lambda url: {"FULCRUM_BASE_URL": url, "FULCRUM_API_TOKEN": "demo-fulcrum-token"}
+    "fulcrum",
+    _build,
+    lambda url: {"FULCRUM_BASE_URL": url, "FULCRUM_API_TOKEN": "demo-fulcrum-token"},
+    _live,
 )

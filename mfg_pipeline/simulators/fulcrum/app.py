@@ -92,8 +92,6 @@ class FulcrumSimulator(SimulatorApp):
         self.max_take = max_take
         self.default_take = default_take
         self.page_child_lists = page_child_lists
-        self._jobs = {r.id: r for r in self.data.jobs}
-        self._invoices = {r.id: r for r in self.data.invoices}
 
     def rules(self) -> list[Rule]:
         return [
@@ -278,14 +276,14 @@ class FulcrumSimulator(SimulatorApp):
 
     def _job(self, job_id: str) -> FulcrumRecord:
         self._check_id(job_id, "jobId", ID_LENGTH)
-        job = self._jobs.get(job_id)
+        job = self.data.job_index.get(job_id)
         if job is None:
             raise _not_found(f"Job {job_id} not found.")
         return job
 
     def _invoice(self, invoice_id: str) -> FulcrumRecord:
         self._check_id(invoice_id, "invoiceId", ID_LENGTH)
-        invoice = self._invoices.get(invoice_id)
+        invoice = self.data.invoice_index.get(invoice_id)
         if invoice is None:
             raise _not_found(f"Invoice {invoice_id} not found.")
         return invoice

@@ -120,6 +120,9 @@ class FulcrumDataset:
         self.invoices: list[FulcrumRecord] = []
         self.invoice_line_items: dict[str, list[FulcrumRecord]] = {}  # invoice id -> its line items
 
+        self.job_index: dict[str, FulcrumRecord] = {}
+        self.invoice_index: dict[str, FulcrumRecord] = {}
+
         self._make_customers()
         first_day = self.now.date() - timedelta(days=self.history_days)
         day = first_day
@@ -494,3 +497,72 @@ class FulcrumDataset:
             records.sort(key=lambda r: r.created_at)
             for number, record in enumerate(records, start=first):
                 record.body["number"] = number
+        self.job_index = {r.id: r for r in self.jobs}
+        self.invoice_index = {r.id: r for r in self.invoices}
+
+    # --- changes after generation (live mode, tests) -------------------------------------------------------
+    def set_job_status(self, job: FulcrumRecord, status: str) -> None:
+        """The job moves to `status`; completing it completes its items and operations."""
+        if status not in JOB_STATUSES:
+            raise ValueError(f"unknown job status {status!r}")
+        job.body["status"] = status
+        if status == "complete":
+            for item in self.items_to_make[job.id]:
+                item.body.update(status="complete", quantityMade=item.body["quantityToMake"])
+                for operation in self.operations[item.id]:
+                    operation.body["status"] = "complete"
+
+    def complete_next_operation(self, job: FulcrumRecord) -> bool:
+        """The job's next unfinished operation is completed; only the job's child lists change. False when there
+        is none left."""
+        for item in self.items_to_make[job.id]:
+            for operation in self.operations[item.id]:
+                if operation.body["status"] != "complete":
+                    operation.body["status"] = "complete"
+                    return True
+        return False
+
+    def new_job(self, product: Product, quantity: int, created: datetime) -> FulcrumRecord:
+        job = self._add_job(product, quantity, created.astimezone(UTC).replace(microsecond=0), None, None)
+        job.body["status"] = "draft"
+        job.body["number"] = max(j.body["number"] for j in self.jobs)
+        job.body["number"] += 1
+        self.job_index[job.id] = job
+        return job
+
+    def remove_job(self, job: FulcrumRecord) -> None:
+        self.jobs.remove(job)
+        del self.job_index[job.id]
+
+    def set_invoice_status(self, invoice: FulcrumRecord, status: str) -> None:
+        if status not in INVOICE_STATUSES:
+            raise ValueError(f"unknown invoice status {status!r}")
+        invoice.body["status"] = status
+
+    def void_invoice(self, invoice: FulcrumRecord) -> None:
+        """Voided and deleted in Fulcrum: still listed, with `deleted` true."""
+        invoice.body["deleted"] = True
+
+    def add_invoice_line(self, invoice: FulcrumRecord, name: str, quantity: float, price: float) -> FulcrumRecord:
+        """A fee line added to an invoice; its subtotal and total follow."""
+        body: dict[str, Any] = {
+            "id": self.new_line_id(),
+            "type": "fee",
+            "quantity": quantity,
+            "price": price,
+            "discountedPrice": price,
+            "subtotal": round(quantity * price, 2),
+            "discountedSubtotal": round(quantity * price, 2),
+            "name": name,
+            "description": name,
+            "accountingCodeId": self.accounting_code_ids["freight"],
+            "taxCodeId": None,
+            "salesOrderLineItemId": None,
+            "externalReferences": {},
+            "isTaxable": False,
+        }
+        line = FulcrumRecord(body["id"], body, invoice.created)
+        self.invoice_line_items[invoice.id].append(line)
+        invoice.body["subtotal"] = round(invoice.body["subtotal"] + body["discountedSubtotal"], 2)
+        invoice.body["total"] = round(invoice.body["total"] + body["discountedSubtotal"], 2)
+        return line

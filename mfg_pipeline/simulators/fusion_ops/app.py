@@ -97,7 +97,7 @@ class FusionOpsSimulator(SimulatorApp):
         self._current_token: dict[str, str] = {}  # company -> newest token
         self._token_lock = threading.Lock()
         # Data and feed state: list requests, feed reads and mutations all hold it (re-entrant for LiveShop.step).
-        self.lock = threading.RLock()
+        self.lock = self.data_lock
         self.channels: dict[str, str] = channels
         self.feed_retention_seconds = feed_retention_seconds
         self.change_log: list[Change] = []
@@ -113,6 +113,7 @@ class FusionOpsSimulator(SimulatorApp):
             Rule("/api/v1/downtimes", endpoint="downtimes", methods=["GET"], strict_slashes=False),
             Rule("/api/v1/punchclocks", endpoint="punchclocks", methods=["GET"], strict_slashes=False),
             Rule("/api/v1/production-orders", endpoint="production_orders", methods=["GET"], strict_slashes=False),
+            Rule("/api/v1/production-orders/<int:order_id>", endpoint="production_order", methods=["GET"]),
             Rule("/api/v1/products/", endpoint="products", methods=["GET"], strict_slashes=False),
             Rule("/api/v1/products/<code>", endpoint="product", methods=["GET"], strict_slashes=False),
             Rule("/api/v1/stock/<code>", endpoint="stock", methods=["GET"], strict_slashes=False),
@@ -292,6 +293,19 @@ class FusionOpsSimulator(SimulatorApp):
             return body if with_workers else {k: v for k, v in body.items() if k != "workers-assigned"}
 
         return self._page(request, self.data.production_orders, filters, shape)
+
+    def on_production_order(self, request: Request, company: str, order_id: int) -> Response:
+        """One live order; like the doc's example, without `active` (and without `workers-assigned` unless asked
+        for with `workers=true`)."""
+        with self.lock:
+            try:
+                body = self.data.find("order", order_id).body
+            except KeyError:
+                return json_response({"message": f"Production order {order_id} not found"}, status=404)
+        with_workers = self._bool_arg(request, "workers")
+        return json_response(
+            {k: v for k, v in body.items() if k != "active" and (with_workers or k != "workers-assigned")}
+        )
 
     @staticmethod
     def _product_shape(body: dict) -> dict:

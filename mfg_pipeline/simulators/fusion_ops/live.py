@@ -14,15 +14,12 @@ The sequence of choices (what to do, to which of its records, with which worker/
 
 from __future__ import annotations
 
-import logging
 import random
-import threading
 from typing import Any
 
 from mfg_pipeline.simulators.fusion_ops.app import Change, FusionOpsSimulator
 from mfg_pipeline.simulators.fusion_ops.data import DOWNTIME_TYPES
-
-log = logging.getLogger(__name__)
+from mfg_pipeline.simulators.live import LiveMutator, Mutations
 
 # (action, weight): mostly creates, some updates, a few deletes.
 ACTIONS = [
@@ -44,17 +41,65 @@ DATA_KIND = {"production": "production", "downtime": "downtime", "punch_clock": 
 RECENT = 10  # updates and deletes pick among the last this many live records of a kind the shop made
 
 
-class LiveShop:
+class FusionMutations(Mutations):
+    """Changes to existing records for the refresh tests and benchmarks (the live shop mostly creates)."""
+
+    app: FusionOpsSimulator
+
+    def _orders(self, active: bool) -> list[Any]:
+        return [o for o in self.app.data.production_orders if not o.deleted and o.body["active"] == active]
+
+    def edit_old(self) -> Any:
+        """An active order makes progress (it may complete), or an old production's quantity is corrected."""
+        data = self.app.data
+        with self.app.lock:
+            orders = self._orders(active=True)
+            if orders and self.rng.random() < 0.6:
+                order = self.rng.choice(orders[: max(1, len(orders) // 2)])
+                line = order.body["products"][0]
+                produced = line["quantity-produced"] + self.rng.randint(20, max(21, int(line["quantity-ordered"])))
+                self.app.update_production_order(int(order.id), quantity_produced={line["product"]: produced})
+                return order.id
+            live = [p for p in data.productions if not p.deleted]
+            production = self.rng.choice(live[: max(1, len(live) // 2)])
+            self.app.update_production(int(production.id), quantity=self.rng.randint(1, 120))
+            return production.id
+
+    def change_child(self) -> Any:
+        """An order gets another machine (its machines list, a child table, changes)."""
+        with self.app.lock:
+            orders = self._orders(active=True)
+            if not orders:
+                return None
+            order = self.rng.choice(orders)
+            machine = self.rng.choice(self.app.data.machines)["code"]
+            order.body["machines"] = [*order.body["machines"], {"code": machine}]
+            self.app._changed("PRODUCTION_ORDER", order, "update")
+            return order.id
+
+    def create(self) -> Any:
+        product = self.rng.choice(self.app.data.catalog.products).code
+        return self.app.create_production_order(products={product: self.rng.randrange(50, 500, 50)})
+
+    def delete(self) -> Any:
+        orders = self._orders(active=True)
+        if not orders:
+            return None
+        order = self.rng.choice(orders)
+        self.app.delete_production_order(int(order.id))
+        return order.id
+
+
+class LiveShop(LiveMutator):
+    """The Fusion live shop: mostly new records at the wall clock's now (productions, punches, downtimes), some
+    updates and deletes of its own records, product repricing and stock moves (see the module docstring)."""
+
     def __init__(self, simulator: FusionOpsSimulator, interval_seconds: float = 2.0, seed: int = 0):
-        if interval_seconds <= 0:
-            raise ValueError("interval_seconds must be positive")
+        super().__init__(FusionMutations(simulator, seed), interval_seconds)
         self.simulator = simulator
-        self.interval_seconds = interval_seconds
         self.rng = random.Random(seed)
         # ids this shop created and has not deleted, per kind, oldest first
         self.made: dict[str, list[int]] = {"production": [], "downtime": [], "punch_clock": [], "production_order": []}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # --- one mutation ------------------------------------------------------------------------------------
     def step(self) -> Change:
@@ -165,31 +210,3 @@ class LiveShop:
 
     def _delete_punch_clock(self) -> None:
         self._delete("punch_clock")
-
-    # --- background thread -------------------------------------------------------------------------------
-    def start(self) -> LiveShop:
-        if self._thread is not None and self._thread.is_alive():
-            return self
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="fusion_ops-live-shop", daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_seconds):
-            try:
-                self.step()
-            except Exception:  # one bad step must not end live mode
-                log.exception("live shop step failed")
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=max(5.0, 2 * self.interval_seconds))
-            self._thread = None
-
-    def __enter__(self) -> LiveShop:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()

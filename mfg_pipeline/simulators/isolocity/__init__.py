@@ -16,6 +16,16 @@ def _build(now, seed, scale, rate_limit, history_days):
     return IsolocitySimulator(dataset, rate_limit_per_minute=rate_limit or 300)
 
 
+def _live(app, interval_seconds, seed):
+    from mfg_pipeline.simulators.isolocity.live import IsolocityMutations
+    from mfg_pipeline.simulators.live import LiveMutator
+
+    return LiveMutator(IsolocityMutations(app, seed), interval_seconds)
+
+
 SIMULATOR = SimulatorEntry(
-    "isolocity", _build, lambda url: {"ISOLOCITY_BASE_URL": url, "ISOLOCITY_API_TOKEN": "demo-isolocity-token"}
+    "isolocity",
+    _build,
+    lambda url: {"ISOLOCITY_BASE_URL": url, "ISOLOCITY_API_TOKEN": "demo-isolocity-token"},
+    _live,
 )

@@ -73,9 +73,6 @@ class IsolocitySimulator(SimulatorApp):
         self.default_per_page = default_per_page
         self.max_per_page = max_per_page
         self.honour_ncr_per_page = honour_ncr_per_page
-        self._by_id = {
-            resource: {record["id"]: record for record in getattr(self.data, resource)} for resource in DEFAULT_PATHS
-        }
 
     def rules(self) -> list[Rule]:
         rules = []
@@ -124,7 +121,7 @@ class IsolocitySimulator(SimulatorApp):
         return json_response({"status": "success", "message": SUCCESS_MESSAGE, "meta": meta, "data": chunk})
 
     def _detail(self, resource: str, record_id: int, label: str) -> Response:
-        record = self._by_id[resource].get(record_id)
+        record = next((r for r in getattr(self.data, resource) if r["id"] == record_id), None)
         if record is None:
             return error_response(404, f"{label} {record_id} not found.")
         return json_response({"status": "success", "message": SUCCESS_MESSAGE, "data": record})

@@ -200,6 +200,37 @@ class IsolocityDataset:
             "updated_at": format_timestamp(updated),
         }
 
+    # --- changes after generation (live mode, tests) -----------------------------------------------------
+    def touch(self, record: dict, at: datetime) -> None:
+        record["updated_at"] = format_timestamp(
+            max(at, datetime.fromisoformat(record["updated_at"]).replace(tzinfo=UTC) + timedelta(seconds=1))
+        )
+
+    def set_ncr_status(self, ncr: dict, status: str, at: datetime) -> None:
+        ncr["status"] = status
+        if status == "Closed":
+            ncr.update(is_root_cause_determined=True, has_incomplete_action_items=False)
+        self.touch(ncr, at)
+
+    def new_ncr(self, at: datetime) -> dict:
+        """An NCR raised now, on one of the plant's parts, about a lot of a recent production day."""
+        product = self.rng.choice(self.catalog.products)
+        source = self.rng.choices(NCR_SOURCES, weights=SOURCE_WEIGHTS)[0]
+        sequence = len(self.ncrs) + 1
+        ncr_id = max((n["id"] for n in self.ncrs), default=4100) + 1
+        ncr = self._ncr(ncr_id, sequence, at, source, product, self._production_day(at.astimezone(self.tz).date(), 1))
+        ncr.update(status="Open", updated_at=ncr["created_at"])
+        self.ncrs.append(ncr)
+        return ncr
+
+    def remove_ncr(self, ncr: dict) -> None:
+        self.ncrs.remove(ncr)
+
+    def add_part_batch(self, part: dict, batch_id: str, at: datetime) -> None:
+        """A new lot of the part: its batch ids change (rows of the part_batch_ids child table)."""
+        part["batch_ids"] = [*part["batch_ids"], batch_id]
+        self.touch(part, at)
+
     # --- CARs ------------------------------------------------------------------------------------------
     def _make_cars(self) -> None:
         raised: list[tuple[datetime, int | None]] = []

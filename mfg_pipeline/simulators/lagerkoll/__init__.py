@@ -16,8 +16,16 @@ def _build(now, seed, scale, rate_limit, history_days):
     return LagerkollSimulator(dataset, rate_limit_per_minute=rate_limit or 200)
 
 
+def _live(app, interval_seconds, seed):
+    from mfg_pipeline.simulators.lagerkoll.live import LagerkollMutations
+    from mfg_pipeline.simulators.live import LiveMutator
+
+    return LiveMutator(LagerkollMutations(app, seed), interval_seconds)
+
+
 SIMULATOR = SimulatorEntry(
     "lagerkoll",
     _build,
     lambda url: {"LAGERKOLL_BASE_URL": url, "LAGERKOLL_STORE": "demo-store", "LAGERKOLL_API_KEY": "demo-api-key"},
+    _live,
 )

@@ -419,17 +419,7 @@ class LagerkollSimulator(SimulatorApp):
                     "state",
                     data={"state": order["state"]},
                 )
-            order["state"] = new_state
-            if new_state == FINISHED:
-                order["finishDate"] = int(self._clock() * 1000)
-                order["storeState"] = 2
-            for article in order["articles"]:
-                article["status"] = new_state
-                if new_state == FINISHED and article["amount"]:
-                    article["accuracy"] = round((article["finished"] - article["amount"]) / article["amount"] * 100, 2)
-            for group in order["singleArticles"]:
-                for part in group["singleArticles"]:
-                    part["totalReserved"] = 0.0  # reservations are released when the order closes
+            self.data.change_state(order, new_state, int(self._clock() * 1000))
             return json_response(self._render(order))
 
     def on_cancel_order(self, request: Request, company: str, order_id: str) -> Response:

@@ -197,6 +197,80 @@ class LagerkollDataset:
         self.orders_by_id[order["orderId"]] = order
         self.batches[order["orderId"]] = batches
 
+    # --- changes after generation (the simulator's writes and live mode) -----------------------------------
+    def change_state(self, order: dict, new_state: int, at_ms: int) -> None:
+        """Finish or cancel an order (or start one: NEW -> DEVELOPING), as Lagerkoll does on its writes."""
+        order["state"] = new_state
+        if new_state == DEVELOPING and order["startDate"] is None:
+            order["startDate"] = at_ms
+        if new_state == FINISHED:
+            order["finishDate"] = at_ms
+            order["storeState"] = 2
+        for article in order["articles"]:
+            article["status"] = new_state
+            if new_state == FINISHED and article["amount"]:
+                article["accuracy"] = round((article["finished"] - article["amount"]) / article["amount"] * 100, 2)
+        if new_state in (FINISHED, CANCELLED):
+            for group in order["singleArticles"]:
+                for part in group["singleArticles"]:
+                    part["totalReserved"] = 0.0  # reservations are released when the order closes
+
+    def book_output(self, order: dict, good: int, waste: int, at: datetime, touch_order: bool = True) -> None:
+        """Output of the order's first article booked into today's lot: a batch entry (or a serial per unit),
+        and - unless `touch_order` is off, for a change only the batch list shows - the article's and the
+        order's finished amounts."""
+        if not order["articles"]:
+            return
+        article = order["articles"][0]
+        product = self.catalog.product(article["articleId"])
+        lot = lot_number(product.code, at.astimezone(self.tz).date())
+        groups = self.batches.setdefault(order["orderId"], [])
+        group = next((g for g in groups if g["articleId"] == product.code), None)
+        if group is None:
+            group = {"articleId": product.code, "countBatch": 0, "countSerial": 0, "batches": []}
+            groups.append(group)
+        if is_serial_tracked(product):
+            for _ in range(good):
+                self._serials[product.code] += 1
+                serial = f"SN{product.code.removeprefix('P-')}-{self._serials[product.code]:05d}"
+                group["batches"].append(
+                    {
+                        "batchId": lot,
+                        "serialNr": serial,
+                        "orderedAmount": 1.0,
+                        "deliveredAmount": 1.0,
+                        "bestBefore": None,
+                    }
+                )
+        else:
+            group["batches"].append(
+                {
+                    "batchId": lot,
+                    "serialNr": None,
+                    "orderedAmount": float(good + waste),
+                    "deliveredAmount": float(good),
+                    "bestBefore": None,
+                }
+            )
+        group["countBatch"] = len({b["batchId"] for b in group["batches"]})
+        group["countSerial"] = sum(1 for b in group["batches"] if b["serialNr"] is not None)
+        if touch_order:
+            article["finished"] = float(article["finished"] + good)
+            article["waste"] = float(article["waste"] + waste)
+            order["finishedAmount"] = float(sum(a["finished"] for a in order["articles"]))
+            order["storeState"] = max(order["storeState"], 1)
+
+    def new_order(self, day: date) -> dict:
+        """A new order planned on `day` (drawn like the generated ones)."""
+        self._make_order(day)
+        return self.orders[-1]
+
+    def remove(self, order_id: int) -> None:
+        """The order is deleted in Lagerkoll: gone from every list and lookup."""
+        order = self.orders_by_id.pop(order_id)
+        self.orders.remove(order)
+        self.batches.pop(order_id, None)
+
     # --- generation --------------------------------------------------------------------------------------
     def local(self, day: date, at: time) -> datetime:
         return datetime.combine(day, at, tzinfo=self.tz).astimezone(UTC)

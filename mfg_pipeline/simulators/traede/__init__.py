@@ -14,6 +14,13 @@ def _build(now, seed, scale, rate_limit, history_days):
     return TraedeSimulator(dataset, rate_limit_per_minute=rate_limit or 300)
 
 
+def _live(app, interval_seconds, seed):
+    from mfg_pipeline.simulators.live import LiveMutator
+    from mfg_pipeline.simulators.traede.live import TraedeMutations
+
+    return LiveMutator(TraedeMutations(app, seed), interval_seconds)
+
+
 SIMULATOR = SimulatorEntry(
     "traede",
     _build,
@@ -23,4 +30,5 @@ SIMULATOR = SimulatorEntry(
         "TRAEDE_APP_KEY": "demo-traede-app-key",
         "TRAEDE_SYSTEM_ID": "mfg-pipeline-demo",
     },
+    _live,
 )

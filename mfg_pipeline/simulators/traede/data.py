@@ -397,6 +397,31 @@ class TraedeDataset:
         order.updated_at = at
         order.body["updated_at"] = format_timestamp(at)
 
+    # --- changes after generation (live mode, tests); each bumps updated_at, so the order is due again -----
+    def receive_goods(self, order_id: int, at: datetime, share: float = 1.0) -> None:
+        """Goods received on an open order (a line's `received_quantity` changes); all of them closes it."""
+        order = self.order(order_id)
+        order.delivery_notes.append(self._receive(order.id, order.lines, at, share))
+        if share >= 1.0:
+            order.body.update(status="closed", closed_at=format_timestamp(at))
+        self.touch(order_id, at)
+
+    def edit_notes(self, order_id: int, notes: str, at: datetime) -> None:
+        self.order(order_id).body["notes"] = notes
+        self.touch(order_id, at)
+
+    def confirm(self, order_id: int, at: datetime) -> None:
+        """A draft is confirmed: it becomes an open order."""
+        self.order(order_id).body["status"] = "open"
+        self.touch(order_id, at)
+
+    def new_order(self, at: datetime) -> ProductionOrderRecord:
+        order = self._make_order(at)
+        order.body.update(status="open", closed_at=None)
+        self.orders.append(order)
+        self._orders_by_id[order.id] = order
+        return order
+
     # --- response shape --------------------------------------------------------------------------------
     def render_order(self, order: ProductionOrderRecord, includes: frozenset[str] = frozenset()) -> dict:
         """The order as the export endpoint returns it with `includes[]` (already validated and expanded)."""
