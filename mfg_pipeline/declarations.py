@@ -81,8 +81,8 @@ class ChildEndpoint:
 
 @dataclass(frozen=True)
 class ById:
-    """Fetch one record by its key: `GET path` (a template over the stored row's columns, e.g. `{order_id}`);
-    404 means the vendor deleted it."""
+    """Fetch one record by its key: `GET path` (a template over the stored row's columns, e.g. `{order_id}`, and
+    `{path}` for the stream's own, possibly configured, list path); 404 means the vendor deleted it."""
 
     path: str
     select: RecordSelector | None = None  # answer -> the record
@@ -90,8 +90,8 @@ class ById:
 
     @property
     def columns(self) -> list[str]:
-        """The stored columns the path is built from."""
-        return [name for _, name, _, _ in Formatter().parse(self.path) if name]
+        """The stored columns the path is built from (`{path}` is the stream's own path, not a column)."""
+        return [name for _, name, _, _ in Formatter().parse(self.path) if name and name != "path"]
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,12 @@ def stream_signature(stream: Stream) -> str:
     return "|".join(parts)
 
 
+def _parent_part(stored: str | None) -> str | None:
+    """The parent record's part of a stored fingerprint (`<parent>/<child lists>` for streams with child
+    endpoints)."""
+    return stored.split("/", 1)[0] if stored else None
+
+
 def fingerprint(signature: str, record: Any) -> str:
     payload = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.blake2b(f"{signature}\n{payload}".encode(), digest_size=16).hexdigest()
@@ -197,11 +203,41 @@ class StreamLoad:
         if self.scope is not None:
             self._keys["seen"].add(kept_keys)
         deleted = deleted_at or [None] * len(records)
-        fingerprints = {i: fingerprint(self._signature, records[i]) for i in kept} if deleted_at is None else {}
-        changed = self._changed(kept, keys, fingerprints)
+        if deleted_at is not None:  # the changes feed: every record is news, in the feed's own shape
+            self._stage_records(page, records, parents, kept, keys, {}, deleted)
+            return kept_keys
+        fingerprints = {i: fingerprint(self._signature, records[i]) for i in kept}
+        stored = self._stored_fingerprints([keys[i] for i in kept])
+        if self.sweep_children and self.stream.child_endpoints:
+            # Every child list is fetched; a record is rewritten only if it, or one of its lists, changed.
+            records = self._with_children(page, records, kept)
+            fingerprints = {i: f"{fingerprints[i]}/{self._children_fingerprint(records[i])}" for i in kept}
+            changed = [i for i in kept if stored.get(keys[i]) != fingerprints[i]]
+        else:
+            changed = [i for i in kept if _parent_part(stored.get(keys[i])) != fingerprints[i]]
+            if changed and self.stream.child_endpoints:
+                records = self._with_children(page, records, changed)
+                fingerprints.update({i: f"{fingerprints[i]}/{self._children_fingerprint(records[i])}" for i in changed})
         if changed:
             self._stage_records(page, records, parents, changed, keys, fingerprints, deleted)
         return kept_keys
+
+    def _with_children(self, page: Page, records: list[Any], indices: list[int]) -> list[Any]:
+        """`records` with the child endpoints' lists attached to those at `indices`."""
+        enriched = self.client.with_children(self.stream, [records[i] for i in indices], page.number, indices)
+        out = list(records)
+        for index, record in zip(indices, enriched, strict=True):
+            out[index] = record
+        return out
+
+    def _children_fingerprint(self, record: Any) -> str:
+        lists = {e.attach_as: record.get(e.attach_as) for e in self.stream.child_endpoints}
+        return fingerprint(self._signature, lists)
+
+    def _stored_fingerprints(self, keys: list[tuple]) -> dict[tuple, str | None]:
+        if not self._table_exists():
+            return {}
+        return self.warehouse.live_fingerprints(self.client.system, self.stream.table, keys)
 
     def _parsed(self, page: Page, parse: Callable[[], Any]) -> Any:
         try:
@@ -229,14 +265,6 @@ class StreamLoad:
             self.not_matching += sum(parents[column][i] not in values for i in kept)
         return kept
 
-    def _changed(self, kept: list[int], keys: list[tuple], fingerprints: dict[int, str]) -> list[int]:
-        """Which kept records to stage: all (the feed, a sweep, a first load), else those whose fingerprint
-        differs from the live row's."""
-        if not fingerprints or self.sweep_children or not self._table_exists():
-            return kept
-        stored = self.warehouse.live_fingerprints(self.client.system, self.stream.table, [keys[i] for i in kept])
-        return [i for i in kept if stored.get(keys[i], "") != fingerprints[i]]
-
     def _table_exists(self) -> bool:
         if self._has_table is None:
             self._has_table = self.warehouse.has_table(self.client.system, self.stream.table.name)
@@ -254,8 +282,6 @@ class StreamLoad:
     ) -> None:
         stream = self.stream
         subset = [records[i] for i in changed]
-        if stream.child_endpoints:
-            subset = self.client.with_children(stream, subset, page.number, changed)
         parent_rows = {name: [values[i] for i in changed] for name, values in parents.items()}
         children = self._parsed(page, lambda: self._parser.parse_children(subset, parent_rows))
         changed_keys = [keys[i] for i in changed]

@@ -16,6 +16,7 @@ from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.warehouse.store import Warehouse
 
 Echo = Callable[..., Any]
+FAILURE_CLASS = "dagster._core.definitions.events.Failure"  # how a step's Failure is named in its error message
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
@@ -63,7 +64,7 @@ def run_job(
             error = event.step_failure_data.error if event.is_step_failure and event.step_failure_data else None
             if error is None:
                 continue
-            first_line = error.message.strip().splitlines()[0]
+            first_line = error.message.strip().splitlines()[0].removeprefix(f"{FAILURE_CLASS}: ")
             if first_line not in seen_errors:  # a cause shared by every step of a source is said once
                 seen_errors.add(first_line)
                 echo(f"    {event.step_key}: {first_line}", err=True)

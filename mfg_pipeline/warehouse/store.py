@@ -146,9 +146,13 @@ class Stage:
     def __init__(self, path: Path):
         self.path = path
         self.files: dict[str, Path] = {}
-        path.mkdir(parents=True)
-        self._owner = FileLock(str(path / STAGE_OWNER_LOCK))
+        # Locked before it is visible under its name, so a cleanup never sees it unowned: the lock is taken in
+        # a hidden folder that is then renamed into place (the lock stays with the file).
+        hidden = path.with_name(f".{path.name}")
+        hidden.mkdir(parents=True)
+        self._owner = FileLock(str(hidden / STAGE_OWNER_LOCK))
         self._owner.acquire()
+        os.replace(hidden, path)
 
     def file_for(self, name: str) -> Path:
         return self.files.setdefault(name, self.path / f"{name}.parquet")
@@ -306,8 +310,8 @@ class Warehouse:
         removed = []
         root = self.staging_root / source
         for folder in root.iterdir() if root.exists() else ():
-            if not folder.is_dir():
-                continue
+            if not folder.is_dir() or (folder.name.startswith(".") and time.time() - folder.stat().st_mtime < 3600):
+                continue  # a stage being created (a hidden one left by a crash is removed after an hour)
             owner = FileLock(str(folder / STAGE_OWNER_LOCK), timeout=0)
             try:
                 owner.acquire()

@@ -1,0 +1,218 @@
+"""The contract every registered source keeps, against its simulator, through the real schedules and jobs: the
+daily cycle lands the simulator's records exactly once and a rerun changes nothing; a refused credential is named;
+a malformed page is named by system, endpoint and page and leaves committed data intact; no secret reaches logs,
+metadata or files; after old records change (status, child rows, a deletion, a new record) the hourly cycle makes
+the open records current and the daily cycle makes every record current."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import DagsterInstance
+
+from mfg_pipeline.definitions import build_definitions
+from mfg_pipeline.engine.refresh import DAILY, HOURLY
+from mfg_pipeline.orchestration.demo import QUIET
+from mfg_pipeline.orchestration.factory import cycle_run_requests, daily_partitions, table_key
+from mfg_pipeline.simulators.base import SimulatorServer
+from mfg_pipeline.simulators.serving import simulator_of
+from mfg_pipeline.sources.registry import SOURCE_MODULES, all_sources, source_by_name
+from mfg_pipeline.warehouse.store import Warehouse
+from mfg_pipeline_tests.conftest import SIM_NOW
+from mfg_pipeline_tests.contract.kits import KITS, Kit, days_back, restrict
+
+SOURCES = [source.name for source in all_sources()]
+HISTORY_DAYS = 14
+
+
+@pytest.fixture(params=SOURCES)
+def kit(request: pytest.FixtureRequest) -> Kit:
+    return KITS[request.param]
+
+
+@pytest.fixture
+def served(kit: Kit, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Iterator[Any]:
+    """The kit's simulator (fixed data, no rate limit in the way) with the environment pointing at it."""
+    entry = simulator_of(source_by_name(kit.source))
+    app = entry.build(SIM_NOW, 42, 1, 100_000, HISTORY_DAYS)
+    server = SimulatorServer(app).start()
+    for name, value in entry.env(server.url).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(f"{kit.source.upper()}_RATE_LIMIT_PER_MINUTE", "100000")
+    yield app
+    server.stop()
+
+
+class Cycles:
+    """Evaluates a source's schedules at a given time and executes the runs they request, as the daemon would."""
+
+    def __init__(self, source_name: str):
+        self.source = source_by_name(source_name)
+        self.defs = build_definitions()
+        self.instance = DagsterInstance.ephemeral()
+        self.partitioned = [table_key(self.source, t) for s in self.source.streams if s.partitioned for t in s.tables]
+
+    def run(self, cycle: str, now: Any = SIM_NOW) -> list[Any]:
+        job = self.defs.resolve_job_def(f"{self.source.name}_refresh")
+        results = []
+        for request in cycle_run_requests(self.source, daily_partitions(), cycle, now, self.partitioned):
+            results.append(
+                job.execute_in_process(
+                    instance=self.instance,
+                    partition_key=request.partition_key,
+                    asset_selection=request.asset_selection,
+                    tags=request.tags,
+                    raise_on_error=False,
+                    run_config=QUIET,
+                )
+            )
+        return results
+
+
+def loaded_days(cycle: str) -> set:
+    return days_back(SIM_NOW.date(), 7 if cycle == DAILY else 2)
+
+
+def assert_current(
+    kit: Kit, app: Any, warehouse: Warehouse, cycle: str, keys: set | None = None, tables: tuple[str, ...] | None = None
+) -> None:
+    days = loaded_days(cycle)
+    truth, landed = kit.truth(app, days), kit.landed(warehouse, days)
+    if keys is not None:
+        truth, landed = restrict(truth, kit.parent, keys), restrict(landed, kit.parent, keys)
+    for table in tables or tuple(truth):
+        assert landed[table] == truth[table], f"{kit.source}.{table} is stale after the {cycle} cycle"
+
+
+def failures_of(results: list[Any]) -> list[str]:
+    return [
+        event.step_failure_data.error.message
+        for result in results
+        for event in result.all_events
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error
+    ]
+
+
+def test_every_registered_source_has_a_kit_and_every_kit_a_registration():
+    assert sorted(KITS) == sorted(SOURCES), (
+        f"registered {sorted(SOURCES)} (from {len(SOURCE_MODULES)} modules) but kits for {sorted(KITS)}"
+    )
+
+
+def test_the_daily_cycle_lands_the_simulators_records_once_and_a_rerun_changes_nothing(kit, served, data_dir):
+    cycles = Cycles(kit.source)
+    results = cycles.run(DAILY)
+    assert all(r.success for r in results), failures_of(results)
+    assert all(c.passed for r in results for c in r.get_asset_check_evaluations()), [
+        (c.asset_key, c.description) for r in results for c in r.get_asset_check_evaluations() if not c.passed
+    ]
+    warehouse = Warehouse(data_dir)
+    assert_current(kit, served, warehouse, DAILY)
+    tables = [t.name for s in source_by_name(kit.source).streams for t in s.tables]
+    before = {t: warehouse.query(f"SELECT * EXCLUDE (_loaded_at) FROM {kit.source}.{t} ORDER BY ALL") for t in tables}
+    again = cycles.run(DAILY)
+    assert all(r.success for r in again), failures_of(again)
+    after = {t: warehouse.query(f"SELECT * EXCLUDE (_loaded_at) FROM {kit.source}.{t} ORDER BY ALL") for t in tables}
+    assert after == before
+
+
+def test_after_old_records_change_the_hourly_cycle_makes_the_open_ones_current_and_the_daily_cycle_all(
+    kit, served, data_dir
+):
+    cycles = Cycles(kit.source)
+    assert all(r.success for r in cycles.run(DAILY))
+    warehouse = Warehouse(data_dir)
+    open_before = kit.open_keys(served)
+    change = kit.mutate(served)
+    assert change.edited and change.children and change.created
+    hourly = cycles.run(HOURLY, SIM_NOW + timedelta(hours=1))
+    assert all(r.success for r in hourly), failures_of(hourly)
+    recent = open_before | kit.open_keys(served) | set(change.created) | set(change.deleted)
+    assert_current(kit, served, warehouse, HOURLY, keys=recent, tables=(kit.parent,))
+    daily = cycles.run(DAILY, SIM_NOW + timedelta(hours=2))
+    assert all(r.success for r in daily), failures_of(daily)
+    assert_current(kit, served, warehouse, DAILY)
+    for key in change.deleted:
+        assert key not in kit.landed(warehouse)[kit.parent]
+
+
+def test_a_refused_credential_fails_naming_the_variable_and_never_the_secret(kit, served, data_dir, monkeypatch):
+    monkeypatch.setenv(kit.credential, "refused-credential-value-0000")
+    results = Cycles(kit.source).run(DAILY)
+    messages = failures_of(results)
+    assert messages and all(kit.credential in m for m in messages), messages
+    assert not any("refused-credential-value-0000" in m for m in messages)
+
+
+def test_a_malformed_page_is_named_and_leaves_the_committed_data_as_it_was(kit, served, data_dir):
+    cycles = Cycles(kit.source)
+    assert all(r.success for r in cycles.run(DAILY))
+    warehouse = Warehouse(data_dir)
+    tables = [t.name for s in source_by_name(kit.source).streams for t in s.tables]
+    before = {t: warehouse.query(f"SELECT * EXCLUDE (_loaded_at) FROM {kit.source}.{t} ORDER BY ALL") for t in tables}
+    fault = kit.break_page(served)
+    served.inject_fault(fault)
+    messages = failures_of(cycles.run(DAILY))
+    assert messages, "the malformed page went unnoticed"
+    named = [m for m in messages if f"Failure: {kit.source} " in m and " page " in m]
+    assert named, messages
+    after = {t: warehouse.query(f"SELECT * EXCLUDE (_loaded_at) FROM {kit.source}.{t} ORDER BY ALL") for t in tables}
+    assert after == before
+
+
+def test_no_secret_reaches_logs_metadata_or_files(kit, served, data_dir, caplog):
+    with caplog.at_level(logging.DEBUG):
+        cycles = Cycles(kit.source)
+        results = cycles.run(DAILY) + cycles.run(HOURLY, SIM_NOW + timedelta(hours=1))
+    assert all(r.success for r in results), failures_of(results)
+    texts = [caplog.text]
+    for result in results:
+        for event in result.all_events:
+            texts.append(repr(event))
+        texts.extend(repr(entry) for entry in cycles.instance.all_logs(result.run_id))
+    for secret in kit.secrets:
+        assert not any(secret in text for text in texts), f"{secret!r} in logs or event metadata"
+    for path in Path(data_dir).rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for secret in kit.secrets:
+                assert secret.encode() not in data, f"{secret!r} in {path}"
+
+
+def child_endpoint_patterns(source_name: str) -> list[re.Pattern[str]]:
+    """The paths of every child endpoint the source declares, as patterns over served paths."""
+
+    def walk(endpoints: Any) -> Iterator[str]:
+        for endpoint in endpoints:
+            yield endpoint.path
+            yield from walk(endpoint.children)
+
+    paths = [p for stream in source_by_name(source_name).streams for p in walk(stream.child_endpoints)]
+    return [
+        re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", re.escape(p).replace(r"\{", "{").replace(r"\}", "}")) + "$")
+        for p in paths
+    ]
+
+
+WITH_CHILD_ENDPOINTS = [name for name in SOURCES if child_endpoint_patterns(name)]
+
+
+@pytest.mark.parametrize("kit", WITH_CHILD_ENDPOINTS, indirect=True)
+def test_with_nothing_changed_a_refresh_makes_no_child_request(kit, served, data_dir, monkeypatch):
+    cycles = Cycles(kit.source)
+    assert all(r.success for r in cycles.run(DAILY))
+    patterns = child_endpoint_patterns(kit.source)
+    served.clear_log()
+    assert all(r.success for r in cycles.run(HOURLY, SIM_NOW + timedelta(hours=1)))
+    monkeypatch.setenv("MFG_CHILD_SWEEP_EVERY_DAYS", "100000")  # a daily cycle that is not a sweep day
+    assert all(r.success for r in cycles.run(DAILY, SIM_NOW + timedelta(hours=2)))
+    requests = served.requests()
+    assert requests, "the cycles made no request at all"
+    child_calls = [r.path for r in requests if any(p.match(r.path) for p in patterns)]
+    assert child_calls == []
