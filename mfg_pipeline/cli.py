@@ -150,7 +150,7 @@ def dev(dagster_args: tuple[str, ...], port: int, live_interval: float) -> None:
     Its warehouse and Dagster history live under data/dev/ (MFG_DATA_DIR), apart from the demo's, so the
     simulators' live changes never mix with a demo run. Schedules and the sensor are on; extra arguments go to
     `dagster dev`."""
-    os.environ.setdefault("MFG_DATA_DIR", str((REPO_ROOT / DEV_DATA_DIR).resolve()))
+    os.environ["MFG_DATA_DIR"] = str(dev_data_dir())
     running = _start_simulators(_selected(""), first_port=port, live_interval=live_interval)
     home = _dagster_home()
     click.echo("Simulators: " + ", ".join(f"{n} {s.url}" for n, s in running.servers.items()))
@@ -158,11 +158,18 @@ def dev(dagster_args: tuple[str, ...], port: int, live_interval: float) -> None:
     # Run from DAGSTER_HOME: `dagster dev` warns about any dagster.yaml in its working folder that is not the
     # home's, and the repository's copy (the template) is exactly that.
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"), *dagster_args]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore::dagster.SupersessionWarning"}
+    # `dagster dev` says it is superseded by `dg dev`; both run the same webserver and daemon, and `dg dev` would
+    # run from the repository (and warn about its dagster.yaml). Silence only that warning (by its message).
+    env = {**os.environ, "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
     try:
         raise SystemExit(subprocess.call(command, env=env, cwd=home))
     finally:
         running.stop()
+
+
+def dev_data_dir() -> Path:
+    """Where `dev` keeps its warehouse and Dagster history: MFG_DATA_DIR if set, else data/dev/."""
+    return Path(os.environ.get("MFG_DATA_DIR") or REPO_ROOT / DEV_DATA_DIR).resolve()
 
 
 @main.command()

@@ -106,7 +106,7 @@ class RetryPolicy:
     max_elapsed_seconds: float = 900.0
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
-    unreachable_seconds: float = 20.0  # how long a host that refuses connections is retried
+    unreachable_seconds: float = 15.0  # how long a host that refuses connections is retried
 
     def wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

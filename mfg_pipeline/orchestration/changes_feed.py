@@ -74,6 +74,7 @@ from mfg_pipeline.warehouse.store import Warehouse
 
 APPLY_JOB_NAME = "fusion_ops_apply_changes"
 THROUGH_TAG = "mfg/changes_through"
+REQUESTED_AT_TAG = "mfg/requested_at"  # the start of the tick that requested the run (epoch seconds)
 SENSOR_INTERVAL_SECONDS = 30
 CHANGE_LOG_KEY = AssetKey([SYSTEM, CHANGE_LOG.name])
 IN_PROGRESS = [
@@ -82,7 +83,7 @@ IN_PROGRESS = [
     DagsterRunStatus.STARTING,
     DagsterRunStatus.STARTED,
 ]
-STARTUP_GRACE_SECONDS = 60  # a STARTED run may take this long to take its worker lock
+STARTUP_GRACE_SECONDS = 20  # a STARTED run takes its worker lock within a few seconds of starting
 POLL_SECONDS = 1.0
 
 
@@ -313,7 +314,10 @@ def decide(context: SensorEvaluationContext, journal: ChangeJournal, now: float 
         )
     latest = instance.get_run_records(RunsFilter(job_name=APPLY_JOB_NAME), limit=1)
     if latest:
-        since = now - latest[0].create_timestamp.timestamp()
+        # Measured between the ticks that request runs (ticks start SENSOR_INTERVAL_SECONDS apart), so every
+        # other tick may request one under a steady trickle: never more than one run per minute.
+        requested = latest[0].dagster_run.tags.get(REQUESTED_AT_TAG)
+        since = now - (float(requested) if requested else latest[0].create_timestamp.timestamp())
         if since < min_interval_seconds():
             return TickDecision(
                 None,
@@ -354,6 +358,7 @@ def _worker_died(record: Any, journal: ChangeJournal, now: float) -> bool:
 def changes_sensor(
     context: SensorEvaluationContext, sources: SourcesResource, warehouse: WarehouseResource
 ) -> RunRequest | SkipReason:
+    tick_started = time.time()
     journal = ChangeJournal.for_data_dir(warehouse.path())
     max_calls, seconds = tick_budget()
     deadline = time.monotonic() + seconds
@@ -370,7 +375,7 @@ def changes_sensor(
                     )
         finally:
             client.close()
-    decision = decide(context, journal)
+    decision = decide(context, journal, now=tick_started)
     return decision.run if decision.run is not None else SkipReason(decision.reason)
 
 

@@ -13,11 +13,11 @@ from dagster import DagsterInstance, Definitions
 from mfg_pipeline import config
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.definitions import build_definitions
+from mfg_pipeline.orchestration.cycles import QUIET
 from mfg_pipeline.warehouse.store import Warehouse
 
 Echo = Callable[..., Any]
 FAILURE_CLASS = "dagster._core.definitions.events.Failure"  # how a step's Failure is named in its error message
-QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
 def demo_runs(source: SourceSystem, days: int) -> list[tuple[str, str | None]]:

@@ -18,8 +18,7 @@ from dagster import DagsterInstance
 
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.engine.refresh import DAILY, HOURLY
-from mfg_pipeline.orchestration.demo import QUIET
-from mfg_pipeline.orchestration.factory import cycle_run_requests, daily_partitions, table_key
+from mfg_pipeline.orchestration.cycles import execute_cycle, failures_of
 from mfg_pipeline.simulators.base import SimulatorServer
 from mfg_pipeline.simulators.serving import simulator_of
 from mfg_pipeline.sources.registry import SOURCE_MODULES, all_sources, source_by_name
@@ -50,29 +49,15 @@ def served(kit: Kit, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Iterato
 
 
 class Cycles:
-    """Evaluates a source's schedules at a given time and executes the runs they request, as the daemon would."""
+    """A source's cycles on one Dagster instance (see `execute_cycle`)."""
 
     def __init__(self, source_name: str):
         self.source = source_by_name(source_name)
         self.defs = build_definitions()
         self.instance = DagsterInstance.ephemeral()
-        self.partitioned = [table_key(self.source, t) for s in self.source.streams if s.partitioned for t in s.tables]
 
     def run(self, cycle: str, now: Any = SIM_NOW) -> list[Any]:
-        job = self.defs.resolve_job_def(f"{self.source.name}_refresh")
-        results = []
-        for request in cycle_run_requests(self.source, daily_partitions(), cycle, now, self.partitioned):
-            results.append(
-                job.execute_in_process(
-                    instance=self.instance,
-                    partition_key=request.partition_key,
-                    asset_selection=request.asset_selection,
-                    tags=request.tags,
-                    raise_on_error=False,
-                    run_config=QUIET,
-                )
-            )
-        return results
+        return execute_cycle(self.defs, self.instance, self.source, cycle, now)
 
 
 def loaded_days(cycle: str) -> set:
@@ -88,15 +73,6 @@ def assert_current(
         truth, landed = restrict(truth, kit.parent, keys), restrict(landed, kit.parent, keys)
     for table in tables or tuple(truth):
         assert landed[table] == truth[table], f"{kit.source}.{table} is stale after the {cycle} cycle"
-
-
-def failures_of(results: list[Any]) -> list[str]:
-    return [
-        event.step_failure_data.error.message
-        for result in results
-        for event in result.all_events
-        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error
-    ]
 
 
 def test_every_registered_source_has_a_kit_and_every_kit_a_registration():

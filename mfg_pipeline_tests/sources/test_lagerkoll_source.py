@@ -289,6 +289,26 @@ def test_server_counting_pages_from_1_that_answers_page_0_empty_is_read_from_pag
     assert landed_orders(data_dir) == expected_orders(dataset)
 
 
+def test_server_counting_pages_from_1_that_answers_page_0_with_page_1_is_followed_by_its_echo(serve, data_dir):
+    dataset = dataset_of(13)
+    simulator = serve(dataset, first_page=1, below_first_page="first")
+    load(data_dir, page_size=5)
+    assert list_pages_requested(simulator) == [("0", 200), ("2", 200), ("3", 200)]  # page 0 was its page 1
+    assert landed_orders(data_dir) == expected_orders(dataset)
+
+
+def test_the_first_page_can_be_set_and_is_then_not_guessed(serve, data_dir, monkeypatch):
+    dataset = dataset_of(13)
+    simulator = serve(dataset, first_page=1)
+    monkeypatch.setenv("LAGERKOLL_FIRST_PAGE", "1")
+    load(data_dir, page_size=5)
+    assert list_pages_requested(simulator) == [("1", 200), ("2", 200), ("3", 200)]
+    assert landed_orders(data_dir) == expected_orders(dataset)
+    monkeypatch.setenv("LAGERKOLL_FIRST_PAGE", "2")
+    with pytest.raises(ValueError, match="LAGERKOLL_FIRST_PAGE must be auto, 0 or 1"):
+        make_client(data_dir)
+
+
 def test_an_empty_page_ends_the_walk_even_when_pages_says_there_are_more(serve, data_dir):
     dataset = dataset_of(5)
     simulator = serve(dataset)

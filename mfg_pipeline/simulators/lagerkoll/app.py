@@ -21,8 +21,9 @@ state_to, page, limit, query), `/article/{article_id}` (max_state, page, limit, 
 
 Choices where the doc is silent (each one a client must not depend on unless noted):
 - `page` is 0-based (`first_page=1` makes it 1-based, since FACTS calls the base unconfirmed). A page below the
-  first is 400; a page past the end is 200 with `orders: []`. The response's `page` echoes the page served, so a
-  request without `page` reveals the base; `pages` is the page count either way.
+  first is 400 (`below_first_page="first"` answers it with the first page instead, echoing that page's number);
+  a page past the end is 200 with `orders: []`. The response's `page` echoes the page served, so a request
+  without `page` reveals the base; `pages` is the page count either way.
 - `limit` must be an integer >= 1; above MAX_LIMIT (100) it is capped, and `pageSize` reports the size used.
   `pageSize` is that page size, not the number of orders on the page.
 - Ties in the sort column break on orderId in the same direction, so paging never repeats or skips an order.
@@ -132,6 +133,7 @@ class LagerkollSimulator(SimulatorApp):
         user_token: str = "demo-user-token",
         rate_limit_per_minute: int = 200,
         first_page: int = 0,
+        below_first_page: str = "refuse",
         boundary: str = "inclusive",
         scalar_style: str = "typed",
         clock: Callable[[], float] = time.time,
@@ -139,6 +141,9 @@ class LagerkollSimulator(SimulatorApp):
         super().__init__(rate_limit_per_minute)
         if first_page not in (0, 1):
             raise ValueError("first_page must be 0 or 1")
+        if below_first_page not in ("refuse", "first"):
+            raise ValueError("below_first_page must be 'refuse' or 'first'")
+        self.below_first_page = below_first_page
         if boundary not in ("inclusive", "exclusive"):
             raise ValueError("boundary must be 'inclusive' or 'exclusive'")
         if scalar_style not in ("typed", "doc_example"):
@@ -246,7 +251,8 @@ class LagerkollSimulator(SimulatorApp):
         )
 
     def _paged(self, request: Request, orders: list[dict], default_limit: int) -> Response:
-        page = self._int_arg(request, "page", self.first_page, low=self.first_page)
+        low = None if self.below_first_page == "first" else self.first_page
+        page = max(self._int_arg(request, "page", self.first_page, low=low), self.first_page)
         limit = min(self._int_arg(request, "limit", default_limit, low=1), MAX_LIMIT)
         start = (page - self.first_page) * limit
         chunk = orders[start : start + limit]

@@ -1,0 +1,50 @@
+"""Running a source's refresh cycle in this process, as the daemon would: evaluate the cycle's schedule at a given
+time and execute every run it requests. Used by the demo, the contract tests and the refresh-cost benchmark."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
+
+from mfg_pipeline.declarations import SourceSystem
+from mfg_pipeline.orchestration.factory import cycle_run_requests, daily_partitions, table_key
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are reported by the caller
+
+
+def execute_cycle(
+    defs: Definitions,
+    instance: DagsterInstance,
+    source: SourceSystem,
+    cycle: str,
+    now: datetime,
+    run_config: Any = None,
+) -> list[ExecuteInProcessResult]:
+    """Every run the `<source>_<cycle>_refresh` schedule requests at `now`, executed in order."""
+    job = defs.resolve_job_def(f"{source.name}_refresh")
+    partitioned = [table_key(source, t) for s in source.streams if s.partitioned for t in s.tables]
+    results = []
+    for request in cycle_run_requests(source, daily_partitions(), cycle, now, partitioned):
+        results.append(
+            job.execute_in_process(
+                instance=instance,
+                partition_key=request.partition_key,
+                asset_selection=request.asset_selection,
+                tags=request.tags,
+                raise_on_error=False,
+                run_config=run_config or QUIET,
+            )
+        )
+    return results
+
+
+def failures_of(results: list[ExecuteInProcessResult]) -> list[str]:
+    """The error message of every failed step."""
+    return [
+        event.step_failure_data.error.message
+        for result in results
+        for event in result.all_events
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error
+    ]

@@ -1,0 +1,154 @@
+"""Failures say what is wrong and what to change, fast: a base URL that reaches nothing fails within 30 s naming
+the host and the variable; an HTML answer is named as such, with its URL and the variable; a missing credential is
+one line first (a Dagster Failure with metadata, and one line in the demo's output); a DuckDB file held open by
+another program costs a run one wait, and the message names the holding process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from dagster import DagsterInstance
+
+from mfg_pipeline.cli import main
+from mfg_pipeline.definitions import build_definitions
+from mfg_pipeline.simulators.base import Fault, SimulatorServer
+from mfg_pipeline.simulators.serving import simulator_of
+from mfg_pipeline.sources.registry import source_by_name
+from mfg_pipeline_tests.conftest import SIM_NOW
+
+
+def serve(name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, SimulatorServer]:
+    entry = simulator_of(source_by_name(name))
+    app = entry.build(SIM_NOW, 42, 1, 100_000, 7)
+    server = SimulatorServer(app).start()
+    for key, value in entry.env(server.url).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv(f"{name.upper()}_RATE_LIMIT_PER_MINUTE", "100000")
+    return app, server
+
+
+def step_failures(job_name: str, partition: str | None = None) -> list[Any]:
+    result = (
+        build_definitions()
+        .resolve_job_def(job_name)
+        .execute_in_process(instance=DagsterInstance.ephemeral(), partition_key=partition, raise_on_error=False)
+    )
+    return [e for e in result.all_events if e.is_step_failure]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_base_url_that_refuses_connections_fails_within_30_seconds_naming_host_and_variable(data_dir, monkeypatch):
+    app, server = serve("lagerkoll", monkeypatch)
+    server.stop()
+    url = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("LAGERKOLL_BASE_URL", url)
+    started = time.monotonic()
+    failures = step_failures("lagerkoll_refresh")
+    elapsed = time.monotonic() - started
+    assert elapsed < 30, f"took {elapsed:.0f}s"
+    error = failures[0].step_failure_data.error
+    assert error.cls_name == "Failure"
+    assert url in error.message and "connection refused" in error.message and "LAGERKOLL_BASE_URL" in error.message
+    print(f"\nconnection refused: failed after {elapsed:.1f}s")
+
+
+def test_an_html_answer_is_named_with_its_url_and_the_variable_to_check(data_dir, monkeypatch):
+    app, server = serve("fusion_ops", monkeypatch)
+    try:
+        app.inject_fault(
+            Fault(
+                "/api/v1/authorization",
+                status=200,
+                body="<!doctype html><html>Sign in</html>",
+                content_type="text/html; charset=utf-8",
+                times=100,
+            )
+        )
+        failures = step_failures("fusion_ops_refresh", SIM_NOW.date().isoformat())
+    finally:
+        server.stop()
+    messages = {e.step_failure_data.error.message for e in failures}
+    assert messages
+    for message in messages:
+        assert "not JSON" in message and "text/html" in message
+        assert f"{server.url}/api/v1/authorization" in message and "check FUSION_OPS_BASE_URL" in message
+        assert "no 'token' string" not in message
+
+
+def test_a_missing_credential_is_a_one_line_failure_with_metadata_and_one_line_in_the_demo(data_dir, monkeypatch):
+    app, server = serve("fulcrum", monkeypatch)
+    monkeypatch.delenv("FULCRUM_API_TOKEN")
+    try:
+        failures = step_failures("fulcrum_refresh", SIM_NOW.date().isoformat())
+        assert failures and all(e.step_failure_data.error.cls_name == "Failure" for e in failures)
+        first = failures[0]
+        assert first.step_failure_data.error.message.splitlines()[0].endswith(
+            "Environment variable FULCRUM_API_TOKEN is not set: it must hold the Fulcrum Pro API token (a JWT made "
+            "in the Fulcrum UI)."
+        )
+        metadata = first.step_failure_data.user_failure_data.metadata
+        assert metadata["check_variable"].value == "FULCRUM_API_TOKEN"
+        assert metadata["kind"].value == "configuration"
+        monkeypatch.setenv("DAGSTER_HOME", str(data_dir / "dagster_home"))
+        result = CliRunner().invoke(main, ["demo", "--against-env", "--sources", "fulcrum", "--days", "1"])
+    finally:
+        server.stop()
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if "FULCRUM_API_TOKEN" in line]
+    assert len(errors) == 1, result.output  # four streams, one cause: said once
+    assert "Traceback" not in result.output and "Stack Trace" not in result.output
+    print(f"\nmissing credential: {len(result.output.splitlines())} lines of demo output")
+
+
+HOLD_OPEN = """
+import sys, time, duckdb
+connection = duckdb.connect(sys.argv[1])  # read-write, as an analyst's session would
+print("open", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_duckdb_file_held_open_costs_a_run_one_wait_and_names_the_holder(data_dir, monkeypatch):
+    app, server = serve("fulcrum", monkeypatch)
+    try:
+        assert (
+            build_definitions()
+            .resolve_job_def("fulcrum_refresh")
+            .execute_in_process(instance=DagsterInstance.ephemeral(), partition_key=SIM_NOW.date().isoformat())
+            .success
+        )
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_OPEN, str(Path(data_dir) / "warehouse.duckdb")],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+            monkeypatch.setenv("MFG_WAREHOUSE_BUSY_TIMEOUT", "8")
+            started = time.monotonic()
+            failures = step_failures("fulcrum_refresh", SIM_NOW.date().isoformat())
+            elapsed = time.monotonic() - started
+        finally:
+            holder.kill()
+            holder.wait()
+    finally:
+        server.stop()
+    assert len(failures) == 4  # every stream of the run: each needs the warehouse
+    assert elapsed < 8 + 12, f"the run waited {elapsed:.0f}s: more than one wait of 8s"
+    for failure in failures:
+        message = failure.step_failure_data.error.message
+        assert f"(PID {holder.pid})" in message and "MFG_WAREHOUSE_BUSY_TIMEOUT" in message
+    assert os.path.exists(Path(data_dir) / "warehouse.duckdb")
