@@ -102,7 +102,7 @@ def measure(source_name: str, history: int, scale: int) -> Row:
     app = entry.build(NOW, 42, scale, 1_000_000, history)
     server = SimulatorServer(app).start()
     row = Row(source_name, history, scale)
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as work:
         env = {
             **entry.env(server.url),
             "MFG_DATA_DIR": work,

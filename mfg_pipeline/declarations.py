@@ -229,8 +229,6 @@ class SourceSystem:
     description: str = ""
     # The module serving this vendor's simulator (exports `SIMULATOR`), for the demo, `dev` and the tests.
     simulator_module: str | None = None
-    # Environment variables of this source's settings, shown in errors and the README.
-    setting_variables: Sequence[str] = ()
 
     def stream(self, name: str) -> Stream:
         return next(s for s in self.streams if s.name == name)

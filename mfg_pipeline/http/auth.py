@@ -89,7 +89,6 @@ class RefreshingTokenAuth(SecretAuth):
         self._replacing = False  # a token was held before: the next fetch must produce a new one
         self._expires_at = 0.0
         self._lock = threading.Lock()
-        self.refreshes = 0
 
     def ensure_token(self) -> str:
         """The current token, fetching a new one when there is none or it is about to expire."""
@@ -98,7 +97,6 @@ class RefreshingTokenAuth(SecretAuth):
                 self._token = self._fetch_token(self._replacing or self._token is not None)
                 self._replacing = False
                 self._expires_at = time.monotonic() + self.ttl
-                self.refreshes += 1
                 if self._on_new_token:
                     self._on_new_token(self._token)
             return self._token
