@@ -63,8 +63,10 @@ def _start_simulators(sources: Sequence[SourceSystem], first_port: int, live_int
     """Serve the simulators and point this process's environment at them; with `live_interval`, they keep
     changing (a create, update or delete every that many seconds) so the changes feed and the refresh cycles
     have news."""
+    from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE
     from mfg_pipeline.simulators.serving import start_simulators
 
+    os.environ.setdefault("MFG_PARTITION_TIMEZONE", PLANT_TIMEZONE)  # the simulated plant's days
     try:
         running = start_simulators(sources, now=datetime.now(timezone.utc), first_port=first_port)
     except LookupError as exc:

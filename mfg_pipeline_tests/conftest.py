@@ -16,7 +16,10 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """MFG_DATA_DIR for this test only (warehouse, Parquet and the shared rate-limit state)."""
     path = tmp_path / "data"
     monkeypatch.setenv("MFG_DATA_DIR", str(path))
-    monkeypatch.delenv("MFG_PARTITION_TIMEZONE", raising=False)
+    # Set then removed: monkeypatch then also removes a value something in the test sets (the CLI's demo sets the
+    # simulated plant's zone when none is set).
+    monkeypatch.setenv("MFG_PARTITION_TIMEZONE", "UTC")
+    monkeypatch.delenv("MFG_PARTITION_TIMEZONE")
     monkeypatch.delenv("MFG_RATE_LIMIT_BACKEND", raising=False)
     # An apply run applies what is pending and leaves (the coalescing tests set these to their defaults).
     monkeypatch.setenv("FUSION_OPS_APPLY_LINGER_SECONDS", "0")

@@ -10,6 +10,10 @@ import random
 from dataclasses import dataclass
 from datetime import date
 
+# The simulated plant's time zone: its shifts, production days and lot numbers follow this calendar. The demo and
+# `dev` set MFG_PARTITION_TIMEZONE to it (unless set), so partitions and the marts' dates are the plant's days.
+PLANT_TIMEZONE = "Europe/Berlin"
+
 
 @dataclass(frozen=True)
 class Product:

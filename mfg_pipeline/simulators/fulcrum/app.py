@@ -10,7 +10,9 @@ What the doc says, and this simulator enforces:
   (exclusive; a date without a time means midnight UTC). Filters are ANDed.
 - Invoice filters: `numbers`, `status` (InvoiceStatusEnum), `externalReference` (no date filter exists).
 - Sales order filters: `numbers`, `status` (SalesOrderStatus), `externalReference`, `externalQuoteUrls`,
-  `createdFromQuoteId`. Customer filters: `name` (contains), `customerCode`, `externalReference`.
+  `createdFromQuoteId`. Customer filters: `name` (contains), `customerCode`, `externalReference`. Item filters
+  (`POST /api/items/list`, a path FACTS.md does not list): `number` (contains), `itemIds`, `descriptionFilter`
+  (contains, case-insensitive), `isArchived`; `latestRevision` is accepted (every item has one revision).
 - Path ids are 24 characters (items to make 36); a wrong length is 400, an unknown id 404.
 - Child lists: `POST /api/jobs/{jobId}/items-to-make/list`, `…/items-to-make/{itemToMakeId}/operations/list`,
   `POST /api/invoices/{invoiceId}/line-items/list` (all line types, generic shape).
@@ -108,6 +110,7 @@ class FulcrumSimulator(SimulatorApp):
             Rule("/api/invoices/<invoice_id>/line-items/list", endpoint="invoice_line_items_list", methods=["POST"]),
             Rule("/api/sales-orders/list", endpoint="sales_orders_list", methods=["POST"]),
             Rule("/api/customers/list", endpoint="customers_list", methods=["POST"]),
+            Rule("/api/items/list", endpoint="items_list", methods=["POST"]),
         ]
 
     # --- auth ------------------------------------------------------------------------------------------
@@ -380,3 +383,18 @@ class FulcrumSimulator(SimulatorApp):
         if (external := self._external_reference_filter(body)) is not None:
             filters.append(external)
         return json_response(self._page(request, self._matching(self.data.customers, filters)))
+
+    def on_items_list(self, request: Request, company: str) -> Response:
+        body = self._body(request)
+        filters: list[Filter] = []
+        if (number := self._string_filter(body, "number", max_length=200)) is not None:
+            filters.append(lambda r: number in r.body["number"])
+        if (item_ids := self._list_filter(body, "itemIds", str, ID_LENGTH)) is not None:
+            filters.append(lambda r: r.id in item_ids)
+        if (description := self._string_filter(body, "descriptionFilter")) is not None:
+            filters.append(lambda r: description.strip('"').lower() in r.body["description"].lower())
+        if (archived := body.get("isArchived")) is not None:
+            if not isinstance(archived, bool):
+                raise _bad_request("'isArchived' must be a boolean.")
+            filters.append(lambda r: r.body["isArchived"] == archived)
+        return json_response(self._page(request, self._matching(self.data.items, filters)))

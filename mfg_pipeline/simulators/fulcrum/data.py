@@ -26,7 +26,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mfg_pipeline.simulators.catalog import Product, build_catalog, lot_number
+from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE, Product, build_catalog, lot_number
 
 UTC = timezone.utc
 JOB_STATUSES = (
@@ -90,7 +90,7 @@ class FulcrumDataset:
     scale: int = 1
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     history_days: int = 42
-    plant_timezone: str = "Europe/Berlin"  # only for the production day a lot number names
+    plant_timezone: str = PLANT_TIMEZONE  # only for the production day a lot number names
 
     def __post_init__(self) -> None:
         self.now = self.now.astimezone(UTC).replace(microsecond=0)
@@ -105,6 +105,24 @@ class FulcrumDataset:
         self.accounting_code_ids = {"sales": self.new_id(), "freight": self.new_id()}
         self.tax_rate_id = self.new_id()
         self.item_ids = {p.code: self.new_id() for p in self.catalog.products}
+        # The parts this shop makes: its item number is the catalog product code (the key every system shares).
+        self.items = [
+            FulcrumRecord(
+                self.item_ids[p.code],
+                {
+                    "id": self.item_ids[p.code],
+                    "number": p.code,
+                    "description": p.name,
+                    "revision": "A",
+                    "itemOrigin": "make",
+                    "unitTypeName": "Pieces",
+                    "unitOfMeasureName": "Piece",
+                    "isSellable": True,
+                    "isArchived": False,
+                },
+            )
+            for p in self.catalog.products
+        ]
         self.system_operation_ids = {op: self.new_id() for op in self._all_operations()}
         self.equipment_ids = {op: self.new_id() for op in self._all_operations()}
 

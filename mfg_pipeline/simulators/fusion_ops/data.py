@@ -25,12 +25,13 @@ import copy
 import math
 import random
 import re
+import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mfg_pipeline.simulators.catalog import build_catalog, lot_number
+from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE, build_catalog, lot_number
 
 UTC = timezone.utc
 DOWNTIME_TYPES = ["Maintenance", "Malfunction", "Setup", "Material shortage", "Tool change", "Cleaning"]
@@ -111,7 +112,7 @@ class FusionDataset:
     scale: int = 1
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     history_days: int = 42
-    company_timezone: str = "Europe/Berlin"
+    company_timezone: str = PLANT_TIMEZONE
 
     def __post_init__(self) -> None:
         self.tz = ZoneInfo(self.company_timezone)
@@ -746,6 +747,10 @@ class FusionDataset:
 STOCK_LOTS = 3  # generated stock: lots of at most this many of a product's latest production days
 
 
+# In the products endpoints' example (GET /api/v1/products/{code}) but not in the PRODUCT feed example.
+PRODUCT_ENDPOINT_ONLY_FIELDS = ("standard-uom", "label")
+
+
 def product_body(
     code: str,
     name: str,
@@ -764,7 +769,9 @@ def product_body(
         "unit-cost": None if unit_cost is None else float(unit_cost),
         "unit-price": None if unit_price is None else float(unit_price),
         "families": [],
-        "operations": [{"code": op, "name": op.capitalize()} for op in operations],
+        "standard-uom": {"code": "PCS", "name": "Pieces"},
+        "label": {"code": f"LBL-{code}"},
+        "operations": [operation_body(code, op) for op in operations],
         "components": [],
         "custom-fields": [],
         "notification": None,
@@ -777,6 +784,35 @@ def product_body(
         "scrap-allowance": None,
         "shelf-life": None,
         "parameters": [],
+    }
+
+
+def planned_seconds_per_unit(product_code: str, operation: str) -> int:
+    """The routing's planned time for one unit of an operation: 20 to 79 s, fixed per (product, operation) so it
+    never draws from a generator (the shop's records stay what they were)."""
+    return 20 + zlib.crc32(f"{product_code}:{operation}".encode()) % 60
+
+
+def operation_body(product_code: str, operation: str) -> dict:
+    """One routing operation as the doc's product list shows it: its planned duration (`task-durations`, one
+    entry, for `ratio-quantity` units), the times it runs per unit and its id."""
+    ratio = 10
+    return {
+        "code": operation,
+        "name": operation.capitalize(),
+        "waste": None,
+        "task-durations": [
+            {
+                "validSince": "2020-01-01T00:00:00Z",
+                "validUntil": "2100-01-01T00:00:00Z",
+                "duration": format_duration(planned_seconds_per_unit(product_code, operation) * ratio),
+                "duration-customer": format_duration(planned_seconds_per_unit(product_code, operation) * ratio),
+                "ratio-quantity": ratio,
+            }
+        ],
+        "times-per-product": 1,
+        "disabled": False,
+        "id": 100 + zlib.crc32(operation.encode()) % 900,
     }
 
 
@@ -860,9 +896,11 @@ def feed_record(channel_type: str, record: SimRecord, workers: bool = False) -> 
             shaped["running-status"] = "deleted"
         return shaped
     if channel_type == "PRODUCT":
+        # The feed example's fields only (no `standard-uom` or `label`, which the products endpoints carry);
         # `notification` is null, or `product_deleted` once the product is deleted (the doc's note).
-        body["notification"] = "product_deleted" if record.deleted else None
-        return body
+        shaped = {k: v for k, v in body.items() if k not in PRODUCT_ENDPOINT_ONLY_FIELDS}
+        shaped["notification"] = "product_deleted" if record.deleted else None
+        return shaped
     if channel_type == "STOCK":
         return body  # {"product-code", "stock", "lot": [{"code", "stock"}]}; stock is never deleted
     raise ValueError(f"no feed shape for channel type {channel_type}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from mfg_pipeline.simulators.catalog import Party, Product, build_catalog, lot_number
+from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE, Party, Product, build_catalog, lot_number
 
 UTC = timezone.utc
 # The create schema's enum; the update schema and the list example spell them capitalised ("Internal").
@@ -68,7 +68,7 @@ class IsolocityDataset:
     scale: int = 1
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     history_days: int = 42
-    plant_timezone: str = "Europe/Berlin"  # the plant's calendar, which lot numbers are dated by
+    plant_timezone: str = PLANT_TIMEZONE  # the plant's calendar, which lot numbers are dated by
 
     def __post_init__(self) -> None:
         self.now = self.now.replace(microsecond=0)

@@ -279,4 +279,31 @@ CUSTOMERS = Stream(
     ),
 )
 
-STREAMS = (JOBS, INVOICES, SALES_ORDERS, CUSTOMERS)
+ITEMS = Stream(
+    name="items",
+    path="/api/items/list",  # FULCRUM_PATH_ITEMS: FACTS.md does not list this path
+    method="POST",
+    description="Items (parts, materials): the dimension jobs and invoice lines point at; the whole list every "
+    "hour (a short list).",
+    table=Table(
+        name="items",
+        primary_key=("id",),
+        description="Fulcrum items (POST /api/items/list), one row per item; `number` is the part number the other "
+        "systems use.",
+        columns=(
+            Column("id", STRING, required=True),
+            Column("number", STRING, "number", description="Item number (the part number)."),
+            Column("description", STRING, "description"),
+            Column("revision", STRING, "revision"),
+            Column(
+                "item_origin", STRING, "itemOrigin", description="make, buy, makeOrBuy, customerSupplied, kit or none."
+            ),
+            Column("unit_type_name", STRING, "unitTypeName"),
+            Column("unit_of_measure_name", STRING, "unitOfMeasureName"),
+            Column("is_sellable", BOOL, "isSellable"),
+            Column("is_archived", BOOL, "isArchived"),
+        ),
+    ),
+)
+
+STREAMS = (JOBS, INVOICES, SALES_ORDERS, CUSTOMERS, ITEMS)

@@ -39,6 +39,7 @@ PRODUCTIONS = Stream(
     description="Production records: one worker's labour on an operation over a period, with quantity and waste. "
     "Daily partitions by start time.",
     window=TimeWindowFilter("start-time-after", "start-time-before", time_column="start_time"),
+    params={"worker-name": "true"},  # the worker's name beside the number (the doc's `worker-name` flag)
     table=Table(
         name="productions",
         primary_key=("id",),
@@ -291,7 +292,13 @@ PRODUCTS = Stream(
                     "task_ratio_quantity",
                     FLOAT,
                     _first_task("ratio-quantity"),
-                    description="Units the planned task duration is for.",
+                    description="Units the planned task duration is for (the doc's default: 1).",
+                ),
+                Column(
+                    "times_per_product",
+                    INT,
+                    "times-per-product",
+                    description="Times the operation runs to complete one unit (the doc's default: 1).",
                 ),
             ],
         ),
