@@ -20,6 +20,7 @@ the Parquet: a DuckDB file held open elsewhere makes a run wait at most MFG_WARE
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -51,6 +52,7 @@ VIEW_DEFINITIONS = "main._mfg_view_definitions"
 STREAM_STATE = "main._mfg_stream_state"
 STAGE_OWNER_LOCK = "owner.lock"
 DEFAULT_BUSY_TIMEOUT = 60.0
+EXPORT_BATCH_ROWS = 65_536  # rows per batch written to Parquet (bounds an export's memory)
 
 # Comments on the columns every table gets (the declared columns carry their own).
 PIPELINE_COLUMN_COMMENTS = {
@@ -169,6 +171,20 @@ class CommitResult:
     changed_rows: dict[str, int] = field(default_factory=dict)  # table -> rows upserted or soft-deleted
 
 
+class WriterSlot:
+    """Held by `Warehouse.writer_slot()`: connections that do not take the (already held) writer lock again."""
+
+    def __init__(self, warehouse: Warehouse):
+        self.warehouse = warehouse
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.warehouse.duckdb_path
+
+    def connect(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return self.warehouse._connection(read_only=False)
+
+
 class Warehouse:
     def __init__(
         self,
@@ -197,15 +213,30 @@ class Warehouse:
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection, under the writer lock. Waits (within the run's budget) while another program holds the
         DuckDB file."""
+        with self.locked(), self._connection(read_only) as connection:
+            yield connection
+
+    @contextmanager
+    def _connection(self, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection; the caller holds the writer lock."""
+        if read_only and not self.duckdb_path.exists():
+            connection = duckdb.connect(":memory:")
+        else:
+            connection = self._open(read_only)
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    @contextmanager
+    def writer_slot(self) -> Iterator[WriterSlot]:
+        """The writer's turn for another program (dbt): the writer lock held for the whole block, the DuckDB file
+        seen free at its start (waiting within the run's budget, like a load). Inside, `slot.connect()` gives this
+        process a connection once that program has closed the file."""
         with self.locked():
-            if read_only and not self.duckdb_path.exists():
-                connection = duckdb.connect(":memory:")
-            else:
-                connection = self._open(read_only)
-            try:
-                yield connection
-            finally:
-                connection.close()
+            with self._connection(read_only=False):
+                pass
+            yield WriterSlot(self)
 
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         started, delay = time.monotonic(), 0.1
@@ -576,8 +607,6 @@ class Warehouse:
     def _export(self, connection: duckdb.DuckDBPyConnection, schema: str, table: str, partition: date | None) -> Path:
         """Publish the current state of one partition, or of a whole unpartitioned table: its `_current` view."""
         target = self.parquet_file(schema, table, partition)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         view = f"{quote(schema)}.{quote(table + CURRENT_VIEW_SUFFIX)}"
         key = connection.execute(
             "SELECT constraint_column_names FROM duckdb_constraints() WHERE schema_name = ? AND table_name = ? "
@@ -586,13 +615,27 @@ class Warehouse:
         ).fetchone()
         order = ", ".join(quote(c) for c in key[0]) if key else "ALL"
         where, params = (f"WHERE {PARTITION_COLUMN} = ?", [partition]) if partition is not None else ("", [])
-        connection.execute(
-            f"COPY (SELECT * FROM {view} {where} ORDER BY {order}) TO '{_path_literal(temporary)}' "
-            "(FORMAT parquet, COMPRESSION zstd)",
-            params,
-        )
-        os.replace(temporary, target)
+        write_parquet(connection, f"SELECT * FROM {view} {where} ORDER BY {order}", params, target)
         return target
+
+
+def write_parquet(connection: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any], target: Path) -> None:
+    """The query's rows as one Parquet file, through a temporary file and an atomic rename, in batches. Every
+    column is written nullable: DuckDB's own COPY marks a column required in a file where it happens to hold no
+    NULL, so the files of one table would disagree and a folder read would fail."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    # A cursor of its own: the connection may hold an unfinished result, and the export reads committed data.
+    with connection.cursor() as cursor:
+        reader = cursor.sql(query, params=list(params)).to_arrow_reader(EXPORT_BATCH_ROWS)
+        schema = pa.schema([f.with_nullable(True) for f in reader.schema])
+        try:
+            with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+                for batch in reader:
+                    writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
 
 
 def _scope_partition(load: TableLoad) -> date | None:

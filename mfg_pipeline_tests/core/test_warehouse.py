@@ -84,3 +84,16 @@ def test_a_record_that_moved_to_another_day_leaves_its_old_day(tmp_path):
     assert warehouse.query("SELECT id, partition_date FROM demo.events ORDER BY id") == [(1, DAY), (2, next_day)]
     old_day = pq.read_table(warehouse.parquet_file("demo", "events", DAY)).column("id").to_pylist()
     assert old_day == [1]
+
+
+def test_every_parquet_file_of_a_table_has_the_same_nullable_schema_so_a_folder_reads_as_one(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    next_day = DAY + timedelta(days=1)
+    with_null = stage_rows(warehouse, [(1, None), (2, "b")], DAY)  # type: ignore[list-item]
+    without_null = stage_rows(warehouse, [(3, "c")], next_day)
+    warehouse.commit([TableLoad("demo", TABLE, with_null, partitioned=True, scope=Scope(DAY))])
+    warehouse.commit([TableLoad("demo", TABLE, without_null, partitioned=True, scope=Scope(next_day))])
+    schemas = [pq.read_schema(warehouse.parquet_file("demo", "events", day)) for day in (DAY, next_day)]
+    assert schemas[0] == schemas[1] and all(f.nullable for f in schemas[0])
+    folder = warehouse.parquet_file("demo", "events", DAY).parent.parent
+    assert sorted(pq.read_table(folder).column("id").to_pylist()) == [1, 2, 3]
