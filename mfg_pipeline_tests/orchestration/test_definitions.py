@@ -1,8 +1,9 @@
 """The Dagster definitions as a data engineer meets them: lineage from parent to child tables and from the changes
 feed to the tables it writes; one table selected alone materializes its stream; the definitions (assets, checks,
-jobs, schedules, sensors, pools) match the checked-in snapshot, so a change to the graph is a visible diff; the
-schedules' runs carry tags to find them by; `dg check defs` loads them; `mfg-pipeline dev` starts with no
-warning and keeps its data apart from the demo's."""
+jobs, schedules, sensors, pools) of both code locations match the checked-in snapshot, so a change to the graph is
+a visible diff; the schedules' runs carry tags to find them by; `dg check defs` loads the loads' location and
+`dagster definitions validate` the whole workspace; `mfg-pipeline dev` starts with no warning and keeps its data
+apart from the demo's."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterInstance, Definitions
 
+from mfg_pipeline.analytics.definitions import build_analytics_definitions
 from mfg_pipeline.cli import DEV_DATA_DIR, REPO_ROOT, dev_data_dir
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.engine.refresh import DAILY, HOURLY
@@ -37,9 +39,24 @@ from mfg_pipeline.warehouse.store import Warehouse
 SNAPSHOT = Path(__file__).with_name("definitions.snapshot.txt")
 
 
+def workspace_definitions() -> Definitions:
+    """Both code locations in one `Definitions` (the loads, and the analytics layer's assets, job and schedule),
+    as the UI's global asset graph joins them."""
+    analytics = build_analytics_definitions()
+    return Definitions.merge(
+        build_definitions(),
+        Definitions(
+            assets=analytics.assets,
+            jobs=analytics.jobs,
+            schedules=analytics.schedules,
+            resources={"dbt": analytics.resources["dbt"]},
+        ),
+    )
+
+
 def render_definitions() -> str:
     """Every asset with its upstream and checks, every job, schedule (with cron), sensor and pool, one per line."""
-    defs = build_definitions()
+    defs = workspace_definitions()
     graph = defs.resolve_asset_graph()
     lines = []
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
@@ -126,6 +143,19 @@ def test_dg_check_defs_loads_the_definitions(data_dir):
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "All definitions loaded successfully" in done.stdout + done.stderr
+
+
+def test_the_workspace_loads_both_code_locations():
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "mfg_pipeline" in output and "mfg_analytics" in output
 
 
 def test_dev_keeps_its_data_apart_from_the_demos(monkeypatch):

@@ -1,0 +1,9 @@
+-- Customers, from Fulcrum (the system that invoices them).
+select
+    customer_id,
+    customer_code,
+    customer_name,
+    currency_code,
+    credit_limit,
+    is_taxable
+from {{ ref('stg_fulcrum__customers') }}

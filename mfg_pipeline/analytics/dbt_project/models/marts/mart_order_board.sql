@@ -1,0 +1,118 @@
+-- Grain: one order in one system: Fusion Operations production orders, Lagerkoll production orders, Fulcrum jobs
+-- and Traede production orders. `state` is the shared set planned, in_progress, on_hold, completed, cancelled
+-- ('unknown' for a vendor state not mapped here: the accepted-values check warns). progress = done / ordered,
+-- capped at 1. The product is set when the order is for exactly one.
+with fusion_quantities as (
+    select
+        production_order_id,
+        sum(quantity_ordered) as quantity_ordered,
+        sum(quantity_produced) as quantity_done,
+        case when count(distinct product_code) = 1 then any_value(product_code) end as product_code
+    from {{ ref('stg_fusion_ops__production_order_products') }}
+    group by production_order_id
+),
+
+lagerkoll_products as (
+    select order_id, case when count(distinct article_id) = 1 then any_value(article_id) end as product_code
+    from {{ ref('stg_lagerkoll__production_order_articles') }}
+    group by order_id
+),
+
+fulcrum_made as (
+    select job_id, sum(quantity_made) as quantity_made
+    from {{ ref('stg_fulcrum__job_items_to_make') }}
+    group by job_id
+),
+
+traede_lines as (
+    select
+        production_order_id,
+        sum(received_quantity) as quantity_received,
+        case when count(distinct product_item_number) = 1 then any_value(product_item_number) end as product_code
+    from {{ ref('stg_traede__production_order_lines') }}
+    group by production_order_id
+),
+
+orders as (
+    select
+        'fusion_ops' as source_system,
+        cast(o.production_order_id as varchar) as order_id,
+        o.production_order_code as order_number,
+        o.description as order_name,
+        q.product_code,
+        o.running_status as vendor_state,
+        case o.running_status
+            when 'notstarted' then 'planned'
+            when 'started' then 'in_progress'
+            when 'closed' then 'completed'
+            when 'archived' then 'completed'
+            else 'unknown'
+        end as state,
+        o.due_date,
+        q.quantity_ordered,
+        q.quantity_done
+    from {{ ref('stg_fusion_ops__production_orders') }} as o
+    left join fusion_quantities as q using (production_order_id)
+
+    union all
+    select
+        'lagerkoll',
+        cast(o.order_id as varchar),
+        o.pr_reference,
+        o.order_name,
+        a.product_code,
+        coalesce(o.state_name, cast(o.state as varchar)),
+        case o.state when 0 then 'planned' when 1 then 'in_progress' when 2 then 'completed' when 3 then 'cancelled'
+            else 'unknown' end,
+        o.end_date,
+        o.total_amount,
+        o.finished_amount
+    from {{ ref('stg_lagerkoll__production_orders') }} as o
+    left join lagerkoll_products as a using (order_id)
+
+    union all
+    select
+        'fulcrum',
+        j.job_id,
+        cast(j.job_number as varchar),
+        j.job_name,
+        i.item_number,
+        j.status,
+        case
+            when j.status in ('draft', 'needsReview', 'approved', 'engineering', 'scheduled') then 'planned'
+            when j.status = 'inProgress' then 'in_progress'
+            when j.status = 'hold' then 'on_hold'
+            when j.status = 'complete' then 'completed'
+            when j.status = 'cancelled' then 'cancelled'
+            else 'unknown'
+        end,
+        j.production_due_date,
+        j.quantity_to_make,
+        m.quantity_made
+    from {{ ref('stg_fulcrum__jobs') }} as j
+    left join fulcrum_made as m using (job_id)
+    left join {{ ref('stg_fulcrum__items') }} as i on i.item_id = j.parent_item_id
+
+    union all
+    select
+        'traede',
+        cast(o.production_order_id as varchar),
+        o.production_order_number,
+        null,
+        l.product_code,
+        o.status,
+        case o.status when 'draft' then 'planned' when 'open' then 'in_progress' when 'closed' then 'completed'
+            else 'unknown' end,
+        o.delivery_date,
+        o.total_quantity,
+        l.quantity_received
+    from {{ ref('stg_traede__production_orders') }} as o
+    left join traede_lines as l using (production_order_id)
+)
+
+select
+    source_system || ':' || order_id as order_key,
+    *,
+    least(quantity_done / nullif(quantity_ordered, 0), 1.0) as progress,
+    due_date < {{ plant_date('now()') }} and state not in ('completed', 'cancelled') as is_overdue
+from orders

@@ -1,0 +1,6 @@
+select
+    downtime_id,
+    position,
+    nullif(trim(machine_code), '') as machine_code,
+    nullif(trim(machine_name), '') as machine_name
+from {{ source('fusion_ops', 'downtime_machines') }}

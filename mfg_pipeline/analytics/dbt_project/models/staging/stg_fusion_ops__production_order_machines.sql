@@ -1,0 +1,5 @@
+select
+    production_order_id,
+    position,
+    nullif(trim(machine_code), '') as machine_code
+from {{ source('fusion_ops', 'production_order_machines') }}

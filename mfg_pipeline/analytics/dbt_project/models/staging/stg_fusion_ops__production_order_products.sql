@@ -1,0 +1,7 @@
+select
+    production_order_id,
+    position,
+    product_code,
+    quantity_ordered,
+    quantity_produced
+from {{ source('fusion_ops', 'production_order_products') }}

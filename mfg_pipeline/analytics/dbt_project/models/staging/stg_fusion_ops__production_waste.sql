@@ -1,0 +1,10 @@
+select
+    production_id,
+    position,
+    waste_code,
+    waste_description,
+    flaw,
+    quantity as waste_quantity,
+    recoverable,
+    billable
+from {{ source('fusion_ops', 'production_waste') }}

@@ -1,0 +1,6 @@
+select
+    id as part_id,
+    name as part_name,
+    nullif(trim(identification), '') as identification,
+    unit_of_measure
+from {{ source('isolocity', 'parts') }}

@@ -1,0 +1,9 @@
+select
+    order_id,
+    position,
+    article_id,
+    article_name,
+    amount,
+    finished,
+    waste
+from {{ source('lagerkoll', 'production_order_articles') }}

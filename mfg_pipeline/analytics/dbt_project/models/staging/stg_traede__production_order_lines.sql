@@ -1,0 +1,13 @@
+select
+    production_order_id,
+    position,
+    product_id,
+    variant_id,
+    nullif(trim(product_item_number), '') as product_item_number,
+    product_name,
+    nullif(trim(variant_sku), '') as variant_sku,
+    variant_name,
+    quantity,
+    received_quantity,
+    {{ to_money('total_price') }} as total_price
+from {{ source('traede', 'production_order_lines') }}

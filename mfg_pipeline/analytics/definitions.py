@@ -1,0 +1,151 @@
+"""The analytics code location: every dbt model and seed as a Dagster asset downstream of the loaded tables it
+reads (sources map to the load assets' keys), dbt tests as asset checks, one job that builds the layer and
+publishes it as Parquet, and the schedule that rebuilds it after the hourly loads.
+
+A code location of its own (see workspace.yaml) so the load runs never import dbt, and a model that fails to
+parse never takes the loads down with it.
+"""
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    DefaultScheduleStatus,
+    Definitions,
+    Failure,
+    MetadataValue,
+    Output,
+    ScheduleDefinition,
+    define_asset_job,
+    in_process_executor,
+)
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.errors import DagsterDbtCliRuntimeError
+
+from mfg_pipeline.analytics.project import dbt_resource, prepared_project
+from mfg_pipeline.orchestration.factory import CYCLE_TAG, SOURCE_TAG
+from mfg_pipeline.orchestration.resources import WarehouseResource
+from mfg_pipeline.warehouse.marts import MartTable, PublishReport, publish
+
+ANALYTICS = "analytics"
+PUBLISHED_SCHEMA = "marts"  # the schema Power BI reads, as Parquet
+BUILD_JOB = "analytics_build"
+# After the hourly loads (minute 15) have landed; the layer is at most an hour and a build behind the raw tables.
+BUILD_CRON = "40 * * * *"
+
+
+class AnalyticsTranslator(DagsterDbtTranslator):
+    """Models and seeds keyed `<schema>/<name>` like the loaded tables (`fusion_ops/productions`), grouped by
+    layer; sources keep the load assets' keys their YAML names (meta.dagster.asset_key)."""
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] not in ("model", "seed"):
+            return spec
+        schema = props["schema"]
+        return spec.replace_attributes(
+            key=AssetKey([schema, props["name"]]),
+            group_name=f"{ANALYTICS}_{schema}",
+            tags={**spec.tags, SOURCE_TAG: ANALYTICS},
+        )
+
+
+def published_tables(manifest: Mapping[str, Any]) -> dict[str, MartTable]:
+    """The models Power BI reads (schema `marts`), by dbt unique id, with their Parquet partition column."""
+    tables = {}
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] == "model" and node["schema"] == PUBLISHED_SCHEMA:
+            partition = node["config"].get("meta", {}).get("parquet_partition_by")
+            tables[unique_id] = MartTable(node["schema"], node["name"], partition)
+    return tables
+
+
+def build_analytics_definitions() -> Definitions:
+    project = prepared_project()
+    translator = AnalyticsTranslator()
+    manifest_tables = published_tables(_manifest(project))
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=translator,
+        name="analytics_models",
+        op_tags={SOURCE_TAG: ANALYTICS},
+    )
+    def analytics_models(
+        context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ) -> Iterator[Any]:
+        """`dbt build` of the selected models (their tests run as asset checks) while holding the warehouse's
+        writer lock, then the changed Parquet of the marts it built."""
+        store = warehouse.warehouse(context.run.run_id)
+        events: list[Any] = []
+        failure: DagsterDbtCliRuntimeError | None = None
+        with store.writer_slot() as slot:
+            os.environ["MFG_DUCKDB_PATH"] = str(slot.duckdb_path)  # profiles.yml reads it
+            try:
+                events.extend(dbt.cli(["build"], context=context).stream())
+            except DagsterDbtCliRuntimeError as exc:  # the nodes that did build are still published and reported
+                failure = exc
+            built = {uid: manifest_tables[uid] for uid in map(_unique_id, events) if uid in manifest_tables}
+            with slot.connect() as connection:
+                reports = {uid: publish(connection, store.parquet_root, table) for uid, table in built.items()}
+        for event in events:
+            uid = _unique_id(event)
+            report = reports.get(uid) if uid is not None else None
+            yield event.with_metadata({**event.metadata, **_publish_metadata(report)}) if report else event
+        if failure is not None:
+            raise Failure(
+                description=f"dbt build failed: {str(failure).splitlines()[0]} (see the step's dbt log for the "
+                "model and the SQL error)"
+            ) from failure
+
+    build_job = define_asset_job(
+        BUILD_JOB,
+        selection=[analytics_models],
+        description="Builds the analytics layer (dbt build: models, seeds, tests) and publishes the marts as Parquet.",
+        tags={CYCLE_TAG: ANALYTICS, SOURCE_TAG: ANALYTICS},
+    )
+    schedule = ScheduleDefinition(
+        name="analytics_hourly_build",
+        job=build_job,
+        cron_schedule=BUILD_CRON,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description="Rebuilds the analytics layer every hour at minute 40, after the hourly loads (minute 15).",
+    )
+    return Definitions(
+        assets=[analytics_models],
+        jobs=[build_job],
+        schedules=[schedule],
+        resources={"dbt": dbt_resource(), "warehouse": WarehouseResource()},
+        executor=in_process_executor,
+    )
+
+
+def _manifest(project: DbtProject) -> Mapping[str, Any]:
+    import json
+
+    return json.loads(project.manifest_path.read_text())
+
+
+def _unique_id(event: Any) -> str | None:
+    """The dbt node an Output is for (dagster-dbt records it in the Output's metadata)."""
+    if not isinstance(event, Output) or "unique_id" not in event.metadata:
+        return None
+    value = event.metadata["unique_id"]
+    return str(getattr(value, "value", value))
+
+
+def _publish_metadata(report: PublishReport) -> dict[str, Any]:
+    return {
+        "parquet_folder": MetadataValue.path(str(report.folder)),
+        "parquet_partitions": MetadataValue.int(report.partitions),
+        "parquet_files_written": MetadataValue.int(len(report.written)),
+    }
+
+
+defs = build_analytics_definitions()

@@ -1,0 +1,195 @@
+"""The analytics layer as analysts, Power BI and the Dagster UI see it: every relation and column outside `main` has
+a comment; the marts' Parquet opens flat with the stated types, the same schema in every file and a hive folder
+read equal to the table; dbt tests are asset checks; the asset graph runs from the loaded tables through staging
+to the marts; a rebuild with nothing changed rewrites no Parquet; the product key map matches each system's ids;
+vendor-deleted invoices stay out of the marts; dbt needs the warehouse writer lock."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from dagster import AssetKey, DagsterEventType, Definitions
+
+from mfg_pipeline.definitions import build_definitions
+
+pytestmark = pytest.mark.xdist_group("analytics_plant")
+HOLD_SECONDS = 15  # longer than dbt takes to start and open the file (about 5 s here)
+
+MONEY_COLUMNS = {
+    ("fct_invoice", "subtotal"),
+    ("fct_invoice", "total"),
+    ("fct_invoice", "tax"),
+    ("mart_revenue_monthly", "net_revenue"),
+    ("mart_revenue_monthly", "tax"),
+    ("mart_revenue_monthly", "gross_revenue"),
+    ("dim_product", "unit_cost"),
+    ("dim_product", "unit_price"),
+    ("dim_customer", "credit_limit"),
+}
+
+
+def test_every_relation_and_column_outside_main_has_a_comment(plant):
+    missing = plant.rows(
+        "SELECT schema_name, table_name, column_name FROM duckdb_columns() "
+        "WHERE schema_name NOT IN ('main', 'information_schema', 'pg_catalog') AND comment IS NULL"
+    )
+    assert missing == []
+    uncommented = plant.rows(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name <> 'main' AND comment IS NULL "
+        "UNION ALL SELECT schema_name, view_name FROM duckdb_views() "
+        "WHERE NOT internal AND schema_name NOT IN ('main', 'information_schema', 'pg_catalog') AND comment IS NULL"
+    )
+    assert uncommented == []
+    schemas = {row[0] for row in plant.rows("SELECT DISTINCT schema_name FROM duckdb_tables()")}
+    assert {"marts", "reference", "fusion_ops", "fulcrum"} <= schemas
+
+
+def test_the_marts_parquet_is_flat_typed_and_reads_back_equal_to_the_tables(plant):
+    root = plant.data_dir / "parquet" / "marts"
+    tables = [r[0] for r in plant.rows("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts'")]
+    assert sorted(p.name for p in root.iterdir()) == sorted(tables)
+    connection = duckdb.connect()
+    for table in tables:
+        files = sorted((root / table).rglob("*.parquet"))
+        assert files, table
+        schemas = {str(pq.read_schema(f).remove_metadata()) for f in files}
+        assert len(schemas) == 1, f"{table}: files disagree on the schema (types or nullability)"
+        schema = pq.read_schema(files[0])
+        for field in schema:
+            assert not pa.types.is_nested(field.type), (table, field.name)
+            assert field.nullable, (table, field.name)
+            if field.name.endswith("_utc"):
+                assert pa.types.is_timestamp(field.type) and field.type.tz is None, (table, field.name)
+            if field.name.endswith(("_date", "month_start", "date_day")):
+                assert pa.types.is_date32(field.type), (table, field.name)
+            if (table, field.name) in MONEY_COLUMNS:
+                assert field.type == pa.decimal128(18, 2), (table, field.name)
+        hive = "/*/*.parquet" if files[0].parent != root / table else "/*.parquet"
+        folder = connection.sql(
+            f"SELECT * FROM read_parquet('{root / table}{hive}', hive_partitioning=true)"
+        ).to_arrow_table()
+        stored = plant.warehouse.query(f"SELECT count(*) FROM marts.{table}")[0][0]
+        assert folder.num_rows == stored, table
+        columns = ", ".join(
+            f'"{name}"'
+            for (name,) in plant.rows(
+                "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'marts' AND table_name = ? "
+                "ORDER BY column_index",
+                [table],
+            )
+        )
+        difference = plant.rows(
+            f"SELECT * FROM marts.{table} EXCEPT ALL "
+            f"SELECT {columns} FROM read_parquet('{root / table}{hive}', hive_partitioning=true)"
+        )
+        assert difference == [], table  # with equal row counts: the folder holds exactly the table's rows
+    partitioned = root / "fct_production"
+    folders = [p.name for p in partitioned.iterdir()]
+    assert folders and all(name.startswith("month_start=") for name in folders)
+    described = dict(
+        (name, kind)
+        for name, kind, *_ in connection.sql(
+            f"DESCRIBE SELECT * FROM read_parquet('{partitioned}/*/*.parquet', hive_partitioning=true)"
+        ).fetchall()
+    )
+    assert described["month_start"] == "DATE"
+
+
+def test_dbt_tests_run_as_asset_checks_and_pass(plant):
+    checks = plant.build.get_asset_check_evaluations()
+    assert len(checks) >= 50
+    assert [(c.asset_key, c.check_name) for c in checks if not c.passed] == []
+    keys = {c.asset_key for c in checks}
+    assert AssetKey(["marts", "fct_production"]) in keys and AssetKey(["marts", "mart_order_board"]) in keys
+
+
+def test_the_asset_graph_runs_from_the_loaded_tables_through_staging_to_the_marts(plant):
+    # The two code locations' assets in one graph, as the UI's global lineage shows them.
+    analytics = Definitions(
+        assets=plant.analytics_defs.assets, resources={"dbt": plant.analytics_defs.resources["dbt"]}
+    )
+    graph = Definitions.merge(build_definitions(), analytics).resolve_asset_graph()
+
+    def upstream(*path: str) -> set[AssetKey]:
+        return set(graph.get(AssetKey(list(path))).parent_keys)
+
+    assert AssetKey(["fusion_ops", "productions"]) in upstream("staging", "stg_fusion_ops__productions")
+    assert AssetKey(["staging", "stg_fusion_ops__productions"]) in upstream("marts", "fct_production")
+    assert AssetKey(["marts", "fct_production"]) in upstream("marts", "mart_oee_daily")
+    assert AssetKey(["reference", "shift_calendar"]) in upstream("marts", "dim_date")
+    raw = {key for key in graph.get_all_asset_keys() if key.path[0] in plant.apps}
+    read = {parent for key in graph.get_all_asset_keys() if key.path[0] == "staging" for parent in upstream(*key.path)}
+    assert read <= raw and len(read) >= 20
+
+
+def test_a_rebuild_with_nothing_changed_rewrites_no_parquet(plant):
+    root = plant.data_dir / "parquet" / "marts"
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*.parquet")}
+    again = plant.rebuild()
+    assert again.success
+    written = [
+        e.materialization.metadata["parquet_files_written"].value
+        for e in again.get_asset_materialization_events()
+        if "parquet_files_written" in e.materialization.metadata
+    ]
+    assert written and sum(written) == 0
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("*.parquet")} == before
+
+
+def test_the_product_key_map_matches_every_systems_ids_to_one_part_number(plant):
+    apps = plant.apps
+    catalog = {code for (code,) in plant.rows("SELECT product_code FROM marts.dim_product")}
+    expected = {
+        "fulcrum": {(i.id, i.body["number"]) for i in apps["fulcrum"].data.items},
+        "isolocity": {(str(p["id"]), p["identification"]) for p in apps["isolocity"].data.parts},
+        "fusion_ops": {(code, code) for code in apps["fusion_ops"].data.products},
+    }
+    for system, pairs in expected.items():
+        landed = set(
+            plant.rows(
+                "SELECT source_id, product_code FROM marts.product_key_map WHERE source_system = ? AND is_matched "
+                "AND source_table IN ('items', 'parts', 'products')",
+                [system],
+            )
+        )
+        assert landed == pairs, system
+    systems = dict(plant.rows("SELECT product_code, source_system_count FROM marts.dim_product"))
+    assert catalog and all(count == 5 for count in systems.values())
+
+
+def test_invoices_fulcrum_flags_deleted_stay_out_of_the_marts(plant):
+    deleted = [i.id for i in plant.apps["fulcrum"].data.invoices if i.body["deleted"]]
+    assert deleted
+    assert plant.rows("SELECT count(*) FROM marts.fct_invoice WHERE list_contains(?, invoice_id)", [deleted]) == [(0,)]
+    assert plant.rows("SELECT count(*) FROM fulcrum.invoices WHERE list_contains(?, id)", [deleted]) == [
+        (len(deleted),)
+    ]
+
+
+def test_a_build_waits_for_the_warehouse_writer_lock(plant):
+    """dbt writes the DuckDB file, so it takes its turn like a load: while a load holds the writer lock and the
+    file is open for writing, dbt does not open it (it would fail on DuckDB's own lock); it builds afterwards."""
+    holding = threading.Event()
+    released_at: list[float] = []
+
+    def load_holding_the_file() -> None:
+        with plant.warehouse.connect() as connection:
+            connection.execute("SELECT 1").fetchall()
+            holding.set()
+            time.sleep(HOLD_SECONDS)
+            released_at.append(time.time())
+
+    holder = threading.Thread(target=load_holding_the_file)
+    holder.start()
+    holding.wait()
+    result = plant.rebuild()
+    holder.join()
+    assert result.success
+    logged = [(e.timestamp, e.dagster_event_type) for e in plant.instance.all_logs(result.run_id) if e.is_dagster_event]
+    step_start = min(at for at, kind in logged if kind == DagsterEventType.STEP_START)
+    assert step_start < released_at[0]  # the build started while the file was held, and still succeeded
