@@ -121,7 +121,9 @@ class SensorTicker(threading.Thread):
         )
 
         journal = ChangeJournal.for_data_dir(self.data_dir)
-        while not self.stop_event.wait(self.interval):
+        stopping = False
+        while not stopping:  # one last tick after the stop, so every change the shop made is applied
+            stopping = self.stop_event.wait(self.interval)
             try:
                 max_calls, seconds = tick_budget()
                 deadline = time.monotonic() + seconds
@@ -187,8 +189,8 @@ def run_pipeline(args: argparse.Namespace, days: list[date], now: datetime, work
             with ThreadPoolExecutor(args.concurrency) as pool:
                 list(pool.map(one_run, days))
             outcome.seconds = time.monotonic() - started
-            sensor.stop_event.set()
-        sensor.join(timeout=60)
+        sensor.stop_event.set()  # the shop has stopped: the final tick sees its last change
+        sensor.join(timeout=120)
         request_figures(outcome, simulator, args.limit)
 
         warehouse = Warehouse(data_dir)

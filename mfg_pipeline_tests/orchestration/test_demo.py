@@ -1,0 +1,54 @@
+"""The demo as a newcomer meets it: every source loaded, then the analytics layer built, one line per run (dbt's
+own progress lines stay in its log), and the marts listed with the raw tables at the end."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+import pytest
+
+from mfg_pipeline import config
+from mfg_pipeline.declarations import SourceSystem
+from mfg_pipeline.orchestration.demo import run_demo
+from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE
+from mfg_pipeline.simulators.serving import start_simulators
+from mfg_pipeline.sources.registry import all_sources
+
+NOW = datetime.now(timezone.utc)  # the demo loads the days ending today
+
+
+def demo_output(sources: list[SourceSystem], days: int, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> str:
+    """The demo's output over `sources`' simulators (rate limits lifted, three days of history); asserts no run
+    failed."""
+    monkeypatch.setenv("DAGSTER_HOME", str(config.data_dir() / "dagster_home"))
+    (config.data_dir() / "dagster_home").mkdir(parents=True)
+    monkeypatch.setenv("MFG_PARTITION_TIMEZONE", PLANT_TIMEZONE)
+    running = start_simulators(sources, now=NOW, rate_limits={s.name: 100_000 for s in sources}, history_days=3)
+    try:
+        for name, value in running.env.items():
+            monkeypatch.setenv(name, value)
+        for source in sources:
+            monkeypatch.setenv(f"{source.name.upper()}_RATE_LIMIT_PER_MINUTE", "100000")
+        failures = run_demo(sources, days=days, echo=click.echo)
+    finally:
+        running.stop()
+    out: str = capsys.readouterr().out
+    assert failures == 0, out
+    return out
+
+
+def test_the_demo_loads_every_source_then_builds_the_marts_with_one_line_per_run(data_dir, monkeypatch, capsys):
+    out = demo_output(all_sources(), 2, monkeypatch, capsys)
+    runs = [line for line in out.splitlines() if line.startswith("- ")]
+    assert [line.split(" ")[1] for line in runs][-1] == "analytics_build"
+    assert re.fullmatch(r"- analytics_build \.\.\. \d+ assets; checks (\d+)/\1 passed; [\d.]+s", runs[-1]), runs[-1]
+    assert "Running with dbt" not in out and "START sql" not in out
+    assert re.search(r"^  marts\.mart_oee_daily +[1-9]\d*$", out, re.MULTILINE), out
+
+
+def test_the_demo_of_some_sources_says_why_it_skips_the_analytics_layer(data_dir, monkeypatch, capsys):
+    out = demo_output([s for s in all_sources() if s.name == "isolocity"], 1, monkeypatch, capsys)
+    assert "- analytics layer skipped: it reads fulcrum, fusion_ops, lagerkoll, traede too" in out
