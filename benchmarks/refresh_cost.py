@@ -102,7 +102,8 @@ def measure(source_name: str, history: int, scale: int) -> Row:
     app = entry.build(NOW, 42, scale, 1_000_000, history)
     server = SimulatorServer(app).start()
     row = Row(source_name, history, scale)
-    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as work:
+    # The instance closed in this thread: left to the garbage collector, its SQLite connections complain.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as work, DagsterInstance.ephemeral() as instance:
         env = {
             **entry.env(server.url),
             "MFG_DATA_DIR": work,
@@ -111,7 +112,7 @@ def measure(source_name: str, history: int, scale: int) -> Row:
             "FUSION_OPS_APPLY_MIN_INTERVAL_SECONDS": "0",
         }
         os.environ.update(env)
-        defs, instance = build_definitions(), DagsterInstance.ephemeral()
+        defs = build_definitions()
         warehouse = Warehouse(work)
 
         def cycle(name: str, label: str, hours: int) -> None:
