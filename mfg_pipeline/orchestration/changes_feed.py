@@ -75,6 +75,7 @@ from mfg_pipeline.warehouse.store import Warehouse
 APPLY_JOB_NAME = "fusion_ops_apply_changes"
 THROUGH_TAG = "mfg/changes_through"
 REQUESTED_AT_TAG = "mfg/requested_at"  # the start of the tick that requested the run (epoch seconds)
+TICK_JITTER_SECONDS = 1.0  # how much earlier than its interval a tick may start
 SENSOR_INTERVAL_SECONDS = 30
 CHANGE_LOG_KEY = AssetKey([SYSTEM, CHANGE_LOG.name])
 IN_PROGRESS = [
@@ -314,11 +315,13 @@ def decide(context: SensorEvaluationContext, journal: ChangeJournal, now: float 
         )
     latest = instance.get_run_records(RunsFilter(job_name=APPLY_JOB_NAME), limit=1)
     if latest:
-        # Measured between the ticks that request runs (ticks start SENSOR_INTERVAL_SECONDS apart), so every
-        # other tick may request one under a steady trickle: never more than one run per minute.
+        # Measured between the starts of the ticks that request runs (ticks start SENSOR_INTERVAL_SECONDS apart),
+        # less a second for the scheduler's jitter, so every other tick may request one under a steady trickle:
+        # never more than one run per minute. (The run's own creation time comes after its tick's feed reads,
+        # which would make the second tick after it miss by that much and double the wait.)
         requested = latest[0].dagster_run.tags.get(REQUESTED_AT_TAG)
         since = now - (float(requested) if requested else latest[0].create_timestamp.timestamp())
-        if since < min_interval_seconds():
+        if since < min_interval_seconds() - TICK_JITTER_SECONDS:
             return TickDecision(
                 None,
                 f"coalescing: the last apply run started {since:.0f}s ago "
@@ -327,7 +330,8 @@ def decide(context: SensorEvaluationContext, journal: ChangeJournal, now: float 
     through = pending[-1]
     earlier = instance.get_runs_count(RunsFilter(job_name=APPLY_JOB_NAME, tags={THROUGH_TAG: through}))
     return TickDecision(
-        RunRequest(run_key=f"{through}#{earlier}", tags={THROUGH_TAG: through}), f"{len(pending)} batches pending"
+        RunRequest(run_key=f"{through}#{earlier}", tags={THROUGH_TAG: through, REQUESTED_AT_TAG: f"{now:.3f}"}),
+        f"{len(pending)} batches pending",
     )
 
 

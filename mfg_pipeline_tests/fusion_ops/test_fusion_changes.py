@@ -24,8 +24,10 @@ from mfg_pipeline.engine.refresh import load_stream
 from mfg_pipeline.http.ratelimit import acquire
 from mfg_pipeline.orchestration.changes_feed import (
     APPLY_JOB_NAME,
+    REQUESTED_AT_TAG,
     SENSOR_INTERVAL_SECONDS,
     STARTUP_GRACE_SECONDS,
+    TICK_JITTER_SECONDS,
     changes_sensor,
     decide,
 )
@@ -251,7 +253,7 @@ def test_live_changes_reach_duckdb_within_60_seconds_with_at_most_one_apply_run_
                 tick()
             if fusion.change_log:
                 look()
-            time.sleep(1.0)
+            time.sleep(max(0.0, min(1.0, next_tick - time.monotonic())))  # ticks on time, as the daemon's
 
     with LiveShop(fusion, interval_seconds=1.0, seed=5):
         run_for(3 * SENSOR_INTERVAL_SECONDS - 5)
@@ -262,9 +264,12 @@ def test_live_changes_reach_duckdb_within_60_seconds_with_at_most_one_apply_run_
         run.join(timeout=120)
     look()
     assert outcomes and all(outcomes)
-    starts = sorted(r.start_time for r in instance.get_run_records(RunsFilter(job_name=APPLY_JOB_NAME)))
+    records = instance.get_run_records(RunsFilter(job_name=APPLY_JOB_NAME))
+    assert all(REQUESTED_AT_TAG in r.dagster_run.tags for r in records), "runs must carry their tick's start"
+    starts = sorted(float(r.dagster_run.tags[REQUESTED_AT_TAG]) for r in records)  # the requesting ticks' starts
     gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
-    assert all(gap >= 60 for gap in gaps), starts  # at most 60 apply runs an hour
+    # Every other 30-s tick at most: at most 60 apply runs an hour (a second's allowance for tick jitter).
+    assert all(gap >= 60 - TICK_JITTER_SECONDS for gap in gaps), starts
     latest_by_entity = {}
     for change in fusion.change_log:  # an entity's latest change is the one that must become visible
         latest_by_entity[(change.type, change.entity_id)] = change
@@ -280,6 +285,9 @@ def test_live_changes_reach_duckdb_within_60_seconds_with_at_most_one_apply_run_
         f"apart ({len(starts) - 1} in {span:.0f}s)"
     )
     assert p95 <= 60
+    # The design's own bound: read at the next tick, applied by the lingering run or one started at that tick.
+    # A batch that waits for a second tick (runs spaced a tick too far apart) doubles this.
+    assert p95 <= SENSOR_INTERVAL_SECONDS + 15
 
 
 def test_a_tick_stops_at_its_deadline_when_the_company_budget_is_used_up_by_other_runs(serve_fusion, data_dir):
