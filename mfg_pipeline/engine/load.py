@@ -124,6 +124,7 @@ class StreamLoad:
       are soft-deleted at commit.
     - `sweep_children`: stage every record and fetch its child lists, changed or not (the periodic full pass
       that catches changes only a child list shows).
+    - `kept_columns`: parent columns the records' shape lacks (a changes feed): a NULL keeps the stored value.
     """
 
     def __init__(
@@ -138,6 +139,7 @@ class StreamLoad:
         sweep_children: bool = False,
         kind: str = "window",
         expect: tuple[str, Sequence[Any]] | None = None,
+        kept_columns: tuple[str, ...] = (),
     ):
         if window is not None and not stream.partitioned:
             raise ValueError(f"{client.system} {stream.name}: only a partitioned stream takes a window")
@@ -157,6 +159,7 @@ class StreamLoad:
         self._signature = stream_signature(stream)
         self._key_columns = stream.table.primary_key
         self._expect = (expect[0], set(expect[1])) if expect else None
+        self._kept_columns = kept_columns
         self._has_table: bool | None = None
         self.seen: set[tuple] = set()
         self.staged_keys: list[tuple] = []
@@ -369,6 +372,7 @@ class StreamLoad:
             seen_file=seen if self.scope is not None else None,
             deleted_file=deleted if self.deleted_keys else None,
             deleted_flag=stream.deleted_flag,
+            kept_columns=self._kept_columns,
         )
         children = [
             TableLoad(

@@ -136,6 +136,8 @@ class TableLoad:
     parent: TableLoad | None = None
     parent_link: tuple[tuple[str, str], ...] = ()  # (child column, parent column)
     deleted_flag: str | None = None  # parent: a vendor column marking deleted records (hidden like soft deletes)
+    # Columns a staged NULL does not overwrite: the records come in a shape that lacks them (a changes feed).
+    kept_columns: tuple[str, ...] = ()
 
     @property
     def qualified(self) -> str:
@@ -521,14 +523,30 @@ class Warehouse:
         # Rows that moved here from another partition: that partition changes too.
         self._stale(connection, load, f"SELECT t.* FROM {load.qualified} t, {staged} s WHERE {key_match}")
         self._stale(connection, load, f"SELECT * FROM {staged}")
+        rows = staged
+        if load.kept_columns:
+            rows = self._with_kept_values(connection, load, staged, key_match)
         connection.execute(f"DELETE FROM {load.qualified} t USING {staged} s WHERE {key_match}")
         inserted = connection.execute(
-            f"INSERT INTO {load.qualified} BY NAME SELECT *, now() AS {LOADED_AT_COLUMN} FROM {staged}"
+            f"INSERT INTO {load.qualified} BY NAME SELECT *, now() AS {LOADED_AT_COLUMN} FROM {rows}"
         ).fetchone()
         changed += int(inserted[0]) if inserted else 0
         if not self._published_exists(load):
             self._stale_scope(connection, load)  # an empty first load still publishes its (empty) file
         return changed
+
+    def _with_kept_values(
+        self, connection: duckdb.DuckDBPyConnection, load: TableLoad, staged: str, key_match: str
+    ) -> str:
+        """A temp table of the staged rows in which each of `load.kept_columns` that is NULL holds the stored
+        row's value (taken before the stored rows are replaced)."""
+        kept = f"_kept_{uuid.uuid4().hex[:12]}"
+        replaced = ", ".join(f"coalesce(s.{quote(c)}, t.{quote(c)}) AS {quote(c)}" for c in load.kept_columns)
+        connection.execute(
+            f"CREATE TEMP TABLE {kept} AS SELECT s.* REPLACE ({replaced}) FROM {staged} s "
+            f"LEFT JOIN {load.qualified} t ON {key_match}"
+        )
+        return kept
 
     def _soft_delete_parents(self, connection: duckdb.DuckDBPyConnection, load: TableLoad, staged: str) -> str | None:
         """Soft-delete the scope's rows the source no longer lists, and the keys it says are gone; returns a temp

@@ -33,11 +33,11 @@ from mfg_pipeline.orchestration.changes_feed import (
 )
 from mfg_pipeline.orchestration.cycles import QUIET
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
-from mfg_pipeline.simulators.fusion_ops.data import FusionDataset
+from mfg_pipeline.simulators.fusion_ops.data import FusionDataset, feed_record
 from mfg_pipeline.simulators.fusion_ops.live import LiveShop
 from mfg_pipeline.sources.fusion_ops import make_client
 from mfg_pipeline.sources.fusion_ops.changes import ChangeJournal, Channel, apply_pending, channels_from_env, read_feed
-from mfg_pipeline.sources.fusion_ops.streams import DOWNTIMES, PRODUCTIONS, PUNCH_CLOCKS
+from mfg_pipeline.sources.fusion_ops.streams import DOWNTIMES, PRODUCTIONS, PRODUCTS, PUNCH_CLOCKS
 from mfg_pipeline.warehouse.store import Warehouse
 
 UTC = timezone.utc
@@ -454,3 +454,34 @@ def test_an_apply_run_killed_mid_commit_is_marked_failed_and_every_change_lands_
     assert sorted(logged) == sorted(expected)  # every journaled change once: none lost, none twice
     leftovers = [p for p in (Path(data_dir) / "staging" / "fusion_ops").glob("*") if p.is_dir()]
     assert leftovers == []  # the killed run's staging folder was removed
+
+
+def test_a_feed_change_keeps_the_fields_only_the_lists_carry(fusion, data_dir):
+    day = date(2026, 11, 10)
+    window = PartitionWindow(day, datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UTC))
+    client, warehouse = make_client(data_dir), Warehouse(data_dir)
+    load_stream(client, PRODUCTIONS, warehouse, window=window)
+    load_stream(client, PRODUCTS, warehouse)
+    production_id, worker_name = warehouse.query(
+        "SELECT id, worker_name FROM fusion_ops.productions WHERE worker_name IS NOT NULL ORDER BY id LIMIT 1"
+    )[0]
+    product_code, uom, label = warehouse.query(
+        "SELECT code, standard_uom_code, label_code FROM fusion_ops.products ORDER BY code LIMIT 1"
+    )[0]
+    assert uom is not None and label is not None
+    production = next(r for r in fusion.data.productions if r.id == production_id)
+    fed_production = {**feed_record("PRODUCTION", production), "quantity": 4321.0}
+    fed_product = {**feed_record("PRODUCT", fusion.data.products[product_code]), "name": "Renamed"}
+    assert "name" not in fed_production["worker"] and "standard-uom" not in fed_product  # the feed's shape
+    journal = ChangeJournal.for_data_dir(data_dir)
+    read_at = datetime(2026, 11, 12, 9, 0, tzinfo=UTC)
+    journal.save(Channel("production", "PRODUCTION"), [fed_production], read_at)
+    journal.save(Channel("products", "PRODUCT"), [fed_product], read_at)
+    apply_pending(journal, warehouse, naive_timezone=UTC, partition_timezone=UTC)
+
+    assert warehouse.query(
+        "SELECT quantity, worker_name FROM fusion_ops.productions WHERE id = ?", [production_id]
+    ) == [(4321.0, worker_name)]
+    assert warehouse.query(
+        "SELECT name, standard_uom_code, label_code FROM fusion_ops.products WHERE code = ?", [product_code]
+    ) == [("Renamed", uom, label)]

@@ -63,6 +63,12 @@ DELETION_MARKERS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
     "PRODUCT": lambda r: r.get("notification") == "product_deleted",
     "STOCK": lambda r: False,  # the doc shows no deletion for inventory
 }
+# Columns the list endpoints fill but the feed's record of that type lacks (the doc's examples): a feed change
+# keeps the stored value rather than blank it until the next list pass.
+FEED_LACKS: dict[str, tuple[str, ...]] = {
+    "PRODUCTION": ("worker_name",),  # the list's `worker-name=true`; the feed sends the worker's number
+    "PRODUCT": ("standard_uom_code", "label_code"),  # on GET /api/v1/products, not in the PRODUCT feed example
+}
 DEFAULT_CHANNELS = "production=PRODUCTION,downtime=DOWN_TIME,punch_clock=PUNCH_CLOCK"
 
 CHANGE_LOG = Table(
@@ -329,6 +335,7 @@ def _apply_batch(
         warehouse,
         kind="upsert",
         placement_timezone=partition_timezone if stream.partitioned else None,
+        kept_columns=FEED_LACKS.get(batch.channel.type, ()),
     )
     page = Page(number=batch.id, records=records, payload=None)
     try:
