@@ -50,7 +50,7 @@ def run_demo(sources: Sequence[SourceSystem], days: int, echo: Echo) -> int:
         if needed <= loaded:
             from mfg_pipeline.analytics.definitions import BUILD_JOB, build_analytics_definitions
 
-            # dbt's own progress lines go to its log (the run's compute log in the UI), not between the demo's lines.
+            # dbt's progress lines stay out of the demo's lines (dbt keeps them in dbt_project/logs/dbt.log).
             terminal = _echo_to(sys.stdout, echo)
             with contextlib.redirect_stdout(io.StringIO()):
                 built = run_job(build_analytics_definitions(), instance, BUILD_JOB, None, terminal, seen_errors)
