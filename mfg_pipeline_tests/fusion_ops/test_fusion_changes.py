@@ -1,6 +1,7 @@
 """The Fusion changes feed: a crash right after a feed call loses no change, every change is applied exactly once,
-deletes become soft deletes hidden from the default views and the Parquet, and in live mode each change is
-visible in DuckDB within 60 s of being made."""
+deletes become soft deletes hidden from the default views and the Parquet, a feed change keeps the fields only
+the lists carry, and in live mode each change is visible in DuckDB within 60 s of being made, apply runs a minute
+apart."""
 
 from __future__ import annotations
 
