@@ -1,14 +1,35 @@
-"""Fixtures shared by every test: a private data directory and a fixed clock for the simulators."""
+"""Fixtures shared by every test: a private data directory, a fixed clock for the simulators, and simulators
+served with the environment pointing at them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from mfg_pipeline.declarations import SourceSystem
+from mfg_pipeline.simulators.serving import RunningSimulators, start_simulators
+
 # The simulators' "now" in tests: fixed, so the ground truth does not move with the wall clock.
 SIM_NOW = datetime(2026, 11, 12, 14, 30, tzinfo=timezone.utc)
+LIFTED_RATE_LIMIT = 100_000  # requests per minute: no rate limit in a test's way
+
+
+def serve_simulators(
+    sources: Sequence[SourceSystem], monkeypatch: pytest.MonkeyPatch, history_days: int, now: datetime = SIM_NOW
+) -> RunningSimulators:
+    """The sources' simulators (seed 42, scale 1) with their rate limits and the pipeline's lifted, and the
+    environment pointing at them; the caller stops them."""
+    running = start_simulators(
+        sources, now=now, rate_limits={s.name: LIFTED_RATE_LIMIT for s in sources}, history_days=history_days
+    )
+    for name, value in running.env.items():
+        monkeypatch.setenv(name, value)
+    for source in sources:
+        monkeypatch.setenv(f"{source.name.upper()}_RATE_LIMIT_PER_MINUTE", str(LIFTED_RATE_LIMIT))
+    return running
 
 
 @pytest.fixture

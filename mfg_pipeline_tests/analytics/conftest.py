@@ -16,10 +16,9 @@ from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.engine.refresh import DAILY
 from mfg_pipeline.orchestration.cycles import QUIET, execute_cycle, failures_of
 from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE
-from mfg_pipeline.simulators.serving import start_simulators
 from mfg_pipeline.sources.registry import all_sources
 from mfg_pipeline.warehouse.store import Warehouse
-from mfg_pipeline_tests.conftest import SIM_NOW
+from mfg_pipeline_tests.conftest import SIM_NOW, serve_simulators
 
 # Fusion's daily partitions: inside the daily cycle's 7-day reload, so every record its simulator holds is loaded.
 # The other systems are read whole by the daily cycle; a month of history gives Fulcrum issued, paid, draft and
@@ -53,18 +52,9 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plant]:
         env.setenv("MFG_PARTITION_TIMEZONE", PLANT_TIMEZONE)
         env.setenv("FUSION_OPS_APPLY_LINGER_SECONDS", "0")
         sources = all_sources()
-        limits = {source.name: 100_000 for source in sources}
         fusion = [s for s in sources if s.name == "fusion_ops"]
         others = [s for s in sources if s.name != "fusion_ops"]
-        groups = [
-            start_simulators(fusion, now=SIM_NOW, rate_limits=limits, history_days=FUSION_HISTORY_DAYS),
-            start_simulators(others, now=SIM_NOW, rate_limits=limits, history_days=HISTORY_DAYS),
-        ]
-        for running in groups:
-            for name, value in running.env.items():
-                env.setenv(name, value)
-        for source in sources:
-            env.setenv(f"{source.name.upper()}_RATE_LIMIT_PER_MINUTE", "100000")
+        groups = [serve_simulators(fusion, env, FUSION_HISTORY_DAYS), serve_simulators(others, env, HISTORY_DAYS)]
         try:
             instance = DagsterInstance.ephemeral()
             defs = build_definitions()

@@ -19,11 +19,9 @@ from dagster import DagsterInstance
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.engine.refresh import DAILY, HOURLY
 from mfg_pipeline.orchestration.cycles import execute_cycle, failures_of
-from mfg_pipeline.simulators.base import SimulatorServer
-from mfg_pipeline.simulators.serving import simulator_of
 from mfg_pipeline.sources.registry import SOURCE_MODULES, all_sources, source_by_name
 from mfg_pipeline.warehouse.store import Warehouse
-from mfg_pipeline_tests.conftest import SIM_NOW
+from mfg_pipeline_tests.conftest import SIM_NOW, serve_simulators
 from mfg_pipeline_tests.contract.kits import KITS, Kit, days_back, restrict
 
 SOURCES = [source.name for source in all_sources()]
@@ -38,14 +36,9 @@ def kit(request: pytest.FixtureRequest) -> Kit:
 @pytest.fixture
 def served(kit: Kit, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Iterator[Any]:
     """The kit's simulator (fixed data, no rate limit in the way) with the environment pointing at it."""
-    entry = simulator_of(source_by_name(kit.source))
-    app = entry.build(SIM_NOW, 42, 1, 100_000, HISTORY_DAYS)
-    server = SimulatorServer(app).start()
-    for name, value in entry.env(server.url).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv(f"{kit.source.upper()}_RATE_LIMIT_PER_MINUTE", "100000")
-    yield app
-    server.stop()
+    running = serve_simulators([source_by_name(kit.source)], monkeypatch, HISTORY_DAYS)
+    yield running.servers[kit.source].app
+    running.stop()
 
 
 class Cycles:

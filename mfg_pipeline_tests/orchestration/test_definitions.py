@@ -35,6 +35,7 @@ from mfg_pipeline.orchestration.factory import (
 from mfg_pipeline.orchestration.pools import pool_name
 from mfg_pipeline.sources.registry import all_sources, source_by_name
 from mfg_pipeline.warehouse.store import Warehouse
+from mfg_pipeline_tests.conftest import serve_simulators
 
 SNAPSHOT = Path(__file__).with_name("definitions.snapshot.txt")
 
@@ -204,14 +205,6 @@ def test_dev_starts_the_webserver_without_a_warning(data_dir, tmp_path):
 
 @pytest.fixture
 def fusion(monkeypatch, data_dir):
-    from mfg_pipeline.simulators.base import SimulatorServer
-    from mfg_pipeline.simulators.serving import simulator_of
-    from mfg_pipeline_tests.conftest import SIM_NOW
-
-    entry = simulator_of(source_by_name("fusion_ops"))
-    server = SimulatorServer(entry.build(SIM_NOW, 42, 1, 100_000, 7)).start()
-    for key, value in entry.env(server.url).items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("FUSION_OPS_RATE_LIMIT_PER_MINUTE", "100000")
-    yield server.app
-    server.stop()
+    running = serve_simulators([source_by_name("fusion_ops")], monkeypatch, 7)
+    yield running.servers["fusion_ops"].app
+    running.stop()

@@ -14,8 +14,8 @@ from mfg_pipeline import config
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.orchestration.demo import run_demo
 from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE
-from mfg_pipeline.simulators.serving import start_simulators
 from mfg_pipeline.sources.registry import all_sources
+from mfg_pipeline_tests.conftest import serve_simulators
 
 NOW = datetime.now(timezone.utc)  # the demo loads the days ending today
 
@@ -26,12 +26,8 @@ def demo_output(sources: list[SourceSystem], days: int, monkeypatch: pytest.Monk
     monkeypatch.setenv("DAGSTER_HOME", str(config.data_dir() / "dagster_home"))
     (config.data_dir() / "dagster_home").mkdir(parents=True)
     monkeypatch.setenv("MFG_PARTITION_TIMEZONE", PLANT_TIMEZONE)
-    running = start_simulators(sources, now=NOW, rate_limits={s.name: 100_000 for s in sources}, history_days=3)
+    running = serve_simulators(sources, monkeypatch, 3, now=NOW)
     try:
-        for name, value in running.env.items():
-            monkeypatch.setenv(name, value)
-        for source in sources:
-            monkeypatch.setenv(f"{source.name.upper()}_RATE_LIMIT_PER_MINUTE", "100000")
         failures = run_demo(sources, days=days, echo=click.echo)
     finally:
         running.stop()

@@ -20,19 +20,13 @@ from dagster import DagsterInstance
 from mfg_pipeline.cli import main
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.simulators.base import Fault, SimulatorServer
-from mfg_pipeline.simulators.serving import simulator_of
 from mfg_pipeline.sources.registry import source_by_name
-from mfg_pipeline_tests.conftest import SIM_NOW
+from mfg_pipeline_tests.conftest import SIM_NOW, serve_simulators
 
 
 def serve(name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, SimulatorServer]:
-    entry = simulator_of(source_by_name(name))
-    app = entry.build(SIM_NOW, 42, 1, 100_000, 7)
-    server = SimulatorServer(app).start()
-    for key, value in entry.env(server.url).items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv(f"{name.upper()}_RATE_LIMIT_PER_MINUTE", "100000")
-    return app, server
+    server = serve_simulators([source_by_name(name)], monkeypatch, 7).servers[name]
+    return server.app, server
 
 
 def step_failures(job_name: str, partition: str | None = None) -> list[Any]:
