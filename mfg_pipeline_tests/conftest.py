@@ -1,16 +1,20 @@
-"""Fixtures shared by every test: a private data directory, a fixed clock for the simulators, and simulators
-served with the environment pointing at them."""
+"""Shared by every test: a private data directory, a fixed clock for the simulators, simulators served with the
+environment pointing at them, and both code locations' definitions joined as the UI joins them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.simulators.serving import RunningSimulators, start_simulators
+
+if TYPE_CHECKING:
+    from dagster import Definitions
 
 # The simulators' "now" in tests: fixed, so the ground truth does not move with the wall clock.
 SIM_NOW = datetime(2026, 11, 12, 14, 30, tzinfo=timezone.utc)
@@ -30,6 +34,27 @@ def serve_simulators(
     for source in sources:
         monkeypatch.setenv(f"{source.name.upper()}_RATE_LIMIT_PER_MINUTE", str(LIFTED_RATE_LIMIT))
     return running
+
+
+def workspace_definitions() -> Definitions:
+    """Both code locations in one `Definitions` (the loads, and the analytics layer's assets, job and schedule),
+    as the UI's global asset graph joins them."""
+    # Imported here: both build definitions on import, and only the tests that ask need them.
+    from dagster import Definitions
+
+    from mfg_pipeline.analytics.definitions import build_analytics_definitions
+    from mfg_pipeline.definitions import build_definitions
+
+    analytics = build_analytics_definitions()
+    return Definitions.merge(
+        build_definitions(),
+        Definitions(
+            assets=analytics.assets,
+            jobs=analytics.jobs,
+            schedules=analytics.schedules,
+            resources={"dbt": analytics.resources["dbt"]},
+        ),
+    )
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, DagsterEventType, Definitions
+from dagster import AssetKey, DagsterEventType
 
-from mfg_pipeline.definitions import build_definitions
+from mfg_pipeline_tests.conftest import workspace_definitions
 
 pytestmark = pytest.mark.xdist_group("analytics_plant")
 HOLD_SECONDS = 15  # longer than dbt takes to start and open the file (about 5 s here)
@@ -109,11 +109,7 @@ def test_dbt_tests_run_as_asset_checks_and_pass(plant):
 
 
 def test_the_asset_graph_runs_from_the_loaded_tables_through_staging_to_the_marts(plant):
-    # The two code locations' assets in one graph, as the UI's global lineage shows them.
-    analytics = Definitions(
-        assets=plant.analytics_defs.assets, resources={"dbt": plant.analytics_defs.resources["dbt"]}
-    )
-    graph = Definitions.merge(build_definitions(), analytics).resolve_asset_graph()
+    graph = workspace_definitions().resolve_asset_graph()  # as the UI's global lineage shows them
 
     def upstream(*path: str) -> set[AssetKey]:
         return set(graph.get(AssetKey(list(path))).parent_keys)

@@ -17,9 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance, Definitions
+from dagster import AssetKey, DagsterInstance
 
-from mfg_pipeline.analytics.definitions import build_analytics_definitions
 from mfg_pipeline.cli import DEV_DATA_DIR, REPO_ROOT, dev_data_dir
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.engine.refresh import DAILY, HOURLY
@@ -35,24 +34,9 @@ from mfg_pipeline.orchestration.factory import (
 from mfg_pipeline.orchestration.pools import pool_name
 from mfg_pipeline.sources.registry import all_sources, source_by_name
 from mfg_pipeline.warehouse.store import Warehouse
-from mfg_pipeline_tests.conftest import serve_simulators
+from mfg_pipeline_tests.conftest import serve_simulators, workspace_definitions
 
 SNAPSHOT = Path(__file__).with_name("definitions.snapshot.txt")
-
-
-def workspace_definitions() -> Definitions:
-    """Both code locations in one `Definitions` (the loads, and the analytics layer's assets, job and schedule),
-    as the UI's global asset graph joins them."""
-    analytics = build_analytics_definitions()
-    return Definitions.merge(
-        build_definitions(),
-        Definitions(
-            assets=analytics.assets,
-            jobs=analytics.jobs,
-            schedules=analytics.schedules,
-            resources={"dbt": analytics.resources["dbt"]},
-        ),
-    )
 
 
 def render_definitions() -> str:
