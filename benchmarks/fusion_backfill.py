@@ -120,7 +120,7 @@ class SensorTicker(threading.Thread):
             tick_budget,
         )
 
-        journal = ChangeJournal.for_data_dir(self.data_dir)
+        journal = ChangeJournal.for_warehouse(Warehouse(self.data_dir))
         stopping = False
         while not stopping:  # one last tick after the stop, so every change the shop made is applied
             stopping = self.stop_event.wait(self.interval)

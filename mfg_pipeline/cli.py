@@ -185,5 +185,60 @@ def pools(overwrite: bool) -> None:
         click.echo(f"{pool}: {limit}")
 
 
+@main.command(name="sql")
+@click.option("-c", "--command", "statements", help="Run these statements (;-separated), print their results, exit.")
+def sql_command(statements: str | None) -> None:
+    """A read-only SQL session on the warehouse (MFG_DATA_DIR, MFG_WAREHOUSE_*), as MFG_DATA_DIR/attach.sql gives
+    any DuckDB client: `SELECT * FROM fusion_ops.productions_current LIMIT 5;`. Without -c, an interactive shell
+    (statements end with `;`, `.quit` or Ctrl-D leaves)."""
+    from mfg_pipeline.warehouse.access import SqlSession
+
+    try:
+        session = SqlSession.open()
+    except Exception as exc:  # no lake yet, or a setting that cannot be used: one line, not a trace
+        raise click.ClickException(str(exc).splitlines()[0]) from None
+    if statements is not None:
+        session.run(statements, click.echo)
+        return
+    session.shell(click.echo)
+
+
+@main.command()
+@click.option("--from", "old_file", type=click.Path(dir_okay=False), help="Default: MFG_DATA_DIR/warehouse.duckdb.")
+@click.option(
+    "--reader-python",
+    type=click.Path(dir_okay=False),
+    help="A Python whose duckdb opens the old file (default: this one, else a private venv with DuckDB 2.x).",
+)
+def migrate(old_file: str | None, reader_python: str | None) -> None:
+    """Copy the single-file warehouse (data/warehouse.duckdb) into the lake: every table, its comments, the
+    current-state views and the pipeline's state; row counts and key sets are verified equal. The old file is left
+    in place."""
+    from mfg_pipeline.warehouse.migrate import MigrationError
+    from mfg_pipeline.warehouse.migrate import migrate as run_migration
+    from mfg_pipeline.warehouse.store import Warehouse
+
+    warehouse = Warehouse(config.data_dir())
+    try:
+        report = run_migration(warehouse, Path(old_file) if old_file else None, reader_python)
+    except MigrationError as exc:
+        raise click.ClickException(str(exc)) from None
+    for table, rows in report.tables.items():
+        click.echo(f"  {table:45} {rows:>8} rows (count and keys equal)")
+    click.echo(
+        f"Migrated {len(report.tables)} tables, {report.views} views and {report.journal_pages} pending feed pages "
+        f"into {warehouse.settings.describe()['catalog']}; the old file is unchanged."
+    )
+
+
+@main.command()
+def maintain() -> None:
+    """Run the warehouse's upkeep now (what the warehouse_daily_maintenance schedule runs at 03:30)."""
+    from mfg_pipeline.warehouse.maintenance import maintain as run_maintenance
+    from mfg_pipeline.warehouse.store import Warehouse
+
+    click.echo(f"warehouse maintenance: {run_maintenance(Warehouse(config.data_dir())).summary()}")
+
+
 if __name__ == "__main__":
     main()

@@ -1,5 +1,5 @@
 """The Dagster code location: every registered source's definitions (built from its declarations), the Fusion
-changes feed, and the resources they share, merged into one `Definitions`."""
+changes feed, the warehouse's daily maintenance, and the resources they share, merged into one `Definitions`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from dagster import AssetKey, Definitions, in_process_executor
 
 from mfg_pipeline.orchestration.changes_feed import changes_feed_definitions, feed_upstream
 from mfg_pipeline.orchestration.factory import daily_partitions, source_definitions
+from mfg_pipeline.orchestration.maintenance import maintenance_definitions
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.sources.fusion_ops.changes import SYSTEM as FEED_SOURCE
-from mfg_pipeline.sources.fusion_ops.changes import channels_from_env
+from mfg_pipeline.sources.fusion_ops.changes import ChangeJournal, channels_from_env
 from mfg_pipeline.sources.registry import all_sources
 
 
@@ -20,8 +21,11 @@ def build_definitions() -> Definitions:
     sources = all_sources()
     upstream: dict[str, Sequence[AssetKey]] = dict(feed_upstream(channels_from_env()))
     parts = [source_definitions(s, partitions, upstream if s.name == FEED_SOURCE else None) for s in sources]
+    journals = []
     if any(s.name == FEED_SOURCE for s in sources):
         parts.append(changes_feed_definitions())
+        journals.append(lambda warehouse: ChangeJournal.for_warehouse(warehouse).pages)
+    parts.append(maintenance_definitions(journals))
     shared = Definitions(
         resources={"sources": SourcesResource(), "warehouse": WarehouseResource()},
         # One process per run: steps of a run share a process (and its one wait for a busy DuckDB file).

@@ -24,8 +24,8 @@ from dagster import (
     in_process_executor,
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
-from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
+from mfg_pipeline.analytics.build import dbt_environment, run_build
 from mfg_pipeline.analytics.project import dbt_resource, prepared_project
 from mfg_pipeline.orchestration.factory import CYCLE_TAG, SOURCE_TAG
 from mfg_pipeline.orchestration.resources import WarehouseResource
@@ -80,29 +80,27 @@ def build_analytics_definitions() -> Definitions:
     def analytics_models(
         context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
     ) -> Iterator[Any]:
-        """`dbt build` of the selected models (their tests run as asset checks) while holding the warehouse's
-        writer lock, then the changed Parquet of the marts it built."""
-        store = warehouse.warehouse(context.run.run_id)
-        events: list[Any] = []
-        failure: DagsterDbtCliRuntimeError | None = None
-        with store.writer_slot() as slot:
-            os.environ["MFG_DUCKDB_PATH"] = str(slot.duckdb_path)  # profiles.yml reads it
-            try:
-                events.extend(dbt.cli(["build"], context=context).stream())
-            except DagsterDbtCliRuntimeError as exc:  # the nodes that did build are still published and reported
-                failure = exc
+        """`dbt build` of the selected models (their tests run as asset checks) under the analytics layer's writer
+        lock, then the changed Parquet of the marts it built. The loads and the feed keep committing meanwhile."""
+        store = warehouse.warehouse()
+        with store.writer(ANALYTICS, "dbt build"):
+            os.environ.update(dbt_environment(store.settings))  # profiles.yml reads them
+            events, failure = run_build(context, dbt)
             built = {uid: manifest_tables[uid] for uid in map(_unique_id, events) if uid in manifest_tables}
-            with slot.connect() as connection:
-                reports = {uid: publish(connection, store.parquet_root, table) for uid, table in built.items()}
+            reports = store.lake.write(
+                "publishing the marts' Parquet",
+                lambda cursor: {
+                    uid: publish(cursor, store.parquet, store.parquet_path, table) for uid, table in built.items()
+                },
+            )
         for event in events:
             uid = _unique_id(event)
             report = reports.get(uid) if uid is not None else None
             yield event.with_metadata({**event.metadata, **_publish_metadata(report)}) if report else event
         if failure is not None:
             raise Failure(
-                description=f"dbt build failed: {str(failure).splitlines()[0]} (see the step's dbt log for the "
-                "model and the SQL error)"
-            ) from failure
+                description=f"dbt build failed: {failure} (see the step's dbt log for the model and the SQL error)"
+            )
 
     build_job = define_asset_job(
         BUILD_JOB,

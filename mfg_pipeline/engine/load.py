@@ -21,21 +21,13 @@ from typing import Any
 import pyarrow as pa
 
 from mfg_pipeline.declarations import PartitionWindow, SourceClient, Stream
-from mfg_pipeline.engine.staging import KeysFile, StagedFile, key_schema
+from mfg_pipeline.engine.staging import KeysFile, Stage, StagedFile, key_schema
 from mfg_pipeline.http.client import RequestStats
 from mfg_pipeline.http.errors import SourcePayloadError
 from mfg_pipeline.http.pagination import Page
 from mfg_pipeline.records.schema import FieldError, RowParser, Table
-from mfg_pipeline.warehouse.store import (
-    DELETED_AT_COLUMN,
-    FINGERPRINT_COLUMN,
-    PARTITION_COLUMN,
-    CommitResult,
-    Scope,
-    Stage,
-    TableLoad,
-    Warehouse,
-)
+from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, FINGERPRINT_COLUMN, PARTITION_COLUMN
+from mfg_pipeline.warehouse.store import CommitResult, Scope, TableLoad, Warehouse
 
 
 @dataclass(frozen=True)
@@ -80,7 +72,7 @@ class LoadReport:
     duplicates_dropped: int = 0
     outside_window_dropped: int = 0
     not_matching_filter: int = 0
-    touched_partitions: dict[str, set[date]] = field(default_factory=dict)  # table -> partitions republished
+    touched_partitions: dict[str, set[date | None]] = field(default_factory=dict)  # table -> partitions republished
     tables: dict[str, Table] = field(default_factory=dict)
 
     @property
@@ -124,7 +116,8 @@ class StreamLoad:
       are soft-deleted at commit.
     - `sweep_children`: stage every record and fetch its child lists, changed or not (the periodic full pass
       that catches changes only a child list shows).
-    - `kept_columns`: parent columns the records' shape lacks (a changes feed): a NULL keeps the stored value.
+    - `null_keeps_stored`: parent columns the records' shape lacks (a changes feed): a NULL keeps the stored
+      value.
     """
 
     def __init__(
@@ -139,7 +132,7 @@ class StreamLoad:
         sweep_children: bool = False,
         kind: str = "window",
         expect: tuple[str, Sequence[Any]] | None = None,
-        kept_columns: tuple[str, ...] = (),
+        null_keeps_stored: tuple[str, ...] = (),
     ):
         if window is not None and not stream.partitioned:
             raise ValueError(f"{client.system} {stream.name}: only a partitioned stream takes a window")
@@ -159,8 +152,9 @@ class StreamLoad:
         self._signature = stream_signature(stream)
         self._key_columns = stream.table.primary_key
         self._expect = (expect[0], set(expect[1])) if expect else None
-        self._kept_columns = kept_columns
+        self._null_keeps_stored = null_keeps_stored
         self._has_table: bool | None = None
+        self._scope_fingerprints: dict[tuple, str | None] | None = None
         self.seen: set[tuple] = set()
         self.staged_keys: list[tuple] = []
         self.rows_staged = {table.name: 0 for table in stream.tables}
@@ -238,9 +232,20 @@ class StreamLoad:
         return fingerprint(self._signature, lists)
 
     def _stored_fingerprints(self, keys: list[tuple]) -> dict[tuple, str | None]:
+        """The stored fingerprints of `keys`. A pass that lists a whole scope (a day, the table) reads the scope's
+        once, at its first page; a pass over a subset asks per page. (Every warehouse query reads the lake's
+        catalog, so one query per page would cost more than the page.)"""
         if not self._table_exists():
             return {}
-        return self.warehouse.live_fingerprints(self.client.system, self.stream.table, keys)
+        if self.scope is None:
+            return self.warehouse.live_fingerprints(self.client.system, self.stream.table, keys)
+        if self._scope_fingerprints is None:
+            partition = self.scope.partition if self.stream.partitioned else None
+            self._scope_fingerprints = self.warehouse.live_fingerprints_in(
+                self.client.system, self.stream.table, partition
+            )
+        # A record stored in another partition is not in the day's: it moved, so its payload changed anyway.
+        return {key: self._scope_fingerprints[key] for key in keys if key in self._scope_fingerprints}
 
     def _parsed(self, page: Page, parse: Callable[[], Any]) -> Any:
         try:
@@ -325,25 +330,19 @@ class StreamLoad:
 
     # --- commit ------------------------------------------------------------------------------------------
     def nothing_to_commit(self) -> bool:
-        """Nothing staged or deleted, and the scope holds exactly the records seen (all of them unchanged):
-        committing would change no row and republish no file."""
+        """Nothing staged or deleted, and the scope holds exactly the records seen (all of them unchanged), and is
+        published: committing would change no row and republish no file."""
         if self.staged_keys or self.deleted_keys or not self._table_exists():
             return False
         if self.scope is None:
             return True
-        table, schema = self.stream.table, self.client.system
+        table, schema = self.stream.table.name, self.client.system
         partition = self.scope.partition if self.stream.partitioned else None
-        if not self.warehouse.parquet_file(schema, table.name, partition).exists() and (
-            partition is not None or not self.stream.partitioned
+        if (partition is not None or not self.stream.partitioned) and not self.warehouse.is_published(
+            self.warehouse.published_file(schema, table, partition)
         ):
             return False
-        where, params = "", []
-        if partition is not None:
-            where, params = f" AND {PARTITION_COLUMN} = ?", [partition]
-        live = self.warehouse.query(
-            f'SELECT count(*) FROM "{schema}"."{table.name}" WHERE {DELETED_AT_COLUMN} IS NULL{where}', params
-        )[0][0]
-        return bool(live == len(self.seen))
+        return self.warehouse.live_row_count(schema, table, partition) == len(self.seen)
 
     def commit(self, extra_loads: Sequence[TableLoad] = ()) -> CommitResult | None:
         """Land what is staged (and soft-delete what the scope no longer holds) in one transaction; returns None
@@ -372,7 +371,7 @@ class StreamLoad:
             seen_file=seen if self.scope is not None else None,
             deleted_file=deleted if self.deleted_keys else None,
             deleted_flag=stream.deleted_flag,
-            kept_columns=self._kept_columns,
+            null_keeps_stored=self._null_keeps_stored,
         )
         children = [
             TableLoad(
@@ -399,11 +398,14 @@ class StreamLoad:
         stats = {k: v - self._stats_before.get(k, 0) for k, v in self.client.stats.as_dict().items()}
         published: dict[str, list] = {}
         changed: dict[str, int] = {}
+        touched: dict[str, set[date | None]] = {}
         for commit in self.commits:
             for table, paths in commit.published.items():
                 published.setdefault(table, []).extend(p for p in paths if p not in published.get(table, []))
             for table, count in commit.changed_rows.items():
                 changed[table] = changed.get(table, 0) + count
+            for table, days in commit.touched.items():
+                touched.setdefault(table, set()).update(days)
         return LoadReport(
             source=self.client.system,
             stream=self.stream.name,
@@ -428,16 +430,6 @@ class StreamLoad:
             duplicates_dropped=self.duplicates,
             outside_window_dropped=self.outside,
             not_matching_filter=self.not_matching,
-            touched_partitions=_partitions_of(published),
+            touched_partitions=touched,
             tables={t.name: t for t in self.stream.tables},
         )
-
-
-def _partitions_of(published: Mapping[str, list]) -> dict[str, set[date]]:
-    out: dict[str, set[date]] = {}
-    for table, paths in published.items():
-        for path in paths:
-            folder = path.parent.name
-            if folder.startswith("date="):
-                out.setdefault(table, set()).add(date.fromisoformat(folder.removeprefix("date=")))
-    return out

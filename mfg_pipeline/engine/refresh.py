@@ -26,6 +26,7 @@ from mfg_pipeline.engine.load import LoadReport, ProgressCallback, StreamLoad
 from mfg_pipeline.http.client import Logger
 from mfg_pipeline.http.errors import SourceHttpError
 from mfg_pipeline.records.schema import STRING
+from mfg_pipeline.warehouse.state import MODIFIED_PASS
 from mfg_pipeline.warehouse.store import Scope, Warehouse
 
 HOURLY, DAILY = "hourly", "daily"
@@ -90,7 +91,9 @@ class Refresh:
         if self.plan.window is not None:
             window_load = StreamLoad(
                 **self._load_args(
-                    "window", Scope(self.plan.window.key), sweep=self.plan.sweep_children and not self.plan.full_pass
+                    "window",
+                    Scope.day(self.plan.window.key),
+                    sweep=self.plan.sweep_children and not self.plan.full_pass,
                 )
             )
             reports.append(self._walk(window_load, window=self.plan.window))
@@ -139,7 +142,7 @@ class Refresh:
 
     def full(self, sweep: bool | None = None) -> LoadReport:
         sweep = self.plan.sweep_children if sweep is None else sweep
-        load = StreamLoad(**self._load_args("full", Scope(None), sweep))
+        load = StreamLoad(**self._load_args("full", Scope.whole_table(), sweep))
         report = self._walk(load)
         self._remember_pass(load)
         return report
@@ -147,7 +150,7 @@ class Refresh:
     def modified(self) -> LoadReport:
         spec = self.stream.modified_since
         assert spec is not None
-        since = self.warehouse.stream_state(self.client.system, self.stream.name)
+        since = self.warehouse.stream_state(self.client.system, self.stream.name, MODIFIED_PASS)
         if since is None:
             return self.full(sweep=False)  # no pass to count from yet
         load = StreamLoad(**self._load_args("modified", None))
@@ -161,7 +164,7 @@ class Refresh:
 
     def _remember_pass(self, load: StreamLoad) -> None:
         if self.stream.modified_since is not None:
-            self.warehouse.set_stream_state(self.client.system, self.stream.name, load.started_at)
+            self.warehouse.set_stream_state(self.client.system, self.stream.name, MODIFIED_PASS, load.started_at)
 
     def open(self) -> LoadReport:
         spec = self.stream.open_records

@@ -2,17 +2,20 @@
 apply run itself. The journal (`sources/fusion_ops/changes.py`) is the truth; this module only decides when a run
 applies it.
 
-- Every tick reads the feed into the journal (each page on disk before the next feed call).
+- Every tick reads the feed into the journal (each page committed to the warehouse before the next feed call).
 - While batches are pending and no live apply run is working on them, the tick requests one, whatever happened to
   earlier runs: the run key counts every apply run ever requested for the newest pending batch, so a retried tick
   reuses its key but a run that died never blocks the next.
 - A run whose worker died (kill -9, a host restart) stays STARTED in Dagster: the default run launcher cannot
-  see it. An apply run holds `worker.lock` in the journal folder for as long as it lives (the OS releases it when
-  the process dies), so a tick that finds a STARTED apply run whose lock is free marks it failed and moves on.
+  see it. An apply run holds the warehouse's worker lock for as long as it lives (a file lock the kernel releases
+  when the process dies; with a Postgres catalog an advisory lock the server releases when its connection
+  drops), so a tick that finds a STARTED apply run whose lock is free, still STARTED once the lock was seen free
+  and silent for WORKER_QUIET_SECONDS, marks it failed and moves on. A run that ends normally frees the lock a
+  moment before Dagster records its success, and is never marked failed.
 - Coalescing: an apply run lingers, applying batches as the sensor journals them, for
   FUSION_OPS_APPLY_LINGER_SECONDS (default 50), and runs start at least FUSION_OPS_APPLY_MIN_INTERVAL_SECONDS
   (default 60) apart: at most 60 apply runs an hour under a continuous trickle, while a change still reaches
-  DuckDB one sensor interval (30 s) plus a poll (1 s) after it is made. Lingering holds a run process (~200 MB);
+  the warehouse one sensor interval (30 s) plus a poll (1 s) after it is made. Lingering holds a run process (~200 MB);
   a shorter linger means more runs, a longer one fewer runs and a process held longer.
 - Each apply round logs a materialization of every partition it changed and evaluates those tables' checks in
   the same run, so the tables keep evaluated checks while the feed writes to them.
@@ -35,6 +38,7 @@ from dagster import (
     AssetMaterialization,
     AssetSelection,
     AssetSpec,
+    DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
     Definitions,
@@ -49,7 +53,6 @@ from dagster import (
     multi_asset,
     sensor,
 )
-from filelock import FileLock, Timeout
 
 from mfg_pipeline import config
 from mfg_pipeline.declarations import Stream
@@ -70,6 +73,7 @@ from mfg_pipeline.sources.fusion_ops.changes import (
 )
 from mfg_pipeline.sources.fusion_ops.streams import FEED_ONLY_STREAMS
 from mfg_pipeline.warehouse.checks import primary_key_check, rows_for_keys_check
+from mfg_pipeline.warehouse.locks import Locks
 from mfg_pipeline.warehouse.store import Warehouse
 
 APPLY_JOB_NAME = "fusion_ops_apply_changes"
@@ -85,6 +89,7 @@ IN_PROGRESS = [
     DagsterRunStatus.STARTED,
 ]
 STARTUP_GRACE_SECONDS = 20  # a STARTED run takes its worker lock within a few seconds of starting
+WORKER_QUIET_SECONDS = 10  # a run that freed its worker lock to end writes its last events within this
 POLL_SECONDS = 1.0
 
 
@@ -96,9 +101,7 @@ def min_interval_seconds() -> float:
     return float(config.env_int("FUSION_OPS_APPLY_MIN_INTERVAL_SECONDS", 60, minimum=0))
 
 
-def worker_lock(journal: ChangeJournal, timeout: float = -1) -> FileLock:
-    journal.root.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(journal.root / "worker.lock"), timeout=timeout)
+WORKER_LOCK = f"worker-{APPLY_JOB_NAME}"  # held by a live apply run's process (or host, with a Postgres catalog)
 
 
 def feed_tables(channels: list[Channel]) -> dict[str, list[Table]]:
@@ -161,41 +164,43 @@ def build_apply_asset(channels: list[Channel]) -> Any:
 
     @multi_asset(name="fusion_ops_changes", specs=specs, check_specs=check_specs)
     def apply_changes(context, warehouse: WarehouseResource) -> Iterator[Any]:  # context: see factory
-        journal = ChangeJournal.for_data_dir(warehouse.path())
-        store = warehouse.warehouse(context.run.run_id)
+        store = warehouse.warehouse()
+        journal = ChangeJournal.for_warehouse(store)
         totals = ApplyReport()
-        with worker_lock(journal), explained_failures(SYSTEM, "changes feed"):
+        # The worker lock is held until the run's last result is out: a tick that finds it free sees a run that
+        # died, or one whose last events are being written (see `_worker_died`).
+        with explained_failures(SYSTEM, "changes feed"), store.locks.hold(WORKER_LOCK, None, APPLY_JOB_NAME):
             for report in _apply_rounds(journal, store, context):
                 totals.add(report)
                 for event in _round_events(report, store, tables, owned):
                     context.log_event(event)
-        context.log.info(
-            f"applied {totals.batches_applied} batches ({totals.changes} changes, {totals.deletions} "
-            f"deletions); {totals.batches_skipped} already applied"
-        )
-        yield MaterializeResult(
-            asset_key=CHANGE_LOG_KEY,
-            metadata={
-                "batches_applied": MetadataValue.int(totals.batches_applied),
-                "batches_already_applied": MetadataValue.int(totals.batches_skipped),
-                "changes": MetadataValue.int(totals.changes),
-                "deletions": MetadataValue.int(totals.deletions),
-            },
-        )
-        for _, table in feed_only:
+            context.log.info(
+                f"applied {totals.batches_applied} batches ({totals.changes} changes, {totals.deletions} deletions)"
+            )
             yield MaterializeResult(
-                asset_key=AssetKey([SYSTEM, table.name]), metadata={"changes_in_run": MetadataValue.int(totals.changes)}
+                asset_key=CHANGE_LOG_KEY,
+                metadata={
+                    "batches_applied": MetadataValue.int(totals.batches_applied),
+                    "changes": MetadataValue.int(totals.changes),
+                    "deletions": MetadataValue.int(totals.deletions),
+                },
             )
-        for spec in check_specs:
-            stream, table = (None, CHANGE_LOG) if spec.asset_key == CHANGE_LOG_KEY else tables[spec.asset_key.path[-1]]
-            outcome = _check_outcome(spec.name, store, table, totals, stream)
-            yield AssetCheckResult(
-                asset_key=spec.asset_key,
-                check_name=outcome.name,
-                passed=outcome.passed,
-                metadata=outcome.metadata,
-                description=outcome.description,
-            )
+            for _, table in feed_only:
+                yield MaterializeResult(
+                    asset_key=AssetKey([SYSTEM, table.name]),
+                    metadata={"changes_in_run": MetadataValue.int(totals.changes)},
+                )
+            for spec in check_specs:
+                key = spec.asset_key
+                stream, table = (None, CHANGE_LOG) if key == CHANGE_LOG_KEY else tables[key.path[-1]]
+                outcome = _check_outcome(spec.name, store, table, totals, stream)
+                yield AssetCheckResult(
+                    asset_key=key,
+                    check_name=outcome.name,
+                    passed=outcome.passed,
+                    metadata=outcome.metadata,
+                    description=outcome.description,
+                )
 
     return apply_changes
 
@@ -211,7 +216,7 @@ def _apply_rounds(
         report = apply_pending(
             journal, warehouse, naive_timezone=naive_timezone, partition_timezone=config.partition_timezone()
         )
-        if report.batches_applied or report.batches_skipped:
+        if report.batches_applied:
             context.log.info(f"applied {report.batches_applied} batches ({report.changes} changes)")
             yield report
         if time.monotonic() - started >= linger:
@@ -299,8 +304,9 @@ def decide(context: SensorEvaluationContext, journal: ChangeJournal, now: float 
         return TickDecision(None, "no pending changes")
     instance, now = context.instance, now if now is not None else time.time()
     live = []
+    locks = journal.pages.warehouse.locks
     for record in instance.get_run_records(RunsFilter(job_name=APPLY_JOB_NAME, statuses=IN_PROGRESS)):
-        if _worker_died(record, journal, now):
+        if _worker_died(instance, record, locks, now):
             instance.report_run_failed(
                 record.dagster_run,
                 message="the apply run's worker died (its worker lock "
@@ -335,19 +341,22 @@ def decide(context: SensorEvaluationContext, journal: ChangeJournal, now: float 
     )
 
 
-def _worker_died(record: Any, journal: ChangeJournal, now: float) -> bool:
+def _worker_died(instance: DagsterInstance, record: Any, locks: Locks, now: float) -> bool:
+    """A STARTED run whose process is gone. Its worker lock is free then; but a run that ends normally frees it
+    too, a moment before Dagster records its success. So the run must still be STARTED after the lock was seen
+    free, and have written no event for WORKER_QUIET_SECONDS (a run that is ending writes its last events)."""
     if record.dagster_run.status != DagsterRunStatus.STARTED:
         return False
     started = record.start_time or record.create_timestamp.timestamp()
-    if now - started < STARTUP_GRACE_SECONDS:
+    if now - started < STARTUP_GRACE_SECONDS or not locks.is_free(WORKER_LOCK):
         return False
-    lock = worker_lock(journal, timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        return False  # a live apply run holds it
-    lock.release()
-    return True
+    run_id = record.dagster_run.run_id
+    fresh = instance.get_run_record_by_id(run_id)
+    if fresh is None or fresh.dagster_run.status != DagsterRunStatus.STARTED:
+        return False  # it ended while we looked
+    last = instance.get_records_for_run(run_id, limit=1, ascending=False).records
+    last_event_at = last[0].event_log_entry.timestamp if last else started
+    return now - last_event_at >= WORKER_QUIET_SECONDS
 
 
 @sensor(
@@ -363,7 +372,8 @@ def changes_sensor(
     context: SensorEvaluationContext, sources: SourcesResource, warehouse: WarehouseResource
 ) -> RunRequest | SkipReason:
     tick_started = time.time()
-    journal = ChangeJournal.for_data_dir(warehouse.path())
+    store = warehouse.warehouse()
+    journal = ChangeJournal.for_warehouse(store)
     max_calls, seconds = tick_budget()
     deadline = time.monotonic() + seconds
     with explained_failures(SYSTEM, "changes feed"):

@@ -18,6 +18,7 @@ from mfg_pipeline.analytics.layout import source_systems
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.orchestration.cycles import QUIET
+from mfg_pipeline.warehouse.settings import LAKE_ALIAS
 from mfg_pipeline.warehouse.store import Warehouse
 
 Echo = Callable[..., Any]
@@ -112,12 +113,15 @@ def run_job(
 def print_tables(echo: Echo) -> None:
     warehouse = Warehouse(config.data_dir())
     rows = warehouse.query(
-        "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name <> 'main' "
-        "ORDER BY schema_name, table_name"
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name <> 'main' "
+        "ORDER BY schema_name, table_name",
+        [LAKE_ALIAS],
     )
-    echo(f"\n{warehouse.duckdb_path}")
+    where = warehouse.settings.describe()
+    echo(f"\nWarehouse (DuckLake): catalog {where['catalog']}, data files {where['data_path']}")
     echo(f"  {'table':45} {'rows':>8}")
     for schema, table in rows:
         count = warehouse.query(f'SELECT count(*) FROM "{schema}"."{table}"')[0][0]
         echo(f"  {schema + '.' + table:45} {count:>8}")
-    echo(f"Parquet under {warehouse.parquet_root}")
+    echo(f"Parquet under {warehouse.parquet_path}")
+    echo(f"Query it: {warehouse.settings.attach_file} (or .venv/bin/mfg-pipeline sql)")

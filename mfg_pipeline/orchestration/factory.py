@@ -159,7 +159,7 @@ def stream_assets(
     def _materialize(context, sources: SourcesResource, warehouse: WarehouseResource) -> Iterator[Any]:
         # `context` unannotated: Dagster checks the annotation at definition time and cannot read the string
         # annotations this module's `from __future__ import annotations` makes.
-        landed = yield from _run_stream(context, described, sources, warehouse.warehouse(context.run.run_id))
+        landed = yield from _run_stream(context, described, sources, warehouse.warehouse())
         yield from _checks(context, described, *landed)
 
     return _materialize
@@ -236,7 +236,7 @@ def _other_partitions(reports: Sequence[LoadReport], table: Table, run_partition
     """Days a cross-day pass (open, full) republished, other than the run's own partition, that exist."""
     first = date.fromisoformat(config.partition_start_date())
     days = {day for report in reports for day in report.touched_partitions.get(table.name, set())}
-    return sorted(d.isoformat() for d in days if d >= first and d.isoformat() != run_partition)
+    return sorted(d.isoformat() for d in days if d is not None and d >= first and d.isoformat() != run_partition)
 
 
 def _checks(

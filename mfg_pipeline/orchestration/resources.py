@@ -6,7 +6,6 @@ cannot show up in run config, the UI or event logs.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,7 @@ from dagster import ConfigurableResource
 from mfg_pipeline import config
 from mfg_pipeline.declarations import SourceClient
 from mfg_pipeline.sources.registry import source_by_name
-from mfg_pipeline.warehouse.store import BusyBudget, Warehouse, busy_timeout_from_env
-
-_budgets: dict[str, BusyBudget] = {}
-_budgets_lock = threading.Lock()
+from mfg_pipeline.warehouse.store import Warehouse
 
 
 def _data_dir(configured: str | None) -> Path:
@@ -26,21 +22,15 @@ def _data_dir(configured: str | None) -> Path:
 
 
 class WarehouseResource(ConfigurableResource):
-    """The DuckDB file and Parquet tree under MFG_DATA_DIR (default `data/`)."""
+    """The warehouse (MFG_WAREHOUSE_*: by default a DuckLake under MFG_DATA_DIR, default `data/`)."""
 
     data_dir: str | None = None
 
     def path(self) -> Path:
         return _data_dir(self.data_dir)
 
-    def warehouse(self, run_id: str | None = None) -> Warehouse:
-        """The warehouse; with `run_id`, every step of the run shares one wait for a DuckDB file held open
-        elsewhere (MFG_WAREHOUSE_BUSY_TIMEOUT), instead of each waiting its own."""
-        if run_id is None:
-            return Warehouse(self.path())
-        with _budgets_lock:
-            budget = _budgets.setdefault(run_id, BusyBudget(busy_timeout_from_env()))
-        return Warehouse(self.path(), busy_budget=budget)
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.path())
 
 
 class SourcesResource(ConfigurableResource):

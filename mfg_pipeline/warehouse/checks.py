@@ -1,7 +1,8 @@
-"""Data checks run after every load, on both copies of a table: the DuckDB table and its published Parquet.
+"""Data checks run after every load, on both copies of a table: the lake's table and its published Parquet.
 
-DuckDB enforces the primary key itself, but Parquet has no constraints and is what BI tools read, so the key
-check matters most there (a stale partition file or a record that moved between days would show up here).
+DuckLake enforces no primary key, so the merge keeps keys unique (under the table group's writer lock) and this
+check verifies it, in the lake and in the Parquet BI tools read (a stale partition file or a record that moved
+between days would show up here).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 import pyarrow as pa
 
 from mfg_pipeline.records.schema import Table
-from mfg_pipeline.warehouse.store import DELETED_AT_COLUMN, PARQUET_FILE, PARTITION_COLUMN, Warehouse, quote
+from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, PARTITION_COLUMN, quote
+from mfg_pipeline.warehouse.store import Warehouse
 
 
 @dataclass(frozen=True)
@@ -26,9 +28,8 @@ class CheckOutcome:
 
 
 def _parquet_glob(warehouse: Warehouse, schema: str, table: Table, partitioned: bool) -> str | None:
-    base = warehouse.parquet_dir(schema, table.name)
-    pattern = f"*/{PARQUET_FILE}" if partitioned else PARQUET_FILE
-    return str(base / pattern) if any(base.glob(pattern)) else None
+    pattern = warehouse.published_glob(schema, table.name, partitioned)
+    return pattern if warehouse.is_published(pattern) else None
 
 
 def _key_stats(
@@ -45,18 +46,19 @@ def _key_stats(
         scope = f"(SELECT * FROM {relation} WHERE {PARTITION_COLUMN} = ?)"
         scope_params = [*params, partition]
         candidates = f"{relation} SEMI JOIN (SELECT {key} FROM {scope}) USING ({key})"
-    rows, nulls = warehouse.query(f"SELECT count(*), count(*) FILTER (WHERE {null_key}) FROM {scope}", scope_params)[0]
-    duplicates = warehouse.query(
-        f"SELECT count(*) FROM (SELECT {key} FROM {candidates} GROUP BY {key} HAVING count(*) > 1)",
-        params + scope_params if partition is not None else params,
-    )[0][0]
+    # One query: every query of the lake reads its catalog first.
+    rows, nulls, duplicates = warehouse.query(
+        f"SELECT count(*), count(*) FILTER (WHERE {null_key}), (SELECT count(*) FROM (SELECT {key} FROM "
+        f"{candidates} GROUP BY {key} HAVING count(*) > 1)) FROM {scope}",
+        (params + scope_params if partition is not None else params) + scope_params,
+    )[0]
     return rows, nulls, duplicates
 
 
 def primary_key_check(
     warehouse: Warehouse, schema: str, table: Table, partitioned: bool, partition: date | None = None
 ) -> CheckOutcome:
-    """Key unique and not null in DuckDB and in the published Parquet (for `partition`: the day's keys, each
+    """Key unique and not null in the lake and in the published Parquet (for `partition`: the day's keys, each
     checked against the whole table). A table not created yet (nothing landed so far) holds no key at all."""
     relations: dict[str, tuple[str, list]] = {}
     if warehouse.has_table(schema, table.name):
@@ -72,7 +74,7 @@ def primary_key_check(
         if nulls or duplicates:
             failures.append(f"{label}: {duplicates} duplicated and {nulls} null keys")
     passed = not failures
-    description = "Key unique and not null in DuckDB and Parquet" if relations else "No row landed yet"
+    description = "Key unique and not null in the warehouse and Parquet" if relations else "No row landed yet"
     return CheckOutcome("primary_key_unique_not_null", passed, description if passed else "; ".join(failures), metadata)
 
 
@@ -113,8 +115,10 @@ def _parquet_rows(
     warehouse: Warehouse, schema: str, table: Table, partition: date | None, partitioned: bool | None
 ) -> int:
     if partition is not None or not partitioned:
-        path = warehouse.parquet_file(schema, table.name, partition)
-        return warehouse.query("SELECT count(*) FROM read_parquet(?)", [str(path)])[0][0] if path.exists() else 0
+        path = warehouse.published_file(schema, table.name, partition)
+        return (
+            warehouse.query("SELECT count(*) FROM read_parquet(?)", [path])[0][0] if warehouse.is_published(path) else 0
+        )
     glob = _parquet_glob(warehouse, schema, table, True)
     return warehouse.query("SELECT count(*) FROM read_parquet(?)", [glob])[0][0] if glob else 0
 

@@ -13,16 +13,16 @@ old file or the new one.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 
 import duckdb
 
-from mfg_pipeline.warehouse.store import PARQUET_FILE, quote, write_parquet
+from mfg_pipeline.warehouse.layout import INTERNAL_SCHEMA, PARQUET_FILE, quote
+from mfg_pipeline.warehouse.publish import ParquetStore
+from mfg_pipeline.warehouse.settings import LAKE_ALIAS
 
-PUBLISHED = "main._mfg_published_marts"
+PUBLISHED = f"{INTERNAL_SCHEMA}._mfg_published_marts"
 
 
 @dataclass(frozen=True)
@@ -38,19 +38,22 @@ class MartTable:
 
 @dataclass
 class PublishReport:
-    folder: Path
+    folder: str
     partitions: int = 0  # partitions the table has now
-    written: list[Path] = field(default_factory=list)  # files rewritten by this run
-    removed: list[Path] = field(default_factory=list)  # partitions that no longer exist
+    written: list[str] = field(default_factory=list)  # files rewritten by this run
+    removed: list[str] = field(default_factory=list)  # partitions that no longer exist
 
 
-def publish(connection: duckdb.DuckDBPyConnection, parquet_root: Path, table: MartTable) -> PublishReport:
-    """Bring one table's Parquet in line with DuckDB, rewriting only what changed."""
+def publish(
+    connection: duckdb.DuckDBPyConnection, store: ParquetStore, parquet_path: str, table: MartTable
+) -> PublishReport:
+    """Bring one table's Parquet in line with the warehouse, rewriting only what changed. The caller holds the
+    analytics layer's writer lock and commits `connection`'s transaction."""
     connection.execute(
         f"CREATE TABLE IF NOT EXISTS {PUBLISHED} (schema_name VARCHAR, table_name VARCHAR, partition_value DATE, "
         "fingerprint VARCHAR)"
     )
-    folder = parquet_root / table.schema / table.name
+    folder = f"{parquet_path}{table.schema}/{table.name}/"
     report = PublishReport(folder)
     current = _fingerprints(connection, table)
     recorded = dict(
@@ -62,15 +65,12 @@ def publish(connection: duckdb.DuckDBPyConnection, parquet_root: Path, table: Ma
     report.partitions = len(current)
     for partition, fingerprint in current.items():
         target = _file(folder, table, partition)
-        if recorded.get(partition) != fingerprint or not target.exists():
-            _export(connection, table, partition, target)
+        if recorded.get(partition) != fingerprint or not store.exists(target):
+            _export(connection, store, table, partition, target)
             report.written.append(target)
     for partition in set(recorded) - set(current):
-        gone = _file(folder, table, partition).parent if table.partition_by else _file(folder, table, None)
-        if gone.is_dir():
-            shutil.rmtree(gone, ignore_errors=True)
-        else:
-            gone.unlink(missing_ok=True)
+        gone = _file(folder, table, partition).rsplit("/", 1)[0] if table.partition_by else _file(folder, table, None)
+        store.remove(gone)
         report.removed.append(gone)
     connection.execute(f"DELETE FROM {PUBLISHED} WHERE schema_name = ? AND table_name = ?", [table.schema, table.name])
     if current:
@@ -84,8 +84,8 @@ def publish(connection: duckdb.DuckDBPyConnection, parquet_root: Path, table: Ma
 def _fingerprints(connection: duckdb.DuckDBPyConnection, table: MartTable) -> dict[date | None, str]:
     types = connection.execute(
         "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY column_index) FROM duckdb_columns() "
-        "WHERE schema_name = ? AND table_name = ?",
-        [table.schema, table.name],
+        "WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+        [LAKE_ALIAS, table.schema, table.name],
     ).fetchone()
     signature = types[0] if types else ""
     partition = f"t.{quote(table.partition_by)}" if table.partition_by else "NULL::DATE"
@@ -97,14 +97,16 @@ def _fingerprints(connection: duckdb.DuckDBPyConnection, table: MartTable) -> di
     return {value: f"{count}:{total}:{signature}" for value, count, total in rows}
 
 
-def _file(folder: Path, table: MartTable, partition: date | None) -> Path:
+def _file(folder: str, table: MartTable, partition: date | None) -> str:
     if table.partition_by is None:
-        return folder / PARQUET_FILE
+        return folder + PARQUET_FILE
     value = "__HIVE_DEFAULT_PARTITION__" if partition is None else partition.isoformat()
-    return folder / f"{table.partition_by}={value}" / PARQUET_FILE
+    return f"{folder}{table.partition_by}={value}/{PARQUET_FILE}"
 
 
-def _export(connection: duckdb.DuckDBPyConnection, table: MartTable, partition: date | None, target: Path) -> None:
+def _export(
+    connection: duckdb.DuckDBPyConnection, store: ParquetStore, table: MartTable, partition: date | None, target: str
+) -> None:
     params: list[object] = []
     if table.partition_by is None:
         where = ""
@@ -112,4 +114,4 @@ def _export(connection: duckdb.DuckDBPyConnection, table: MartTable, partition: 
         where = f"WHERE {quote(table.partition_by)} IS NULL"
     else:
         where, params = f"WHERE {quote(table.partition_by)} = ?", [partition]
-    write_parquet(connection, f"SELECT * FROM {table.qualified} {where} ORDER BY ALL", params, target)
+    store.write(connection, f"SELECT * FROM {table.qualified} {where} ORDER BY ALL", params, target)

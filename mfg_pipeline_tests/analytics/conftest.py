@@ -4,6 +4,7 @@ group, `pytestmark` in each module, so one worker builds it once)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +36,16 @@ class Plant:
     build: ExecuteInProcessResult
     analytics_defs: Any
     instance: DagsterInstance
+    defs: Any  # the loads' definitions
 
     def rows(self, sql: str, params: list | None = None) -> list[tuple]:
         return self.warehouse.query(sql, params or [])
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        from mfg_pipeline.analytics.project import prepared_project
+
+        return json.loads(prepared_project().manifest_path.read_text())
 
     def rebuild(self) -> ExecuteInProcessResult:
         job = self.analytics_defs.resolve_job_def("analytics_build")
@@ -75,6 +83,7 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plant]:
                 build=build,
                 analytics_defs=analytics,
                 instance=instance,
+                defs=defs,
             )
         finally:
             for running in groups:

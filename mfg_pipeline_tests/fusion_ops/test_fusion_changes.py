@@ -52,7 +52,7 @@ class CrashAfterFeedCall(RuntimeError):
 
 def drain_and_apply(data_dir) -> None:
     """One sensor tick's work and its run, without Dagster: read every channel, apply what is pending."""
-    journal = ChangeJournal.for_data_dir(data_dir)
+    journal = ChangeJournal.for_warehouse(Warehouse(data_dir))
     client = make_client(data_dir)
     for channel in channels_from_env():
         read_feed(client, channel, journal, max_calls=1000, deadline=time.monotonic() + 60)
@@ -84,7 +84,7 @@ def make_changes(fusion, count: int, seed: int = 3) -> None:
 
 def test_a_crash_right_after_a_feed_call_loses_no_change_and_each_applies_once(fusion, data_dir):
     make_changes(fusion, 120)
-    journal = ChangeJournal.for_data_dir(data_dir)
+    journal = ChangeJournal.for_warehouse(Warehouse(data_dir))
     client = make_client(data_dir)
     channel = channels_from_env()[0]
 
@@ -93,7 +93,7 @@ def test_a_crash_right_after_a_feed_call_loses_no_change_and_each_applies_once(f
 
     with pytest.raises(CrashAfterFeedCall):
         read_feed(client, channel, journal, max_calls=10, deadline=time.monotonic() + 60, on_saved=crash)
-    assert len(journal.pending()) == 1  # the page the crash interrupted is safe on disk
+    assert len(journal.pending()) == 1  # the page the crash interrupted is safe in the warehouse's journal
     drain_and_apply(data_dir)
 
     warehouse = Warehouse(data_dir)
@@ -115,24 +115,26 @@ def test_a_crash_right_after_a_feed_call_loses_no_change_and_each_applies_once(f
     assert (report.batches_applied, warehouse.query("SELECT count(*) FROM fusion_ops.change_log")[0][0]) == (0, before)
 
 
-def test_a_crash_between_commit_and_journal_bookkeeping_does_not_apply_a_batch_twice(fusion, data_dir, monkeypatch):
+def test_a_crash_right_after_a_batch_commits_does_not_apply_it_twice(fusion, data_dir, monkeypatch):
     make_changes(fusion, 30)
-    journal = ChangeJournal.for_data_dir(data_dir)
+    journal = ChangeJournal.for_warehouse(Warehouse(data_dir))
     client = make_client(data_dir)
     for channel in channels_from_env():
         read_feed(client, channel, journal, max_calls=100, deadline=time.monotonic() + 60)
     pending = journal.pending()
-    assert pending
+    assert len(pending) > 1
+    commit = Warehouse.commit
 
-    def crash(self, batch):
-        raise CrashAfterFeedCall("killed after the commit")
+    def commit_then_crash(self, loads):
+        commit(self, loads)
+        raise CrashAfterFeedCall("killed right after the commit")
 
     with monkeypatch.context() as patch:
-        patch.setattr(ChangeJournal, "mark_applied", crash)
+        patch.setattr(Warehouse, "commit", commit_then_crash)
         with pytest.raises(CrashAfterFeedCall):
             apply_pending(journal, Warehouse(data_dir), naive_timezone=UTC, partition_timezone=UTC)
     report = apply_pending(journal, Warehouse(data_dir), naive_timezone=UTC, partition_timezone=UTC)
-    assert report.batches_skipped == 1 and report.batches_applied == len(pending) - 1
+    assert report.batches_applied == len(pending) - 1 and journal.pending() == []
     rows = Warehouse(data_dir).query("SELECT batch_id, count(*) FROM fusion_ops.change_log GROUP BY ALL")
     assert dict(rows) == {b.id: len({r["id"] for r in b.records}) for b in pending}
 
@@ -298,7 +300,7 @@ def test_a_tick_stops_at_its_deadline_when_the_company_budget_is_used_up_by_othe
     limiter, name = client.api._limiter, client.api._limiter_name
     for _ in range(5):  # another run spent the whole minute
         assert acquire(limiter, name, timeout=1.0)
-    journal = ChangeJournal.for_data_dir(data_dir)
+    journal = ChangeJournal.for_warehouse(Warehouse(data_dir))
     started = time.monotonic()
     report = read_feed(client, channels_from_env()[0], journal, max_calls=12, deadline=started + 2.0)
     assert time.monotonic() - started < 3.5
@@ -332,7 +334,7 @@ DOC_STOCK = {"product-code": "P1", "stock": 2395.0, "lot": [{"code": "Lot 0086",
 
 
 def test_product_and_stock_channels_land_by_code_and_a_deleted_product_is_hidden(data_dir):
-    journal = ChangeJournal.for_data_dir(data_dir)
+    journal = ChangeJournal.for_warehouse(Warehouse(data_dir))
     products, stock = Channel("products", "PRODUCT"), Channel("stock", "STOCK")
     read_at = datetime(2026, 11, 12, 9, 0, tzinfo=UTC)
     journal.save(products, [DOC_PRODUCT, {**DOC_PRODUCT, "code": "P1", "name": "Table", "unit-price": 12.5}], read_at)
@@ -410,11 +412,12 @@ def test_an_apply_run_killed_mid_commit_is_marked_failed_and_every_change_lands_
     fusion, data_dir, tmp_path, monkeypatch
 ):
     make_changes(fusion, 1500)  # ~60 batches: the run is killed while it is still committing them
-    journal = ChangeJournal.for_data_dir(data_dir)
+    journal = ChangeJournal.for_warehouse(Warehouse(data_dir))
     client = make_client(data_dir)
     for channel in channels_from_env():
         read_feed(client, channel, journal, max_calls=1000, deadline=time.monotonic() + 120)
     expected = {(b.channel.type, key) for b in journal.pending() for key in {r.get("id") for r in b.records}}
+    expected_pending = journal.pending_ids()
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((Path(__file__).resolve().parents[2] / "dagster.yaml").read_text())
@@ -426,7 +429,7 @@ def test_an_apply_run_killed_mid_commit_is_marked_failed_and_every_change_lands_
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
-    while len(list(journal.applied_dir.glob("*.json"))) < 3:  # a few batches committed: the rest are under way
+    while len(expected_pending) - len(journal.pending_ids()) < 3:  # a few batches committed: the rest under way
         assert worker.poll() is None and time.monotonic() < deadline, "the apply run ended before it was killed"
         time.sleep(0.02)
     os.kill(worker.pid, signal.SIGKILL)
@@ -474,7 +477,7 @@ def test_a_feed_change_keeps_the_fields_only_the_lists_carry(fusion, data_dir):
     fed_production = {**feed_record("PRODUCTION", production), "quantity": 4321.0}
     fed_product = {**feed_record("PRODUCT", fusion.data.products[product_code]), "name": "Renamed"}
     assert "name" not in fed_production["worker"] and "standard-uom" not in fed_product  # the feed's shape
-    journal = ChangeJournal.for_data_dir(data_dir)
+    journal = ChangeJournal.for_warehouse(Warehouse(data_dir))
     read_at = datetime(2026, 11, 12, 9, 0, tzinfo=UTC)
     journal.save(Channel("production", "PRODUCTION"), [fed_production], read_at)
     journal.save(Channel("products", "PRODUCT"), [fed_product], read_at)

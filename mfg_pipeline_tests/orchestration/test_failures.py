@@ -1,16 +1,11 @@
 """Failures say what is wrong and what to change, fast: a base URL that reaches nothing fails within 30 s naming
 the host and the variable; an HTML answer is named as such, with its URL and the variable; a missing credential is
-one line first (a Dagster Failure with metadata, and one line in the demo's output); a DuckDB file held open by
-another program costs a run one wait, and the message names the holding process."""
+one line first (a Dagster Failure with metadata, and one line in the demo's output)."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,44 +100,3 @@ def test_a_missing_credential_is_a_one_line_failure_with_metadata_and_one_line_i
     assert len(errors) == 1, result.output  # four streams, one cause: said once
     assert "Traceback" not in result.output and "Stack Trace" not in result.output
     print(f"\nmissing credential: {len(result.output.splitlines())} lines of demo output")
-
-
-HOLD_OPEN = """
-import sys, time, duckdb
-connection = duckdb.connect(sys.argv[1])  # read-write, as an analyst's session would
-print("open", flush=True)
-time.sleep(120)
-"""
-
-
-def test_a_duckdb_file_held_open_costs_a_run_one_wait_and_names_the_holder(data_dir, monkeypatch):
-    app, server = serve("fulcrum", monkeypatch)
-    try:
-        assert (
-            build_definitions()
-            .resolve_job_def("fulcrum_refresh")
-            .execute_in_process(instance=DagsterInstance.ephemeral(), partition_key=SIM_NOW.date().isoformat())
-            .success
-        )
-        holder = subprocess.Popen(
-            [sys.executable, "-c", HOLD_OPEN, str(Path(data_dir) / "warehouse.duckdb")],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
-            monkeypatch.setenv("MFG_WAREHOUSE_BUSY_TIMEOUT", "8")
-            started = time.monotonic()
-            failures = step_failures("fulcrum_refresh", SIM_NOW.date().isoformat())
-            elapsed = time.monotonic() - started
-        finally:
-            holder.kill()
-            holder.wait()
-    finally:
-        server.stop()
-    assert len(failures) == len(source_by_name("fulcrum").streams)  # every stream of the run needs the warehouse
-    assert elapsed < 8 + 12, f"the run waited {elapsed:.0f}s: more than one wait of 8s"
-    for failure in failures:
-        message = failure.step_failure_data.error.message
-        assert f"(PID {holder.pid})" in message and "MFG_WAREHOUSE_BUSY_TIMEOUT" in message
-    assert os.path.exists(Path(data_dir) / "warehouse.duckdb")

@@ -1,32 +1,30 @@
 """The Fusion Operations changes feed: a destructive read, made safe by a durable journal. No Dagster inside.
 
 `GET /api/v1/changes/{channel}` returns up to 25 changed entities, oldest first, and removes them from the
-channel's stack. Whatever the feed returned is therefore written to the journal (an atomic, fsynced file named by
-its read time) *before* the next call to the feed; only then is it ours to lose. Applying is separate and
-idempotent: pending batches are applied in read order, each in one warehouse transaction together with an audit
-row per change (`fusion_ops.change_log`); a batch whose id is already in the audit table is never applied again,
-so a crash between commit and journal bookkeeping cannot apply a batch twice.
+channel's stack. Whatever the feed returned is therefore committed to the warehouse's journal (one row per page,
+named by its read time) *before* the next call to the feed; only then is it ours to lose. Applying is separate:
+pending batches are applied in read order, each in one warehouse transaction together with an audit row per change
+(`fusion_ops.change_log`), and a batch is pending exactly while its id is not in that audit table, so no crash can
+apply a batch twice or skip one.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from filelock import FileLock
 
 from mfg_pipeline.config import env_int, env_str
 from mfg_pipeline.declarations import Stream
 from mfg_pipeline.engine.load import LoadReport, PagesInHand, StreamLoad
+from mfg_pipeline.engine.staging import Stage
 from mfg_pipeline.http.errors import DeadlineExceeded, SourcePayloadError
 from mfg_pipeline.http.pagination import Page
 from mfg_pipeline.records.schema import BOOL, INT, STRING, TIMESTAMP, Column, Table
@@ -38,7 +36,9 @@ from mfg_pipeline.sources.fusion_ops.streams import (
     PUNCH_CLOCKS,
     STOCK,
 )
-from mfg_pipeline.warehouse.store import PARTITION_COLUMN, Stage, TableLoad, Warehouse
+from mfg_pipeline.warehouse.journal import FeedJournal
+from mfg_pipeline.warehouse.layout import PARTITION_COLUMN
+from mfg_pipeline.warehouse.store import TableLoad, Warehouse
 
 SYSTEM = "fusion_ops"
 FEED_PAGE_SIZE = 25  # the doc: "a maximum of 25 per service call"
@@ -134,82 +134,38 @@ class Batch:
     channel: Channel
     read_at: datetime
     records: list[dict]
-    path: Path
 
 
 class ChangeJournal:
-    """Feed pages on disk: `pending/` until applied, then `applied/` (pruned after `keep_days`)."""
+    """The feed's pages in the warehouse's journal (`warehouse/journal.py`) until the batch is in the change log:
+    every host sees them, and applying a batch and marking it applied are one commit."""
 
-    def __init__(self, root: Path, keep_days: int = 7):
-        self.root = root
-        self.pending_dir = root / "pending"
-        self.applied_dir = root / "applied"
-        self.keep_days = keep_days
+    def __init__(self, warehouse: Warehouse, keep_days: int = 7):
+        self.pages = FeedJournal(warehouse, SYSTEM, (SYSTEM, CHANGE_LOG.name), keep_days)
 
     @classmethod
-    def for_data_dir(cls, data_dir: Path) -> ChangeJournal:
-        return cls(data_dir / "changes" / SYSTEM)
+    def for_warehouse(cls, warehouse: Warehouse) -> ChangeJournal:
+        return cls(warehouse)
 
-    def lock(self) -> FileLock:
+    def lock(self) -> contextlib.AbstractContextManager[None]:
         """Held while applying, so batches are applied one at a time and in order."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.root / "apply.lock"), timeout=600)
+        return self.pages.apply_lock()
 
     def save(self, channel: Channel, records: list, read_at: datetime) -> Batch:
-        """Durably: write a temporary file, fsync it, rename it into place, fsync the folder."""
-        self.pending_dir.mkdir(parents=True, exist_ok=True)
+        """Durably: committed to the warehouse before the feed is called again."""
         batch_id = f"{read_at:%Y%m%dT%H%M%S%fZ}-{channel.name}-{uuid.uuid4().hex[:8]}"
-        path = self.pending_dir / f"{batch_id}.json"
-        temporary = path.with_suffix(".tmp")
-        payload = {
-            "batch_id": batch_id,
-            "channel": channel.name,
-            "type": channel.type,
-            "read_at": read_at.isoformat(),
-            "records": records,
-        }
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        directory = os.open(self.pending_dir, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-        return Batch(batch_id, channel, read_at, records, path)
+        self.pages.save(batch_id, channel.name, channel.type, read_at, records)
+        return Batch(batch_id, channel, read_at, records)
 
     def pending_ids(self) -> list[str]:
         """The ids of the pending batches, oldest read first (without reading them)."""
-        if not self.pending_dir.exists():
-            return []
-        return sorted(path.stem for path in self.pending_dir.glob("*.json"))
+        return self.pages.pending_ids()
 
     def pending(self) -> list[Batch]:
-        if not self.pending_dir.exists():
-            return []
-        batches = []
-        for path in sorted(self.pending_dir.glob("*.json")):
-            payload = json.loads(path.read_text(encoding="utf-8"))
-            batches.append(
-                Batch(
-                    payload["batch_id"],
-                    Channel(payload["channel"], payload["type"]),
-                    datetime.fromisoformat(payload["read_at"]),
-                    payload["records"],
-                    path,
-                )
-            )
-        return batches
-
-    def mark_applied(self, batch: Batch) -> None:
-        self.applied_dir.mkdir(parents=True, exist_ok=True)
-        os.replace(batch.path, self.applied_dir / batch.path.name)
-        cutoff = time.time() - self.keep_days * 86400
-        for old in self.applied_dir.glob("*.json"):
-            if old.stat().st_mtime < cutoff:
-                old.unlink(missing_ok=True)
+        return [
+            Batch(page.batch_id, Channel(page.channel, page.kind), page.read_at, page.records)
+            for page in self.pages.pending()
+        ]
 
 
 # --- reading the feed ----------------------------------------------------------------------------------------
@@ -261,7 +217,6 @@ def read_feed(
 @dataclass
 class ApplyReport:
     batches_applied: int = 0
-    batches_skipped: int = 0  # already in the change log (a crash after commit, before the journal moved it)
     changes: int = 0
     deletions: int = 0
     partitions_by_table: dict[str, set] = field(default_factory=dict)
@@ -269,27 +224,11 @@ class ApplyReport:
 
     def add(self, other: ApplyReport) -> None:
         self.batches_applied += other.batches_applied
-        self.batches_skipped += other.batches_skipped
         self.changes += other.changes
         self.deletions += other.deletions
         for table, days in other.partitions_by_table.items():
             self.partitions_by_table.setdefault(table, set()).update(days)
         self.loads.extend(other.loads)
-
-
-def _applied_batch_ids(warehouse: Warehouse, batch_ids: list[str]) -> set[str]:
-    if not warehouse.duckdb_path.exists() or not batch_ids:
-        return set()
-    exists = warehouse.query(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [SYSTEM, CHANGE_LOG.name],
-    )[0][0]
-    if not exists:
-        return set()
-    rows = warehouse.query(
-        f"SELECT DISTINCT batch_id FROM {SYSTEM}.{CHANGE_LOG.name} WHERE list_contains(?, batch_id)", [batch_ids]
-    )
-    return {r[0] for r in rows}
 
 
 def apply_pending(
@@ -299,15 +238,8 @@ def apply_pending(
     what the feed marks deleted, record each change in the change log; all of one batch in one transaction."""
     report = ApplyReport()
     with journal.lock():
-        pending = journal.pending()
-        already = _applied_batch_ids(warehouse, [b.id for b in pending])
-        for batch in pending:
-            if batch.id in already:
-                report.batches_skipped += 1
-                journal.mark_applied(batch)
-                continue
+        for batch in journal.pending():  # read under the lock: what an earlier applier committed is not pending
             _apply_batch(batch, warehouse, naive_timezone, partition_timezone, report)
-            journal.mark_applied(batch)
     return report
 
 
@@ -335,7 +267,7 @@ def _apply_batch(
         warehouse,
         kind="upsert",
         placement_timezone=partition_timezone if stream.partitioned else None,
-        kept_columns=FEED_LACKS.get(batch.channel.type, ()),
+        null_keeps_stored=FEED_LACKS.get(batch.channel.type, ()),
     )
     page = Page(number=batch.id, records=records, payload=None)
     try:
@@ -354,11 +286,11 @@ def _apply_batch(
     report.batches_applied += 1
     report.changes += len(keys)
     report.deletions += sum(deleted)
-    for table, paths in result.published.items():
-        if table == CHANGE_LOG.name:
-            continue
-        days = {p.parent.name.removeprefix("date=") for p in paths if p.parent.name.startswith("date=")}
-        report.partitions_by_table.setdefault(table, set()).update(days or {None})
+    for table, days in result.touched.items():
+        if table != CHANGE_LOG.name:
+            report.partitions_by_table.setdefault(table, set()).update(
+                day.isoformat() if day is not None else None for day in days
+            )
 
 
 def _stage_change_log(stage: Stage, batch: Batch, keys: list[tuple], deleted: list[bool]) -> TableLoad:

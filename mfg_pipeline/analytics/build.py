@@ -1,0 +1,84 @@
+"""One `dbt build` into the warehouse, as the analytics asset runs it: the profile's settings from the warehouse's,
+and the models whose commit lost a race with another writer built again (`dbt retry`).
+
+The loads and the changes feed keep committing while dbt builds. A model's transaction that another commit
+overtook fails (`database is locked` from a SQLite catalog, a transaction conflict from Postgres); dbt's own
+`retry` runs exactly the failed nodes and the ones they skipped again, against the new state.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dagster import AssetCheckResult, AssetMaterialization, AssetObservation, Output
+from dagster_dbt import DbtCliResource
+
+from mfg_pipeline.warehouse.lake import CONFLICT_MARKERS
+from mfg_pipeline.warehouse.settings import WarehouseSettings
+
+MAX_RETRIES = 5
+
+
+def dbt_environment(settings: WarehouseSettings) -> dict[str, str]:
+    """The MFG_DBT_* variables profiles.yml reads (the catalog may carry a password: environment only)."""
+    return {
+        "MFG_DBT_TARGET": "s3_files" if settings.s3 is not None else "local_files",
+        "MFG_DBT_CATALOG": settings.catalog.attach_target,
+        "MFG_DBT_DATA_PATH": settings.data_path,
+        "MFG_DBT_EXTENSION_DIR": str(settings.extension_dir),
+    }
+
+
+def run_build(context: Any, dbt: DbtCliResource) -> tuple[list[Any], str | None]:
+    """`dbt build`, then `dbt retry` while every failure is a lost commit race; returns the events (the last of
+    each asset's and check's) and the first line of the error that remained, if any."""
+    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+    events = list(invocation.stream())
+    for attempt in range(1, MAX_RETRIES + 1):
+        if invocation.is_successful():
+            return _latest(events), None
+        failed = _failures(invocation)
+        if not failed or not all(_lost_race(message) for message in failed.values()):
+            break
+        context.log.info(
+            f"dbt build: {', '.join(sorted(failed))} lost a commit race with another writer; dbt retry ({attempt})"
+        )
+        time.sleep(0.5 * attempt)
+        invocation = dbt.cli(["retry", "--state", str(invocation.target_path)], context=context, raise_on_error=False)
+        events += list(invocation.stream())
+    if invocation.is_successful():
+        return _latest(events), None
+    error = invocation.get_error()
+    first_line = str(error).strip().splitlines()[0] if error else "dbt build failed"
+    return _latest(events), first_line
+
+
+def _failures(invocation: Any) -> dict[str, str]:
+    """unique id -> error message of every node that errored (none when dbt stopped before running any)."""
+    try:
+        results = invocation.get_artifact("run_results.json").get("results", [])
+    except FileNotFoundError:
+        return {}
+    return {r["unique_id"]: r.get("message") or "" for r in results if r.get("status") in ("error", "fail")}
+
+
+def _lost_race(message: str) -> bool:
+    return any(marker in message.lower() for marker in CONFLICT_MARKERS)
+
+
+def _latest(events: list[Any]) -> list[Any]:
+    """One event per asset output, check and observation: the last one (a retried node reports again)."""
+    latest: dict[Any, Any] = {}
+    for event in events:
+        if isinstance(event, Output):
+            key: Any = ("output", event.output_name)
+        elif isinstance(event, AssetCheckResult):
+            key = ("check", event.asset_key, event.check_name)
+        elif isinstance(event, (AssetMaterialization, AssetObservation)):
+            key = (type(event).__name__, event.asset_key)
+        else:
+            key = ("other", id(event))
+        latest.pop(key, None)
+        latest[key] = event
+    return list(latest.values())

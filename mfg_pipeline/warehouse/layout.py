@@ -1,0 +1,50 @@
+"""The warehouse's layout, named once: the pipeline's own columns, the current-state views, the internal tables and
+the published Parquet paths. Every other module reads these names from here."""
+
+from __future__ import annotations
+
+from datetime import date
+
+PARTITION_COLUMN = "partition_date"
+LOADED_AT_COLUMN = "_loaded_at"
+DELETED_AT_COLUMN = "deleted_at"
+FINGERPRINT_COLUMN = "_fingerprint"
+CURRENT_VIEW_SUFFIX = "_current"
+PARQUET_FILE = "data.parquet"
+INTERNAL_SCHEMA = "main"  # the pipeline's bookkeeping tables, prefixed `_mfg_`
+STREAM_STATE = f"{INTERNAL_SCHEMA}._mfg_stream_state"
+VIEW_DEFINITIONS = f"{INTERNAL_SCHEMA}._mfg_view_definitions"
+
+# Comments on the columns every table gets (the declared columns carry their own).
+PIPELINE_COLUMN_COMMENTS = {
+    PARTITION_COLUMN: "Day partition the row belongs to (a day in MFG_PARTITION_TIMEZONE), from the stream's time "
+    "column.",
+    DELETED_AT_COLUMN: "When the pipeline saw the vendor delete the record (UTC): the changes feed said so, or a "
+    "full list no longer held it. NULL for live rows; <table>_current hides the others.",
+    LOADED_AT_COLUMN: "When this version of the row was written to the warehouse (UTC).",
+    FINGERPRINT_COLUMN: "Hash of the record as the vendor sent it; a load rewrites the row (and refetches its "
+    "child lists) only when it changes. NULL when the changes feed wrote the row.",
+}
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def qualified(schema: str, name: str) -> str:
+    return f"{quote(schema)}.{quote(name)}"
+
+
+def published_path(parquet_path: str, schema: str, table: str, partition: date | None) -> str:
+    """The published current-state file of one table (unpartitioned) or one day of it."""
+    base = f"{parquet_path}{schema}/{table}/"
+    return f"{base}date={partition.isoformat()}/{PARQUET_FILE}" if partition else base + PARQUET_FILE
+
+
+def published_glob(parquet_path: str, schema: str, table: str, partitioned: bool) -> str:
+    base = f"{parquet_path}{schema}/{table}/"
+    return base + (f"*/{PARQUET_FILE}" if partitioned else PARQUET_FILE)

@@ -1,0 +1,213 @@
+"""The merge of one staged table into the lake, inside the load's transaction.
+
+Rows the source sent are upserted by key (replacing any version, in any partition or state). Rows of the part of
+the table the source listed whole that it no longer lists are soft-deleted (`deleted_at`), with their child rows.
+A child table's rows are replaced for every parent that was staged. DuckLake enforces no primary key, so the key
+is kept unique here (delete, then insert, by key) and checked by the asset checks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from mfg_pipeline.records.schema import Table
+from mfg_pipeline.warehouse.layout import (
+    DELETED_AT_COLUMN,
+    LOADED_AT_COLUMN,
+    PARTITION_COLUMN,
+    literal,
+    qualified,
+    quote,
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The part of a table a pass listed whole, so what it no longer lists was deleted at the vendor: one
+    partition (`partition`), or every row of the table (`whole_table()`)."""
+
+    partition: date | None = None
+
+    @classmethod
+    def whole_table(cls) -> Scope:
+        return cls(None)
+
+    @classmethod
+    def day(cls, partition: date) -> Scope:
+        return cls(partition)
+
+
+@dataclass(frozen=True)
+class TableLoad:
+    """One staged table to merge.
+
+    - `staged_file`: rows to upsert by key (replacing any version, in any partition or state).
+    - `scope` (a parent table): rows of that scope whose key is neither in `seen_file` (default: the staged
+      keys) nor staged are soft-deleted, with their child rows. None: the pass saw a subset, nothing is deleted.
+    - `deleted_file` (a parent table): keys the vendor says are gone: soft-deleted, with their child rows.
+    - `parent` (a child table): the staged rows replace the child rows of every staged parent.
+    """
+
+    schema: str
+    table: Table
+    staged_file: Path
+    partitioned: bool = False
+    scope: Scope | None = None
+    seen_file: Path | None = None
+    deleted_file: Path | None = None
+    parent: TableLoad | None = None
+    parent_link: tuple[tuple[str, str], ...] = ()  # (child column, parent column)
+    deleted_flag: str | None = None  # parent: a vendor column marking deleted records (hidden like soft deletes)
+    # Columns whose staged NULL keeps the stored value: the records come in a shape that lacks them (a changes feed).
+    null_keeps_stored: tuple[str, ...] = ()
+
+    @property
+    def qualified(self) -> str:
+        return qualified(self.schema, self.table.name)
+
+
+class DuplicateKeyError(ValueError):
+    """A staged file holds one key twice: the load is wrong, and nothing of it is committed."""
+
+
+@dataclass(frozen=True)
+class Merged:
+    changed: int  # rows upserted or soft-deleted
+    partitions: frozenset[date | None]  # partitions whose rows changed (None: an unpartitioned table changed)
+
+
+def merge(cursor: duckdb.DuckDBPyConnection, load: TableLoad, deleted_parents: dict[str, str]) -> Merged:
+    """Apply `load`. `deleted_parents` (parent table -> temp table of the keys soft-deleted by this transaction)
+    carries a parent's deletions to its child tables."""
+    staged = _parquet(load.staged_file)
+    _refuse_duplicate_keys(cursor, load, staged)
+    key_match = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in load.table.primary_key)
+    changed = 0
+    gone: str | None = None
+    if load.parent is None:
+        gone = _soft_delete_candidates(cursor, load, staged)
+        if gone:
+            deleted_parents[load.table.name] = gone
+    partitions = _partitions_touched(cursor, load, staged, gone or deleted_parents.get(_parent_name(load)))
+    if load.parent is None:
+        if gone:
+            changed += _soft_delete(cursor, load, gone)
+    else:
+        changed += _cascade_deletions(cursor, load, deleted_parents.get(load.parent.table.name))
+        link = " AND ".join(f"t.{quote(c)} = s.{quote(p)}" for c, p in load.parent_link)
+        cursor.execute(f"DELETE FROM {load.qualified} t USING {_parquet(load.parent.staged_file)} s WHERE {link}")
+    rows = staged
+    if load.null_keeps_stored:
+        rows = _with_stored_values(cursor, load, staged, key_match)
+    cursor.execute(f"DELETE FROM {load.qualified} t USING {staged} s WHERE {key_match}")
+    inserted = cursor.execute(
+        f"INSERT INTO {load.qualified} BY NAME SELECT *, now() AS {LOADED_AT_COLUMN} FROM {rows}"
+    ).fetchone()
+    changed += int(inserted[0]) if inserted else 0
+    if not load.partitioned:
+        partitions = frozenset({None}) if changed else frozenset()
+    return Merged(changed, partitions)
+
+
+def _parent_name(load: TableLoad) -> str:
+    return load.parent.table.name if load.parent is not None else load.table.name
+
+
+def _partitions_touched(
+    cursor: duckdb.DuckDBPyConnection, load: TableLoad, staged: str, gone: str | None
+) -> frozenset[date | None]:
+    """The partitions this merge changes (read before it runs): the staged rows', and the stored rows' it
+    replaces (a record can move between days) or soft-deletes, and for a child table its staged or deleted
+    parents' stored rows'."""
+    if not load.partitioned:
+        return frozenset()
+    found = {row[0] for row in cursor.execute(f"SELECT DISTINCT {PARTITION_COLUMN} FROM {staged}").fetchall()}
+    if load.parent is None:
+        key = ", ".join(quote(c) for c in load.table.primary_key)
+        matched = f"SELECT {key} FROM {staged}" + (f" UNION SELECT {key} FROM {gone}" if gone else "")
+        where = f"({key}) IN ({matched})" if len(load.table.primary_key) > 1 else f"{key} IN ({matched})"
+    else:
+        links = [(quote(c), quote(p)) for c, p in load.parent_link]
+        columns, parents = ", ".join(c for c, _ in links), ", ".join(p for _, p in links)
+        matched = f"SELECT {parents} FROM {_parquet(load.parent.staged_file)}"
+        if gone:
+            matched += f" UNION SELECT {parents} FROM {gone}"
+        where = f"({columns}) IN ({matched})" if len(links) > 1 else f"{columns} IN ({matched})"
+    stored = cursor.execute(f"SELECT DISTINCT {PARTITION_COLUMN} FROM {load.qualified} WHERE {where}").fetchall()
+    return frozenset(found | {row[0] for row in stored})
+
+
+def _refuse_duplicate_keys(cursor: duckdb.DuckDBPyConnection, load: TableLoad, staged: str) -> None:
+    keys = ", ".join(quote(c) for c in load.table.primary_key)
+    duplicate = cursor.execute(f"SELECT {keys} FROM {staged} GROUP BY ALL HAVING count(*) > 1 LIMIT 1").fetchone()
+    if duplicate is not None:
+        key = dict(zip(load.table.primary_key, duplicate, strict=True))
+        raise DuplicateKeyError(f"{load.schema}.{load.table.name}: the load holds the key {key} twice (duplicate key)")
+
+
+def _parquet(path: Path) -> str:
+    return f"read_parquet({literal(str(path))})"
+
+
+def _temp_name(prefix: str) -> str:
+    return f"_{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def _with_stored_values(cursor: duckdb.DuckDBPyConnection, load: TableLoad, staged: str, key_match: str) -> str:
+    """A temp table of the staged rows in which each of `load.null_keeps_stored` that is NULL holds the stored
+    row's value (taken before the stored rows are replaced)."""
+    kept = _temp_name("kept")
+    replaced = ", ".join(f"coalesce(s.{quote(c)}, t.{quote(c)}) AS {quote(c)}" for c in load.null_keeps_stored)
+    cursor.execute(
+        f"CREATE TEMP TABLE {kept} AS SELECT s.* REPLACE ({replaced}) FROM {staged} s "
+        f"LEFT JOIN {load.qualified} t ON {key_match}"
+    )
+    return kept
+
+
+def _soft_delete_candidates(cursor: duckdb.DuckDBPyConnection, load: TableLoad, staged: str) -> str | None:
+    """A temp table of the keys to soft-delete: the scope's rows the source no longer lists, and the keys it says
+    are gone (None when the load can delete nothing)."""
+    keys = ", ".join(quote(c) for c in load.table.primary_key)
+    candidates = []
+    if load.scope is not None:
+        seen = _parquet(load.seen_file or load.staged_file)
+        in_scope = f"{DELETED_AT_COLUMN} IS NULL"
+        if load.scope.partition is not None:
+            in_scope += f" AND {PARTITION_COLUMN} = DATE '{load.scope.partition.isoformat()}'"
+        candidates.append(
+            f"SELECT {keys} FROM {load.qualified} WHERE {in_scope} "
+            f"EXCEPT SELECT {keys} FROM {seen} EXCEPT SELECT {keys} FROM {staged}"
+        )
+    if load.deleted_file is not None:
+        candidates.append(f"SELECT {keys} FROM {_parquet(load.deleted_file)}")
+    if not candidates:
+        return None
+    gone = _temp_name("gone")
+    cursor.execute(f"CREATE TEMP TABLE {gone} AS {' UNION '.join(candidates)}")
+    return gone
+
+
+def _soft_delete(cursor: duckdb.DuckDBPyConnection, load: TableLoad, gone: str) -> int:
+    match = " AND ".join(f"t.{quote(c)} = g.{quote(c)}" for c in load.table.primary_key)
+    cursor.execute(
+        f"UPDATE {load.qualified} t SET {DELETED_AT_COLUMN} = now() FROM {gone} g "
+        f"WHERE {match} AND t.{DELETED_AT_COLUMN} IS NULL"
+    )
+    return int(cursor.execute(f"SELECT count(*) FROM {gone}").fetchone()[0])  # type: ignore[index]
+
+
+def _cascade_deletions(cursor: duckdb.DuckDBPyConnection, load: TableLoad, gone: str | None) -> int:
+    if gone is None:
+        return 0
+    link = " AND ".join(f"t.{quote(c)} = g.{quote(p)}" for c, p in load.parent_link)
+    result = cursor.execute(
+        f"UPDATE {load.qualified} t SET {DELETED_AT_COLUMN} = now() FROM {gone} g "
+        f"WHERE {link} AND t.{DELETED_AT_COLUMN} IS NULL"
+    ).fetchone()
+    return int(result[0]) if result else 0

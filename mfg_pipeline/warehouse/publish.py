@@ -1,0 +1,169 @@
+"""The published Parquet: each table's current state as plain Parquet files, for Power BI and any reader that does
+not speak DuckLake (DuckLake's delete files are not something Power BI can apply).
+
+Layout: `<parquet path>/<schema>/<table>/date=YYYY-MM-DD/data.parquet` for partitioned tables,
+`…/<table>/data.parquet` otherwise, under MFG_PARQUET_PATH (a folder, or an S3 prefix).
+
+Cost follows change, and a crash cannot leave a file stale: the merge records, in its own transaction, which
+partitions it changed (`main._mfg_unpublished_<schema>`). After the commit the writer exports each of them from the
+table's `_current` view and crosses them off; a run killed in between leaves them listed, and the next commit of
+the group exports them first. Every file is written whole before it is visible (a temporary name and a rename; an
+S3 object appears when its upload completes), so readers see the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from mfg_pipeline.warehouse.lake import Lake
+from mfg_pipeline.warehouse.layout import (
+    CURRENT_VIEW_SUFFIX,
+    INTERNAL_SCHEMA,
+    PARTITION_COLUMN,
+    published_path,
+    qualified,
+    quote,
+)
+from mfg_pipeline.warehouse.settings import S3Settings
+
+EXPORT_BATCH_ROWS = 65_536  # rows per batch written to Parquet (bounds an export's memory)
+
+
+class ParquetStore:
+    """Writes whole Parquet files under a local folder or an S3 prefix (reads go through DuckDB)."""
+
+    def __init__(self, s3: S3Settings | None):
+        self._s3 = s3
+        self._s3fs: pafs.S3FileSystem | None = None
+
+    def _filesystem(self, path: str) -> tuple[pafs.FileSystem, str]:
+        if not path.startswith("s3://"):
+            return pafs.LocalFileSystem(), path
+        if self._s3fs is None:
+            s3 = self._s3 or S3Settings.from_env()
+            self._s3fs = pafs.S3FileSystem(  # credentials: the AWS SDK's chain (AWS_ACCESS_KEY_ID, …)
+                region=s3.region,
+                endpoint_override=s3.endpoint,
+                scheme="https" if s3.use_ssl else "http",
+                force_virtual_addressing=s3.url_style == "vhost",
+            )
+        return self._s3fs, path.removeprefix("s3://")
+
+    def write(self, cursor: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any], target: str) -> None:
+        """The query's rows as one Parquet file, in batches. Every column is written nullable, so the files of one
+        table agree on one schema whatever rows each holds (a folder read would fail otherwise)."""
+        filesystem, path = self._filesystem(target)
+        reader = cursor.sql(query, params=list(params)).to_arrow_reader(EXPORT_BATCH_ROWS)
+        schema = pa.schema([f.with_nullable(True) for f in reader.schema])
+        local = isinstance(filesystem, pafs.LocalFileSystem)
+        written = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{uuid.uuid4().hex}.tmp" if local else path
+        filesystem.create_dir(os.path.dirname(path), recursive=True)
+        try:
+            with pq.ParquetWriter(written, schema, compression="zstd", filesystem=filesystem) as writer:
+                for batch in reader:
+                    writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+            if local:
+                os.replace(written, path)
+        finally:
+            if local and os.path.exists(written):
+                os.unlink(written)
+
+    def exists(self, path_or_glob: str) -> bool:
+        """Whether a file exists, or any file of a pattern (`*` within folder levels), locally or in the bucket."""
+        filesystem, path = self._filesystem(path_or_glob)
+        if "*" not in path:
+            return filesystem.get_file_info(path).type == pafs.FileType.File
+        parts = path.split("/")
+        fixed = "/".join(parts[: next(i for i, part in enumerate(parts) if "*" in part)])
+        if filesystem.get_file_info(fixed).type != pafs.FileType.Directory:
+            return False
+        selector = pafs.FileSelector(fixed, recursive=True)
+        return any(
+            info.type == pafs.FileType.File and fnmatch.fnmatch(info.path, path)
+            for info in filesystem.get_file_info(selector)
+        )
+
+    def remove(self, target: str) -> None:
+        """Remove a file, or a folder and what it holds."""
+        filesystem, path = self._filesystem(target)
+        info = filesystem.get_file_info(path)
+        if info.type == pafs.FileType.Directory:
+            filesystem.delete_dir(path)
+        elif info.type == pafs.FileType.File:
+            filesystem.delete_file(path)
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    """What publishing needs of one table: where it is, whether it is partitioned, and the order of its rows."""
+
+    schema: str
+    name: str
+    partitioned: bool
+    order_by: tuple[str, ...]  # the primary key
+
+
+def unpublished_name(schema: str) -> str:
+    """The table of a group's partitions committed but not yet published (one table per group: only the group's
+    writer, holding its lock, writes it, so it never conflicts with another group's commit)."""
+    return f"_mfg_unpublished_{schema}"
+
+
+def record_unpublished(
+    cursor: duckdb.DuckDBPyConnection, table: PublishedTable, partitions: Iterable[date | None]
+) -> None:
+    """In the merge's own transaction: these partitions now owe an export (crossed off once published)."""
+    rows = [[table.name, partition, table.partitioned, list(table.order_by)] for partition in partitions]
+    if not rows:
+        return
+    pending = qualified(INTERNAL_SCHEMA, unpublished_name(table.schema))
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS {pending} (table_name VARCHAR, partition_date DATE, partitioned BOOLEAN, "
+        "order_by VARCHAR[])"
+    )
+    cursor.executemany(f"INSERT INTO {pending} VALUES (?, ?, ?, ?)", rows)
+
+
+def publish_unpublished(lake: Lake, store: ParquetStore, parquet_path: str, schema: str) -> dict[str, set[date | None]]:
+    """Export every partition of `schema` that owes one (this commit's, and any a run killed after its commit
+    left), then cross them off; returns table -> partitions published. The caller holds the group's lock."""
+    if not lake.has_table(INTERNAL_SCHEMA, unpublished_name(schema)):
+        return {}
+    pending = qualified(INTERNAL_SCHEMA, unpublished_name(schema))
+    rows = lake.read(f"SELECT DISTINCT table_name, partition_date, partitioned, order_by FROM {pending}")
+    if not rows:
+        return {}
+    published: dict[str, set[date | None]] = {}
+    with lake.cursor() as cursor:
+        for name, partition, partitioned, order_by in sorted(rows, key=lambda r: (r[0], r[1] or date.min)):
+            table = PublishedTable(schema, name, partitioned, tuple(order_by))
+            _export(cursor, store, parquet_path, table, partition)
+            published.setdefault(name, set()).add(partition)
+    lake.write(f"{schema}: crossing off the published partitions", lambda c: c.execute(f"DELETE FROM {pending}"))
+    return published
+
+
+def _export(
+    cursor: duckdb.DuckDBPyConnection,
+    store: ParquetStore,
+    parquet_path: str,
+    table: PublishedTable,
+    partition: date | None,
+) -> None:
+    """Publish one partition (or the whole unpartitioned table) as its `_current` view shows it."""
+    view = qualified(table.schema, table.name + CURRENT_VIEW_SUFFIX)
+    order = ", ".join(quote(c) for c in table.order_by) or "ALL"
+    where, params = (f"WHERE {PARTITION_COLUMN} = ?", [partition]) if partition is not None else ("", [])
+    query = f"SELECT * FROM {view} {where} ORDER BY {order}"
+    store.write(cursor, query, params, published_path(parquet_path, table.schema, table.name, partition))

@@ -1,0 +1,50 @@
+"""What the pipeline remembers between runs, in the lake beside the data it describes: per stream, when a pass
+last started (the modified-since pass counts from it) or last completed (the child sweep's cadence)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+
+from mfg_pipeline.warehouse.lake import Lake
+from mfg_pipeline.warehouse.layout import STREAM_STATE
+from mfg_pipeline.warehouse.settings import LAKE_ALIAS
+
+MODIFIED_PASS = "modified_pass"  # when the last modified-since pass started
+
+
+class StreamState:
+    def __init__(self, lake: Lake):
+        self.lake = lake
+
+    def get(self, schema: str, stream: str, name: str) -> datetime | None:
+        if not self._exists():
+            return None
+        rows = self.lake.read(
+            f"SELECT happened_at FROM {STREAM_STATE} WHERE schema_name = ? AND stream = ? AND name = ?",
+            [schema, stream, name],
+        )
+        return rows[0][0] if rows else None
+
+    def set(self, schema: str, stream: str, name: str, at: datetime) -> None:
+        def write(cursor: duckdb.DuckDBPyConnection) -> None:
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {STREAM_STATE} "
+                "(schema_name VARCHAR, stream VARCHAR, name VARCHAR, happened_at TIMESTAMPTZ)"
+            )
+            cursor.execute(
+                f"DELETE FROM {STREAM_STATE} WHERE schema_name = ? AND stream = ? AND name = ?", [schema, stream, name]
+            )
+            cursor.execute(f"INSERT INTO {STREAM_STATE} VALUES (?, ?, ?, ?)", [schema, stream, name, at])
+
+        self.lake.write(f"{schema} {stream}: recording its {name.replace('_', ' ')}", write)
+
+    def _exists(self) -> bool:
+        schema, name = STREAM_STATE.split(".")
+        return bool(
+            self.lake.read(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+                [LAKE_ALIAS, schema, name],
+            )[0][0]
+        )
