@@ -17,6 +17,7 @@ from mfg_pipeline.warehouse.layout import (
     DELETED_AT_COLUMN,
     FINGERPRINT_COLUMN,
     LOADED_AT_COLUMN,
+    PARTITION_COLUMN,
     PIPELINE_COLUMN_COMMENTS,
     VIEW_DEFINITIONS,
     literal,
@@ -49,6 +50,8 @@ def ensure_table(cursor: duckdb.DuckDBPyConnection, load: TableLoad) -> None:
         cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(load.schema)}")
         column_sql = ", ".join(f"{quote(n)} {t}" for n, t in columns)
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {load.qualified} ({column_sql})")
+        if load.partitioned:  # one data file per day: a day's reload, export or check reads that day's files only
+            cursor.execute(f"ALTER TABLE {load.qualified} SET PARTITIONED BY ({quote(PARTITION_COLUMN)})")
         existing = column_comments(cursor, load.schema, load.table.name)
     for name, duck_type in columns:
         if name not in existing:  # a column added to the declaration since the table was created

@@ -16,13 +16,14 @@ from __future__ import annotations
 import fnmatch
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -61,23 +62,48 @@ class ParquetStore:
         return self._s3fs, path.removeprefix("s3://")
 
     def write(self, cursor: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any], target: str) -> None:
-        """The query's rows as one Parquet file, in batches. Every column is written nullable, so the files of one
-        table agree on one schema whatever rows each holds (a folder read would fail otherwise)."""
-        filesystem, path = self._filesystem(target)
+        """The query's rows as one Parquet file, in batches."""
         reader = cursor.sql(query, params=list(params)).to_arrow_reader(EXPORT_BATCH_ROWS)
-        schema = pa.schema([f.with_nullable(True) for f in reader.schema])
-        local = isinstance(filesystem, pafs.LocalFileSystem)
-        written = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{uuid.uuid4().hex}.tmp" if local else path
-        filesystem.create_dir(os.path.dirname(path), recursive=True)
+        with self.file(target, reader.schema) as file:
+            for batch in reader:
+                file.write(batch)
+
+    def write_split(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        query: str,
+        params: Sequence[Any],
+        column: str,
+        targets: Mapping[Any, str],
+    ) -> None:
+        """One query's rows, ordered by `column`, as one file per value of it (`targets`: value -> file); a value
+        with no rows gets an empty file. One scan however many files it feeds."""
+        reader = cursor.sql(query, params=list(params)).to_arrow_reader(EXPORT_BATCH_ROWS)
+        written: set[Any] = set()
+        current: Any = None
+        file: _ParquetFile | None = None
         try:
-            with pq.ParquetWriter(written, schema, compression="zstd", filesystem=filesystem) as writer:
-                for batch in reader:
-                    writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
-            if local:
-                os.replace(written, path)
+            for batch in reader:
+                for value, rows in _runs(batch, column):
+                    if file is None or value != current:
+                        if file is not None:
+                            file.close()
+                        file, current = self.file(targets[value], reader.schema).open(), value
+                        written.add(value)
+                    file.write(rows)
         finally:
-            if local and os.path.exists(written):
-                os.unlink(written)
+            if file is not None:
+                file.close()
+        for value, target in targets.items():
+            if value not in written:
+                with self.file(target, reader.schema):
+                    pass
+
+    def file(self, target: str, schema: pa.Schema) -> _ParquetFile:
+        """A Parquet file written whole before it is visible: every column nullable, so the files of one table
+        agree on one schema whatever rows each holds (a folder read would fail otherwise)."""
+        filesystem, path = self._filesystem(target)
+        return _ParquetFile(filesystem, path, pa.schema([f.with_nullable(True) for f in schema]))
 
     def exists(self, path_or_glob: str) -> bool:
         """Whether a file exists, or any file of a pattern (`*` within folder levels), locally or in the bucket."""
@@ -102,6 +128,55 @@ class ParquetStore:
             filesystem.delete_dir(path)
         elif info.type == pafs.FileType.File:
             filesystem.delete_file(path)
+
+
+def _runs(batch: pa.RecordBatch, column: str) -> Iterator[tuple[Any, pa.RecordBatch]]:
+    """(value, rows) for each run of equal values of `column` in a batch ordered by it."""
+    values = batch.column(column)
+    if batch.num_rows == 0:
+        return
+    changes = pc.indices_nonzero(pc.not_equal(values.slice(1), values.slice(0, batch.num_rows - 1))).to_pylist()
+    starts = [0] + [index + 1 for index in changes]
+    for start, end in zip(starts, [*starts[1:], batch.num_rows], strict=True):
+        yield values[start].as_py(), batch.slice(start, end - start)
+
+
+class _ParquetFile:
+    """One file being written: under a temporary name then renamed (locally), or as one S3 upload that appears
+    when it completes. A context manager: an error leaves no file behind."""
+
+    def __init__(self, filesystem: pafs.FileSystem, path: str, schema: pa.Schema):
+        self.filesystem, self.path, self.schema = filesystem, path, schema
+        self.local = isinstance(filesystem, pafs.LocalFileSystem)
+        self.written = (
+            f"{os.path.dirname(path)}/.{os.path.basename(path)}.{uuid.uuid4().hex}.tmp" if self.local else path
+        )
+        self._writer: pq.ParquetWriter | None = None
+
+    def open(self) -> _ParquetFile:
+        self.filesystem.create_dir(os.path.dirname(self.path), recursive=True)
+        self._writer = pq.ParquetWriter(self.written, self.schema, compression="zstd", filesystem=self.filesystem)
+        return self
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        assert self._writer is not None
+        self._writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=self.schema))
+
+    def close(self, keep: bool = True) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self.local:
+            if keep:
+                os.replace(self.written, self.path)
+            elif os.path.exists(self.written):
+                os.unlink(self.written)
+
+    def __enter__(self) -> _ParquetFile:
+        return self.open()
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        self.close(keep=error is None)
 
 
 @dataclass(frozen=True)
@@ -144,14 +219,14 @@ def publish_unpublished(lake: Lake, store: ParquetStore, parquet_path: str, sche
     rows = lake.read(f"SELECT DISTINCT table_name, partition_date, partitioned, order_by FROM {pending}")
     if not rows:
         return {}
-    published: dict[str, set[date | None]] = {}
+    owed: dict[PublishedTable, set[date | None]] = {}
+    for name, partition, partitioned, order_by in rows:
+        owed.setdefault(PublishedTable(schema, name, partitioned, tuple(order_by)), set()).add(partition)
     with lake.cursor() as cursor:
-        for name, partition, partitioned, order_by in sorted(rows, key=lambda r: (r[0], r[1] or date.min)):
-            table = PublishedTable(schema, name, partitioned, tuple(order_by))
-            _export(cursor, store, parquet_path, table, partition)
-            published.setdefault(name, set()).add(partition)
+        for table, partitions in owed.items():
+            _export(cursor, store, parquet_path, table, partitions)
     lake.write(f"{schema}: crossing off the published partitions", lambda c: c.execute(f"DELETE FROM {pending}"))
-    return published
+    return {table.name: partitions for table, partitions in owed.items()}
 
 
 def _export(
@@ -159,11 +234,19 @@ def _export(
     store: ParquetStore,
     parquet_path: str,
     table: PublishedTable,
-    partition: date | None,
+    partitions: set[date | None],
 ) -> None:
-    """Publish one partition (or the whole unpartitioned table) as its `_current` view shows it."""
+    """Publish partitions of a table (or the whole unpartitioned table) as its `_current` view shows them: one
+    query for all of them."""
     view = qualified(table.schema, table.name + CURRENT_VIEW_SUFFIX)
     order = ", ".join(quote(c) for c in table.order_by) or "ALL"
-    where, params = (f"WHERE {PARTITION_COLUMN} = ?", [partition]) if partition is not None else ("", [])
-    query = f"SELECT * FROM {view} {where} ORDER BY {order}"
-    store.write(cursor, query, params, published_path(parquet_path, table.schema, table.name, partition))
+    days = sorted(p for p in partitions if p is not None)
+    if not table.partitioned or not days:
+        target = published_path(parquet_path, table.schema, table.name, None)
+        store.write(cursor, f"SELECT * FROM {view} ORDER BY {order}", [], target)
+        return
+    targets = {day: published_path(parquet_path, table.schema, table.name, day) for day in days}
+    # The days as literals: DuckLake prunes the other days' files for those, not for a bound list or range.
+    listed = ", ".join(f"DATE '{day.isoformat()}'" for day in days)
+    query = f"SELECT * FROM {view} WHERE {PARTITION_COLUMN} IN ({listed}) ORDER BY {PARTITION_COLUMN}, {order}"
+    store.write_split(cursor, query, [], PARTITION_COLUMN, targets)
