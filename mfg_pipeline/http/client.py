@@ -44,6 +44,11 @@ from mfg_pipeline.http.pagination import Page, Paginator, RecordSelector, whole_
 from mfg_pipeline.http.ratelimit import acquire, bucket_name, shared_limiter
 
 DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds
+# Hosts this process found unreachable: base URL -> (first, last refusal). A run's steps share one wait: once a
+# host has been unreachable for the whole budget, the next caller in this process fails at its first refusal.
+_unreachable_hosts: dict[str, tuple[float, float]] = {}
+NEW_OUTAGE_AFTER = 60.0  # seconds without a refusal: a refusal after that starts a new outage (and a new wait)
+_unreachable_lock = threading.Lock()
 MAX_RETRY_AFTER = 300.0  # never sleep longer than this on one Retry-After
 _request_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("request_deadline", default=None)
 _SECRET_QUERY = re.compile(r"((?:access_token|api_key|user_token|token)=)[^&\s\"']+", re.IGNORECASE)
@@ -93,11 +98,18 @@ class RequestStats:
 class _Retryable(Exception):
     """An attempt failed in a way worth retrying; `retry_after` is the server's wish, if it gave one."""
 
-    def __init__(self, description: str, retry_after: float | None = None, status: int | None = None):
+    def __init__(
+        self,
+        description: str,
+        retry_after: float | None = None,
+        status: int | None = None,
+        wait_at_most: float | None = None,
+    ):
         super().__init__(description)
         self.description = description
         self.retry_after = retry_after
         self.status = status
+        self.wait_at_most = wait_at_most  # e.g. what is left of an unreachable host's budget
 
 
 @dataclass(frozen=True)
@@ -114,7 +126,10 @@ class RetryPolicy:
             # Honour the server, plus a little jitter so parallel callers do not return in lockstep.
             return min(exc.retry_after, MAX_RETRY_AFTER) + random.uniform(0, 0.5)
         exponential = min(self.backoff_max, self.backoff_initial * 2 ** (state.attempt_number - 1))
-        return random.uniform(exponential / 2, exponential)  # "equal jitter"
+        wait = random.uniform(exponential / 2, exponential)  # "equal jitter"
+        if isinstance(exc, _Retryable) and exc.wait_at_most is not None:
+            wait = min(wait, exc.wait_at_most)
+        return wait
 
 
 def _retry_after_seconds(response: requests.Response) -> float | None:
@@ -455,6 +470,8 @@ class _Call:
         except requests.Timeout:
             raise _Retryable(f"timed out after {timeout[1]:.0f}s") from None
         self.unreachable_since = None
+        with _unreachable_lock:
+            _unreachable_hosts.pop(self.api.base_url, None)
         self.api.stats.add(bytes_received=len(response.content))
         return self._judge(response)
 
@@ -477,7 +494,11 @@ class _Call:
             return _Retryable(f"connection failed ({type(exc).__name__})")
         now = time.monotonic()
         if self.unreachable_since is None:
-            self.unreachable_since = now
+            with _unreachable_lock:  # refused earlier in this process (another step of the run): that wait counts
+                first, last = _unreachable_hosts.get(self.api.base_url, (now, now))
+                self.unreachable_since = first if now - last < NEW_OUTAGE_AFTER else now
+        with _unreachable_lock:
+            _unreachable_hosts[self.api.base_url] = (self.unreachable_since, now)
         vendor = self.api.vendor
         if now - self.unreachable_since >= self.api.retry.unreachable_seconds:
             hint = f"; check {vendor.base_url_variable}" if vendor.base_url_variable else ""
@@ -486,7 +507,8 @@ class _Call:
                 variable=vendor.base_url_variable,
                 **self._where(),
             )
-        return _Retryable(f"cannot connect to {self.api.base_url} ({reason})")
+        left = self.api.retry.unreachable_seconds - (now - self.unreachable_since)
+        return _Retryable(f"cannot connect to {self.api.base_url} ({reason})", wait_at_most=left)
 
     def _judge(self, response: requests.Response) -> requests.Response:
         status = response.status_code
