@@ -26,7 +26,15 @@ BENCHMARKS = Path(__file__).resolve().parent
 REPO = BENCHMARKS.parent
 UTC = timezone.utc
 # What the baseline needs to import the load path (not the whole project: no Dagster, no dbt).
-BASELINE_PACKAGES = ["duckdb==2.0.1", "pyarrow>=26,<27", "requests", "tenacity", "pyrate-limiter>=4,<5", "filelock"]
+BASELINE_PACKAGES = [
+    "duckdb==2.0.1",
+    "pyarrow>=26,<27",
+    "requests",
+    "tenacity",
+    "pyrate-limiter>=4,<5",
+    "filelock",
+    "werkzeug",
+]
 
 
 def measure(rows: int, workdir: Path, seed: int = 42) -> dict[str, float]:

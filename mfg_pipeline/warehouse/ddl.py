@@ -5,7 +5,8 @@ into it, and a replaced view loses its comment."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import duckdb
@@ -25,7 +26,7 @@ from mfg_pipeline.warehouse.layout import (
     quote,
 )
 from mfg_pipeline.warehouse.merge import TableLoad
-from mfg_pipeline.warehouse.settings import LAKE_ALIAS
+from mfg_pipeline.warehouse.settings import LAKE_ALIAS, WarehouseSettings
 
 ARROW_TO_DUCKDB = {
     pa.string(): "VARCHAR",
@@ -35,6 +36,49 @@ ARROW_TO_DUCKDB = {
     pa.date32(): "DATE",
     pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
 }
+
+
+class Shapes:
+    """The table shapes this process has ensured in one lake, so a commit re-checks a table's columns, view and
+    comments only when its declaration changed (each check is several catalog reads). The pipeline never drops a
+    column or a comment, so a shape once in the lake stays there."""
+
+    def __init__(self) -> None:
+        self._ensured: set[tuple] = set()
+        self._lock = threading.Lock()
+
+    def ensured(self, shape: tuple) -> bool:
+        with self._lock:
+            return shape in self._ensured
+
+    def remember(self, shapes: Iterable[tuple]) -> None:
+        """Call once the transaction that ensured them has committed."""
+        with self._lock:
+            self._ensured.update(shapes)
+
+
+_shapes: dict[WarehouseSettings, Shapes] = {}
+_shapes_lock = threading.Lock()
+
+
+def shapes_for(settings: WarehouseSettings) -> Shapes:
+    """This process's record of the shapes it ensured in one lake."""
+    with _shapes_lock:
+        return _shapes.setdefault(settings, Shapes())
+
+
+def shape_of(load: TableLoad) -> tuple:
+    """What `ensure_table` makes of a load: its table, columns, view and comments, as one hashable value."""
+    return (
+        load.schema,
+        load.table.signature,
+        load.table.description,
+        tuple(sorted(pq.read_schema(load.staged_file).names)),
+        load.partitioned,
+        load.deleted_flag,
+        load.parent.table.name if load.parent is not None else None,
+        load.parent.deleted_flag if load.parent is not None else None,
+    )
 
 
 def ensure_table(cursor: duckdb.DuckDBPyConnection, load: TableLoad) -> None:

@@ -86,7 +86,11 @@ def merge(cursor: duckdb.DuckDBPyConnection, load: TableLoad, deleted_parents: d
     carries a parent's deletions to its child tables."""
     staged = _parquet(load.staged_file)
     _refuse_duplicate_keys(cursor, load, staged)
+    # Few staged rows (a changes-feed batch, an hourly pass): their keys as literals let DuckLake skip every data
+    # file whose key range holds none of them, instead of reading the table's whole history for a join.
+    key_column = load.table.primary_key[0]
     key_match = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in load.table.primary_key)
+    key_match += _among(cursor, f"t.{quote(key_column)}", f"SELECT DISTINCT {quote(key_column)} FROM {staged}")
     changed = 0
     gone: str | None = None
     if load.parent is None:
@@ -99,8 +103,13 @@ def merge(cursor: duckdb.DuckDBPyConnection, load: TableLoad, deleted_parents: d
             changed += _soft_delete(cursor, load, gone)
     else:
         changed += _cascade_deletions(cursor, load, deleted_parents.get(load.parent.table.name))
+        parent_staged = _parquet(load.parent.staged_file)
         link = " AND ".join(f"t.{quote(c)} = s.{quote(p)}" for c, p in load.parent_link)
-        cursor.execute(f"DELETE FROM {load.qualified} t USING {_parquet(load.parent.staged_file)} s WHERE {link}")
+        child_column, parent_column = load.parent_link[0]
+        link += _among(
+            cursor, f"t.{quote(child_column)}", f"SELECT DISTINCT {quote(parent_column)} FROM {parent_staged}"
+        )
+        cursor.execute(f"DELETE FROM {load.qualified} t USING {parent_staged} s WHERE {link}")
     rows = staged
     if load.null_keeps_stored:
         rows = _with_stored_values(cursor, load, staged, key_match)
@@ -138,8 +147,35 @@ def _partitions_touched(
         if gone:
             matched += f" UNION SELECT {parents} FROM {gone}"
         where = f"({columns}) IN ({matched})" if len(links) > 1 else f"{columns} IN ({matched})"
+    first = load.table.primary_key[0] if load.parent is None else load.parent_link[0][0]
+    where += _among(
+        cursor,
+        quote(first),
+        f"SELECT DISTINCT {quote(first if load.parent is None else load.parent_link[0][1])} FROM ({matched})",
+    )
     stored = cursor.execute(f"SELECT DISTINCT {PARTITION_COLUMN} FROM {load.qualified} WHERE {where}").fetchall()
     return frozenset(found | {row[0] for row in stored})
+
+
+LITERAL_KEYS_MAX = 2000  # up to this many keys are spelled out for file pruning; more are joined as they are
+
+
+def _among(cursor: duckdb.DuckDBPyConnection, column: str, values_sql: str) -> str:
+    """` AND <column> IN (<the values, as literals>)` when `values_sql` yields few values, else nothing."""
+    values = cursor.execute(f"SELECT * FROM ({values_sql}) LIMIT {LITERAL_KEYS_MAX + 1}").fetchall()
+    if len(values) > LITERAL_KEYS_MAX:
+        return ""
+    if not values:
+        return " AND FALSE"
+    return f" AND {column} IN ({', '.join(_literal_value(v) for (v,) in values)})"
+
+
+def _literal_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    return literal(str(value))
 
 
 def _refuse_duplicate_keys(cursor: duckdb.DuckDBPyConnection, load: TableLoad, staged: str) -> None:

@@ -34,7 +34,7 @@ import pyarrow as pa
 from mfg_pipeline.engine.staging import Stage, StagingArea
 from mfg_pipeline.records.schema import Table
 from mfg_pipeline.warehouse import access
-from mfg_pipeline.warehouse.ddl import ensure_table
+from mfg_pipeline.warehouse.ddl import ensure_table, shape_of, shapes_for
 from mfg_pipeline.warehouse.lake import Lake
 from mfg_pipeline.warehouse.layout import (
     DELETED_AT_COLUMN,
@@ -210,11 +210,15 @@ class Warehouse:
             for group in groups:  # sorted, so two writers of several groups never deadlock
                 locks.enter_context(self.writer(group, f"committing {names}"))
 
+            shapes = shapes_for(self.settings)
+            ensured = [shape_of(load) for load in loads]
+
             def merge_all(cursor: duckdb.DuckDBPyConnection) -> dict[str, int]:
                 deleted_parents: dict[str, str] = {}  # parent table -> temp table of keys soft-deleted now
                 changed: dict[str, int] = {}
-                for load in loads:
-                    ensure_table(cursor, load)
+                for load, shape in zip(loads, ensured, strict=True):
+                    if not shapes.ensured(shape):
+                        ensure_table(cursor, load)
                     merged = merge(cursor, load, deleted_parents)
                     changed[load.table.name] = merged.changed
                     owed = set(merged.partitions) | self._unpublished_scope(load)
@@ -222,6 +226,7 @@ class Warehouse:
                 return changed
 
             changed = self.lake.write(f"committing {names}", merge_all)
+            shapes.remember(ensured)
             touched: dict[str, set[date | None]] = {}
             published: dict[str, list[str]] = {}
             for group in groups:

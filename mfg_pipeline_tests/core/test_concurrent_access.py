@@ -135,15 +135,15 @@ def test_a_commit_that_keeps_losing_races_fails_naming_the_table_and_the_setting
     from mfg_pipeline.warehouse.lake import CommitConflictError
 
     warehouse = Warehouse(data_dir)
+    warehouse.lake.write("creating main.race", lambda cursor: cursor.execute("CREATE TABLE main.race (n INTEGER)"))
     attempts = []
 
     def overtaken(cursor):
         attempts.append(1)
-        cursor.execute("SELECT count(*) FROM duckdb_tables()").fetchall()  # the transaction reads the catalog
+        cursor.execute("SELECT count(*) FROM main.race").fetchall()  # the transaction reads a snapshot
         subprocess.run(  # another process commits meanwhile
             [sys.executable, "-c", OTHER_COMMIT, str(data_dir)], cwd=REPO, env=os.environ.copy(), check=True
         )
-        cursor.execute("CREATE TABLE IF NOT EXISTS main.race (n INTEGER)")
         cursor.execute("INSERT INTO main.race VALUES (1)")
 
     monkeypatch.setenv("MFG_WAREHOUSE_COMMIT_RETRY_SECONDS", "1")
