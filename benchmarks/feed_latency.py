@@ -52,15 +52,16 @@ def main() -> None:
             for name in ("FUSION_OPS_APPLY_LINGER_SECONDS", "FUSION_OPS_APPLY_MIN_INTERVAL_SECONDS"):
                 os.environ.pop(name, None)  # the defaults: 50 s and 60 s
             (Path(folder) / "dagster_home").mkdir()
-            instance = DagsterInstance.local_temp(tempdir=str(Path(folder) / "dagster_home"))
-            outcome = run_live_feed(
-                fusion,
-                instance,
-                Warehouse(folder),
-                tick_seconds=SENSOR_INTERVAL_SECONDS,
-                shop_seconds=args.minutes * 60,
-                settle_seconds=2 * SENSOR_INTERVAL_SECONDS + 5,
-            )
+            # Disposed before its folder goes, so its compute-log watchers stop quietly.
+            with DagsterInstance.local_temp(tempdir=str(Path(folder) / "dagster_home")) as instance:
+                outcome = run_live_feed(
+                    fusion,
+                    instance,
+                    Warehouse(folder),
+                    tick_seconds=SENSOR_INTERVAL_SECONDS,
+                    shop_seconds=args.minutes * 60,
+                    settle_seconds=2 * SENSOR_INTERVAL_SECONDS + 5,
+                )
     span_hours = max(outcome.run_starts[-1] - outcome.run_starts[0], 1.0) / 3600 if outcome.run_starts else 1.0
     print(
         f"changes-feed latency over {len(outcome.latencies)} changes ({args.minutes:g} minutes, a change a second): "

@@ -240,5 +240,34 @@ def maintain() -> None:
     click.echo(f"warehouse maintenance: {run_maintenance(Warehouse(config.data_dir())).summary()}")
 
 
+@main.command()
+def rezone() -> None:
+    """Move the warehouse to the partition zone MFG_PARTITION_TIMEZONE now names: every row of the partitioned
+    tables to its day in that zone, the days that changed republished, the zone recorded. Until then, loads with
+    a zone other than the recorded one refuse to write (they would soft-delete valid rows)."""
+    from mfg_pipeline.sources.registry import all_sources
+    from mfg_pipeline.warehouse.built_with import ZonedTable
+    from mfg_pipeline.warehouse.store import Warehouse
+
+    warehouse = Warehouse(config.data_dir())
+    zone = config.zone_name(config.partition_timezone())
+    recorded = warehouse.recorded_settings().get(config.PARTITION_ZONE_VARIABLE)
+    tables = [
+        ZonedTable(
+            source.name,
+            stream.table,
+            stream.window.time_column,
+            tuple((c.table, c.parent_key) for c in stream.children),
+        )
+        for source in all_sources()
+        for stream in source.streams
+        if stream.window is not None and warehouse.has_table(source.name, stream.table.name)
+    ]
+    moved = warehouse.rezone(tables, zone)
+    for table, rows in moved.items():
+        click.echo(f"  {table:45} {rows:>8} rows moved to another day")
+    click.echo(f"Partition zone: {recorded or 'never recorded'} -> {zone} ({sum(moved.values())} rows moved).")
+
+
 if __name__ == "__main__":
     main()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, timezone, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mfg_pipeline.http.errors import MissingCredentialError
+
+PARTITION_ZONE_VARIABLE = "MFG_PARTITION_TIMEZONE"
 
 DEFAULT_PARTITION_START = "2026-01-01"
 
@@ -46,6 +48,11 @@ def env_timezone(name: str, default: str = "UTC") -> ZoneInfo:
         ) from None
 
 
+def zone_name(zone: tzinfo) -> str:
+    """A zone as its setting spells it: an IANA name, or "UTC" for datetime's own UTC."""
+    return getattr(zone, "key", None) or ("UTC" if zone is timezone.utc else str(zone))
+
+
 def data_dir() -> Path:
     """MFG_DATA_DIR (default `data/`): warehouse.duckdb, parquet/, staging/ and the shared rate-limit state."""
     return Path(env_str("MFG_DATA_DIR", "data")).resolve()
@@ -53,7 +60,7 @@ def data_dir() -> Path:
 
 def partition_timezone() -> ZoneInfo:
     """MFG_PARTITION_TIMEZONE (default UTC): the zone whose midnights bound the daily partitions."""
-    return env_timezone("MFG_PARTITION_TIMEZONE", "UTC")
+    return env_timezone(PARTITION_ZONE_VARIABLE, "UTC")
 
 
 def partition_start_date() -> str:

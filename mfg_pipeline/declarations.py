@@ -195,6 +195,12 @@ class SourceClient(Protocol):
     @property
     def naive_timezone(self) -> tzinfo: ...
 
+    @property
+    def built_with(self) -> Mapping[str, str]:
+        """Settings (variable -> value) that decide which rows a load holds, e.g. the zone `naive_timezone` came
+        from: the warehouse records them and refuses a load with another value."""
+        ...
+
     def pages(
         self, stream: Stream, window: PartitionWindow | None = None, params: Mapping[str, Any] | None = None
     ) -> Iterator[Page]:

@@ -16,6 +16,7 @@ from datetime import tzinfo
 from typing import Any
 from urllib.parse import quote
 
+from mfg_pipeline.config import zone_name
 from mfg_pipeline.declarations import ById, ByKeysFilter, ChildEndpoint, PartitionWindow, Stream
 from mfg_pipeline.http.client import ApiClient, RequestStats
 from mfg_pipeline.http.errors import SourcePayloadError
@@ -57,11 +58,17 @@ class RestClient:
     """Lists, child lists and refetches for one vendor, from its `ListShape` and the stream declarations."""
 
     def __init__(
-        self, api: ApiClient, lists: ListShape, naive_timezone: tzinfo, paths: Mapping[str, str] | None = None
+        self,
+        api: ApiClient,
+        lists: ListShape,
+        naive_timezone: tzinfo,
+        paths: Mapping[str, str] | None = None,
+        naive_timezone_variable: str | None = None,
     ):
         self.api = api
         self.lists = lists
         self._naive_timezone = naive_timezone
+        self._naive_timezone_variable = naive_timezone_variable  # the setting it came from, if any
         self.paths = dict(paths or {})  # stream name -> path, where the vendor's paths are a setting
 
     @property
@@ -75,6 +82,11 @@ class RestClient:
     @property
     def naive_timezone(self) -> tzinfo:
         return self._naive_timezone
+
+    @property
+    def built_with(self) -> Mapping[str, str]:
+        variable = self._naive_timezone_variable
+        return {variable: zone_name(self._naive_timezone)} if variable else {}
 
     @property
     def log(self) -> Any:

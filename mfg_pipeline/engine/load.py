@@ -20,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from mfg_pipeline.config import PARTITION_ZONE_VARIABLE, zone_name
 from mfg_pipeline.declarations import PartitionWindow, SourceClient, Stream
 from mfg_pipeline.engine.staging import KeysFile, Stage, StagedFile, key_schema
 from mfg_pipeline.http.client import RequestStats
@@ -38,6 +39,7 @@ class PagesInHand:
     system: str
     naive_timezone: tzinfo
     stats: RequestStats = field(default_factory=RequestStats)
+    built_with: Mapping[str, str] = field(default_factory=dict)
 
     def with_children(
         self, stream: Stream, records: Sequence[Any], page: int | str, indices: Sequence[int] | None = None
@@ -106,6 +108,17 @@ def fingerprint(signature: str, record: Any) -> str:
     return hashlib.blake2b(f"{signature}\n{payload}".encode(), digest_size=16).hexdigest()
 
 
+def built_with_of(
+    client: SourceClient | PagesInHand, stream: Stream, zone: tzinfo | None
+) -> tuple[tuple[str, str], ...]:
+    """The settings that decide which rows a load of `stream` holds: the client's own (its zone for timestamps
+    without an offset) and, for a partitioned stream, the partition zone."""
+    settings = dict(client.built_with)
+    if stream.partitioned and zone is not None:
+        settings[PARTITION_ZONE_VARIABLE] = zone_name(zone)
+    return tuple(sorted(settings.items()))
+
+
 class StreamLoad:
     """One pass over one stream: stage what changed, then commit it with what the pass saw.
 
@@ -118,6 +131,8 @@ class StreamLoad:
       that catches changes only a child list shows).
     - `null_keeps_stored`: parent columns the records' shape lacks (a changes feed): a NULL keeps the stored
       value.
+    - `partition_zone` (partitioned stream): the zone of the partition days (default: `placement_timezone`),
+      checked at commit against the one the warehouse was built with.
     """
 
     def __init__(
@@ -133,6 +148,7 @@ class StreamLoad:
         kind: str = "window",
         expect: tuple[str, Sequence[Any]] | None = None,
         null_keeps_stored: tuple[str, ...] = (),
+        partition_zone: tzinfo | None = None,
     ):
         if window is not None and not stream.partitioned:
             raise ValueError(f"{client.system} {stream.name}: only a partitioned stream takes a window")
@@ -153,6 +169,7 @@ class StreamLoad:
         self._key_columns = stream.table.primary_key
         self._expect = (expect[0], set(expect[1])) if expect else None
         self._null_keeps_stored = null_keeps_stored
+        self._built_with = built_with_of(client, stream, partition_zone or placement_timezone)
         self._has_table: bool | None = None
         self._scope_fingerprints: dict[tuple, str | None] | None = None
         self.seen: set[tuple] = set()
@@ -372,6 +389,7 @@ class StreamLoad:
             deleted_file=deleted if self.deleted_keys else None,
             deleted_flag=stream.deleted_flag,
             null_keeps_stored=self._null_keeps_stored,
+            built_with=self._built_with,
         )
         children = [
             TableLoad(
@@ -381,6 +399,7 @@ class StreamLoad:
                 partitioned=stream.partitioned,
                 parent=parent,
                 parent_link=child.parent_key,
+                built_with=self._built_with,
             )
             for child in stream.children
         ]

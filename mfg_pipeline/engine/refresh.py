@@ -116,6 +116,7 @@ class Refresh:
             "scope": scope,
             "sweep_children": sweep,
             "kind": kind,
+            "partition_zone": self.plan.partition_timezone if self.stream.partitioned else None,
             **extra,
         }
 

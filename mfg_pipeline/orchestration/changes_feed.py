@@ -71,6 +71,7 @@ from mfg_pipeline.sources.fusion_ops.changes import (
     read_feed,
     tick_budget,
 )
+from mfg_pipeline.sources.fusion_ops.settings import COMPANY_TIMEZONE_VARIABLE
 from mfg_pipeline.sources.fusion_ops.streams import FEED_ONLY_STREAMS
 from mfg_pipeline.warehouse.checks import primary_key_check, rows_for_keys_check
 from mfg_pipeline.warehouse.locks import Locks
@@ -211,7 +212,7 @@ def _apply_rounds(
     """Apply what is pending, then keep applying what the sensor journals until the run has lingered long enough
     (it leaves as soon as the linger time is up, pending or not: the next run picks the rest up)."""
     started, linger = time.monotonic(), linger_seconds()
-    naive_timezone = config.env_timezone("FUSION_OPS_COMPANY_TIMEZONE", "UTC")
+    naive_timezone = config.env_timezone(COMPANY_TIMEZONE_VARIABLE, "UTC")
     while True:
         report = apply_pending(
             journal, warehouse, naive_timezone=naive_timezone, partition_timezone=config.partition_timezone()

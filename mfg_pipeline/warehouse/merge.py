@@ -65,6 +65,9 @@ class TableLoad:
     deleted_flag: str | None = None  # parent: a vendor column marking deleted records (hidden like soft deletes)
     # Columns whose staged NULL keeps the stored value: the records come in a shape that lacks them (a changes feed).
     null_keeps_stored: tuple[str, ...] = ()
+    # Settings that decided which rows the load holds (variable, value): checked against the ones the warehouse
+    # was built with (`built_with.py`).
+    built_with: tuple[tuple[str, str], ...] = ()
 
     @property
     def qualified(self) -> str:

@@ -34,6 +34,7 @@ import pyarrow as pa
 from mfg_pipeline.engine.staging import Stage, StagingArea
 from mfg_pipeline.records.schema import Table
 from mfg_pipeline.warehouse import access
+from mfg_pipeline.warehouse.built_with import ZonedTable, built_with_for, recorded_settings, rezone_tables
 from mfg_pipeline.warehouse.ddl import ensure_table, shape_of, shapes_for
 from mfg_pipeline.warehouse.lake import Lake
 from mfg_pipeline.warehouse.layout import (
@@ -212,8 +213,12 @@ class Warehouse:
 
             shapes = shapes_for(self.settings)
             ensured = [shape_of(load) for load in loads]
+            settings_in_force = dict(pair for load in loads for pair in load.built_with)
+            built_with = built_with_for(self.settings)
+            verified: list[tuple[str, str]] = []
 
             def merge_all(cursor: duckdb.DuckDBPyConnection) -> dict[str, int]:
+                verified[:] = built_with.check(cursor, settings_in_force)  # before anything is written
                 deleted_parents: dict[str, str] = {}  # parent table -> temp table of keys soft-deleted now
                 changed: dict[str, int] = {}
                 for load, shape in zip(loads, ensured, strict=True):
@@ -227,6 +232,7 @@ class Warehouse:
 
             changed = self.lake.write(f"committing {names}", merge_all)
             shapes.remember(ensured)
+            built_with.remember(verified)
             touched: dict[str, set[date | None]] = {}
             published: dict[str, list[str]] = {}
             for group in groups:
@@ -234,6 +240,24 @@ class Warehouse:
                     touched[table] = days
                     published[table] = [published_path(self.parquet_path, group, table, d) for d in sorted_days(days)]
         return CommitResult(published, time.monotonic() - started, changed, touched)
+
+    def rezone(self, tables: Sequence[ZonedTable], zone: str) -> dict[str, int]:
+        """Move every row of the partitioned tables to its day in `zone` and record it as the partition zone
+        (one transaction), then publish the days that changed; returns qualified table -> rows moved."""
+        groups = sorted({table.schema for table in tables})
+        with contextlib.ExitStack() as locks:
+            for group in groups:
+                locks.enter_context(self.writer(group, f"moving the partitions to {zone}"))
+            moved = self.lake.write(f"moving the partitions to {zone}", lambda c: rezone_tables(c, tables, zone))
+            built_with_for(self.settings).forget()
+            for group in groups:
+                publish_unpublished(self.lake, self.parquet, self.parquet_path, group)
+        return moved
+
+    def recorded_settings(self) -> dict[str, str]:
+        """The settings this warehouse was built with (variable -> value)."""
+        with self.lake.cursor() as cursor:
+            return recorded_settings(cursor)
 
     def _unpublished_scope(self, load: TableLoad) -> set[date | None]:
         """The load's own file (an unpartitioned table's, or the day a pass listed whole) when it was never

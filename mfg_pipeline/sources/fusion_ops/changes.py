@@ -21,13 +21,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mfg_pipeline.config import env_int, env_str
+from mfg_pipeline.config import env_int, env_str, zone_name
 from mfg_pipeline.declarations import Stream
 from mfg_pipeline.engine.load import LoadReport, PagesInHand, StreamLoad
 from mfg_pipeline.engine.staging import Stage
 from mfg_pipeline.http.errors import DeadlineExceeded, SourcePayloadError
 from mfg_pipeline.http.pagination import Page
 from mfg_pipeline.records.schema import BOOL, INT, STRING, TIMESTAMP, Column, Table
+from mfg_pipeline.sources.fusion_ops.settings import COMPANY_TIMEZONE_VARIABLE
 from mfg_pipeline.sources.fusion_ops.streams import (
     DOWNTIMES,
     PRODUCTION_ORDERS,
@@ -262,7 +263,7 @@ def _apply_batch(
     records = list(latest.values())
     deleted = [is_deleted(r) for r in records]
     load = StreamLoad(
-        PagesInHand(SYSTEM, naive_timezone),
+        PagesInHand(SYSTEM, naive_timezone, built_with={COMPANY_TIMEZONE_VARIABLE: zone_name(naive_timezone)}),
         stream,
         warehouse,
         kind="upsert",

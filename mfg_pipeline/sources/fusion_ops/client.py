@@ -11,7 +11,7 @@ from mfg_pipeline.http.client import ApiClient, Logger, Vendor
 from mfg_pipeline.http.errors import SourcePayloadError
 from mfg_pipeline.http.pagination import PageNumberPaginator
 from mfg_pipeline.rest import ListShape, RestClient
-from mfg_pipeline.sources.fusion_ops.settings import FusionOpsSettings
+from mfg_pipeline.sources.fusion_ops.settings import COMPANY_TIMEZONE_VARIABLE, FusionOpsSettings
 
 SYSTEM = "fusion_ops"
 AUTHORIZATION_PATH = "/api/v1/authorization"
@@ -42,7 +42,7 @@ class FusionOpsClient(RestClient):
             logger=logger,
         )
         api.masker.add(*self._basic.secrets())
-        super().__init__(api, LISTS, settings.company_timezone)
+        super().__init__(api, LISTS, settings.company_timezone, naive_timezone_variable=COMPANY_TIMEZONE_VARIABLE)
 
     def _fetch_token(self, replacing: bool) -> str:
         """GET returns the company's current token (shared with other runs, so no new token per run); POST makes

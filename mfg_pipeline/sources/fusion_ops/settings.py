@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from mfg_pipeline.config import env_int, env_str, env_timezone, require_env
 
 DEFAULT_BASE_URL = "https://fusionoperations.autodesk.com"
+COMPANY_TIMEZONE_VARIABLE = "FUSION_OPS_COMPANY_TIMEZONE"  # the zone of timestamps sent without an offset
 
 
 @dataclass(frozen=True)
@@ -30,5 +31,5 @@ class FusionOpsSettings:
             api_secret=require_env("FUSION_OPS_API_SECRET", "Fusion Operations API secret"),
             rate_limit_per_minute=env_int("FUSION_OPS_RATE_LIMIT_PER_MINUTE", 120),
             token_ttl_seconds=env_int("FUSION_OPS_TOKEN_TTL_SECONDS", 7200),
-            company_timezone=env_timezone("FUSION_OPS_COMPANY_TIMEZONE", "UTC"),
+            company_timezone=env_timezone(COMPANY_TIMEZONE_VARIABLE, "UTC"),
         )

@@ -13,7 +13,7 @@ from mfg_pipeline.http.client import ApiClient, Logger, Vendor
 from mfg_pipeline.http.errors import SourceConfigurationError, SourceHttpError
 from mfg_pipeline.http.pagination import Page, PageMetaPaginator
 from mfg_pipeline.rest import ListShape, RestClient
-from mfg_pipeline.sources.isolocity.settings import PATH_VARIABLES, IsolocitySettings
+from mfg_pipeline.sources.isolocity.settings import PATH_VARIABLES, TIMEZONE_VARIABLE, IsolocitySettings
 from mfg_pipeline.sources.isolocity.shapes import PAGE_SIZE, SYSTEM, EnvelopeSelector
 
 
@@ -32,7 +32,7 @@ class IsolocityClient(RestClient):
         # The doc's default and example page size. The NCR list may not honour it at all; the paginator follows
         # `meta.per_page`.
         lists = ListShape(paginator=lambda: PageMetaPaginator(page_size=PAGE_SIZE))
-        super().__init__(api, lists, settings.timezone, paths=settings.paths)
+        super().__init__(api, lists, settings.timezone, paths=settings.paths, naive_timezone_variable=TIMEZONE_VARIABLE)
 
     def selector(self, endpoint: str) -> EnvelopeSelector:
         return EnvelopeSelector(endpoint, PageMetaPaginator(page_size=PAGE_SIZE).start, self.api.masker.mask)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from mfg_pipeline.config import env_int, env_str, env_timezone, require_env
 
 DEFAULT_RATE_LIMIT_PER_MINUTE = 60
+TIMEZONE_VARIABLE = "ISOLOCITY_TIMEZONE"  # the zone of timestamps sent without an offset
 # Stream name -> (environment variable, default path).
 PATH_VARIABLES: Mapping[str, tuple[str, str]] = {
     "ncrs": ("ISOLOCITY_PATH_NCRS", "/api/ncrs"),
@@ -60,5 +61,5 @@ class IsolocitySettings:
             api_token=require_env("ISOLOCITY_API_TOKEN", "ISOlocity API bearer token"),
             paths={name: _as_path(env_str(variable, default)) for name, (variable, default) in PATH_VARIABLES.items()},
             rate_limit_per_minute=env_int("ISOLOCITY_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE),
-            timezone=env_timezone("ISOLOCITY_TIMEZONE", "UTC"),
+            timezone=env_timezone(TIMEZONE_VARIABLE, "UTC"),
         )
