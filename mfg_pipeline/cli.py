@@ -1,10 +1,12 @@
-"""`mfg-pipeline`: run the demo, serve the simulators, or start `dagster dev` wired to them."""
+"""`mfg-pipeline`: run the demo or one job, serve the simulators, start `dagster dev` wired to them, and the
+warehouse's upkeep (sql, migrate, maintain, rezone)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -167,6 +169,89 @@ def dev(dagster_args: tuple[str, ...], port: int, live_interval: float) -> None:
         raise SystemExit(subprocess.call(command, env=env, cwd=home))
     finally:
         running.stop()
+
+
+@main.command(name="run")
+@click.argument("target")
+@click.option("--partition", help="A day (YYYY-MM-DD) of the partitioned streams; a source then runs <source>_daily.")
+@click.option(
+    "--simulators",
+    "against",
+    flag_value="simulators",
+    help="Start the simulators, as the demo does, and load from them into MFG_DATA_DIR (default data/).",
+)
+@click.option(
+    "--dev",
+    "against",
+    flag_value="dev",
+    help="Load into dev's warehouse (data/dev/) from the simulators `mfg-pipeline dev` is serving; the run shows "
+    "in its UI.",
+)
+def run_command(target: str, partition: str | None, against: str | None) -> None:
+    """Run one job: TARGET is a job name, a source (`fusion_ops`: its refresh job, or with --partition its daily
+    job) or `analytics`. Against the vendors in the environment unless --simulators or --dev; recorded on the
+    Dagster instance of the data folder (DAGSTER_HOME, default <MFG_DATA_DIR>/dagster_home)."""
+    from mfg_pipeline.orchestration.demo import run_job
+    from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE
+
+    running = None
+    if against == "dev":
+        os.environ["MFG_DATA_DIR"] = str(dev_data_dir())
+        os.environ.setdefault("MFG_PARTITION_TIMEZONE", PLANT_TIMEZONE)
+        os.environ.update(_dev_simulator_env())
+    elif against == "simulators":
+        running = _start_simulators(_selected(""), first_port=0)
+    try:
+        home = _dagster_home()
+        defs, job_name = _job_for(target, partition)
+        click.echo(f"Data: {config.data_dir()}  (Dagster runs recorded in {home})")
+        from dagster import DagsterInstance
+
+        with DagsterInstance.get() as instance:
+            succeeded = run_job(defs, instance, job_name, partition, click.echo, set())
+    finally:
+        if running:
+            running.stop()
+    if not succeeded:
+        raise click.ClickException(f"{job_name} failed; the first line of each failure is above")
+
+
+def _job_for(target: str, partition: str | None) -> tuple[Any, str]:
+    """(definitions, job name) for a job name, a source name or `analytics`."""
+    from mfg_pipeline.sources.registry import all_sources
+
+    if target == "analytics":
+        from mfg_pipeline.analytics.definitions import BUILD_JOB, build_analytics_definitions
+
+        return build_analytics_definitions(), BUILD_JOB
+    from mfg_pipeline.definitions import build_definitions
+
+    defs = build_definitions()
+    names = {s.name for s in all_sources()}
+    job_name = (f"{target}_daily" if partition else f"{target}_refresh") if target in names else target
+    jobs = sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__"))
+    if job_name not in jobs:
+        raise click.BadParameter(
+            f"{target!r} is neither a source ({', '.join(sorted(names))}), `analytics`, nor a job ({', '.join(jobs)})",
+            param_hint="TARGET",
+        )
+    return defs, job_name
+
+
+def _dev_simulator_env() -> dict[str, str]:
+    """The environment `dev` gives its runs: its simulators on ports 8701.., one per source in registry order."""
+    from mfg_pipeline.simulators.serving import simulator_of
+    from mfg_pipeline.sources.registry import all_sources
+
+    env: dict[str, str] = {}
+    for index, source in enumerate(all_sources()):
+        url = f"http://127.0.0.1:{DEFAULT_SIM_PORT + index}"
+        with socket.socket() as probe:
+            probe.settimeout(1.0)
+            if probe.connect_ex(("127.0.0.1", DEFAULT_SIM_PORT + index)) != 0:
+                raise click.ClickException(f"nothing serves {source.name} on {url}: start `mfg-pipeline dev` first")
+        env.update(simulator_of(source).env(url))
+    return env
 
 
 def dev_data_dir() -> Path:

@@ -12,13 +12,16 @@ import time
 from datetime import timedelta, timezone
 from pathlib import Path
 
+import duckdb
 import pytest
+from dagster import AssetKey
 
 from mfg_pipeline.engine.refresh import HOURLY
-from mfg_pipeline.orchestration.cycles import execute_cycle, failures_of
+from mfg_pipeline.orchestration.cycles import QUIET, execute_cycle, failures_of
 from mfg_pipeline.sources.fusion_ops import make_client
 from mfg_pipeline.sources.fusion_ops.changes import ChangeJournal, apply_pending, channels_from_env, read_feed
 from mfg_pipeline.sources.registry import source_by_name
+from mfg_pipeline_tests import readme
 from mfg_pipeline_tests.conftest import SIM_NOW
 
 pytestmark = pytest.mark.xdist_group("analytics_plant")
@@ -68,3 +71,37 @@ def test_an_open_analyst_session_does_not_stop_a_load_a_feed_apply_or_a_dbt_buil
     (count_before, loaded_before, built_before), (count_after, loaded_after, built_after) = before[0], after[0]
     assert count_after == count_before + 1 and loaded_after > loaded_before and built_after == built_before + 1
     assert elapsed < 120
+
+
+def test_the_readmes_analyst_blocks_run_as_written_and_time_travel_reads_the_board_before_a_rebuild(plant):
+    (python_block,) = {block for block in readme.blocks("python") if "attach.sql" in block}
+    env = {**os.environ, "MFG_DATA_DIR": str(plant.data_dir)}
+    shown = subprocess.run(
+        [sys.executable, "-c", python_block], cwd=plant.data_dir.parent, env=env, capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    assert "machine_code" in shown.stdout and "order_key" in shown.stdout
+
+    (sql_block,) = readme.blocks("sql")
+    travel, snapshots = [s.split("--")[0].strip() for s in sql_block.strip().splitlines()]
+    session = duckdb.connect()
+    session.execute((plant.data_dir / "attach.sql").read_text())
+    assert session.sql(snapshots).fetchall()
+    # "Yesterday at 09:00" as written needs a day-old warehouse; this plant is minutes old, so the moment is a
+    # second before a rebuild that replaces the board's table (dbt's table materialization).
+    board = "SELECT state, count(*) FROM marts.mart_order_board GROUP BY 1 ORDER BY 1"
+    before = session.sql(board).fetchall()
+    moment = session.sql("SELECT now()").fetchone()[0]
+    time.sleep(1.0)
+    rebuilt = plant.analytics_defs.resolve_job_def("analytics_build").execute_in_process(
+        instance=plant.instance, asset_selection=[AssetKey(["marts", "mart_order_board"])], run_config=QUIET
+    )
+    assert rebuilt.success
+    written = "current_date - 1 + TIME '09:00'"
+    assert written in travel
+    replaced = session.sql(
+        "SELECT count(*) FROM ducklake_snapshots('warehouse') WHERE snapshot_time > ?", params=[moment]
+    ).fetchone()[0]
+    assert replaced > 0  # the board was written again after the moment
+    past = session.sql(travel.replace(written, f"TIMESTAMPTZ '{moment.isoformat()}'")).fetchall()
+    assert sorted(past) == before

@@ -62,9 +62,7 @@ def test_a_run_with_another_partition_zone_refuses_to_write_and_names_both_zones
     assert warehouse.recorded_settings()["MFG_PARTITION_TIMEZONE"] == "Europe/Berlin"
 
 
-def test_rezone_moves_every_row_to_its_day_in_the_new_zone_and_later_runs_delete_nothing(
-    fusion, data_dir, monkeypatch
-):
+def test_rezone_moves_every_row_to_its_day_in_the_new_zone_and_later_runs_delete_nothing(fusion, data_dir, monkeypatch):
     monkeypatch.setenv("MFG_PARTITION_TIMEZONE", "Europe/Berlin")
     assert materialize(DAY).success
     warehouse = Warehouse(data_dir)
