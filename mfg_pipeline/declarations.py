@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from string import Formatter
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from mfg_pipeline.http.client import Logger, RequestStats
 from mfg_pipeline.http.pagination import Page, Paginator, RecordSelector
@@ -183,6 +183,15 @@ class Stream:
         return f"{self.method} {self.path}"
 
 
+@dataclass(frozen=True)
+class ChildListGone:
+    """What `with_children` returns in place of a record one of whose child lists answered 404: the vendor may
+    have deleted the record after listing it. The load confirms that by fetching the record again before it
+    soft-deletes it; a record that still exists means the child path itself is wrong, and `error` is raised."""
+
+    error: Exception
+
+
 class SourceClient(Protocol):
     """What the load engine needs from a vendor client (no Dagster inside)."""
 
@@ -212,7 +221,8 @@ class SourceClient(Protocol):
         self, stream: Stream, records: Sequence[Any], page: int | str, indices: Sequence[int] | None = None
     ) -> list[Any]:
         """The records with their child endpoints' lists attached (what the child tables read); `indices` are
-        their positions on the page, for errors."""
+        their positions on the page, for errors. A record whose child list answered 404 comes back as a
+        `ChildListGone`."""
         ...
 
     def refetch(self, stream: Stream, rows: Sequence[Mapping[str, Any]]) -> Iterator[Page]:
@@ -242,3 +252,10 @@ class SourceSystem:
     @property
     def simulator(self) -> str:
         return self.simulator_module or f"mfg_pipeline.simulators.{self.name}"
+
+
+@runtime_checkable
+class RefetchingClient(Protocol):
+    """A client that can fetch stored records again (every `SourceClient`; `PagesInHand` cannot)."""
+
+    def refetch(self, stream: Stream, rows: Sequence[Mapping[str, Any]]) -> Iterator[Page]: ...

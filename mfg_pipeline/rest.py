@@ -16,10 +16,10 @@ from datetime import tzinfo
 from typing import Any
 from urllib.parse import quote
 
-from mfg_pipeline.config import zone_name
-from mfg_pipeline.declarations import ById, ByKeysFilter, ChildEndpoint, PartitionWindow, Stream
+from mfg_pipeline.config import env_str, zone_name
+from mfg_pipeline.declarations import ById, ByKeysFilter, ChildEndpoint, ChildListGone, PartitionWindow, Stream
 from mfg_pipeline.http.client import ApiClient, RequestStats
-from mfg_pipeline.http.errors import SourcePayloadError
+from mfg_pipeline.http.errors import ChildListError, SourceConfigurationError, SourceHttpError, SourcePayloadError
 from mfg_pipeline.http.pagination import Page, Paginator, RecordSelector, whole_payload
 from mfg_pipeline.records.schema import path_getter
 
@@ -54,6 +54,23 @@ def expand(template: str, record: Mapping[str, Any], allowed: tuple[type, ...]) 
     return _FIELD.sub(value_of, template)
 
 
+@dataclass(frozen=True)
+class PathSetting:
+    """A list path the vendor's docs leave open, so a setting names it: the variable, its default, and why."""
+
+    variable: str
+    default: str
+    why: str
+
+    def from_env(self) -> str:
+        return "/" + env_str(self.variable, self.default).strip().strip("/")
+
+
+def paths_from_env(settings: Mapping[str, PathSetting]) -> dict[str, str]:
+    """stream name -> its path, from the variables (or their defaults)."""
+    return {name: setting.from_env() for name, setting in settings.items()}
+
+
 class RestClient:
     """Lists, child lists and refetches for one vendor, from its `ListShape` and the stream declarations."""
 
@@ -64,12 +81,14 @@ class RestClient:
         naive_timezone: tzinfo,
         paths: Mapping[str, str] | None = None,
         naive_timezone_variable: str | None = None,
+        path_settings: Mapping[str, PathSetting] | None = None,
     ):
         self.api = api
         self.lists = lists
         self._naive_timezone = naive_timezone
         self._naive_timezone_variable = naive_timezone_variable  # the setting it came from, if any
         self.paths = dict(paths or {})  # stream name -> path, where the vendor's paths are a setting
+        self.path_settings = dict(path_settings or {})  # stream name -> the setting its path comes from
 
     @property
     def system(self) -> str:
@@ -103,7 +122,25 @@ class RestClient:
         return self.lists.select
 
     def list_pages(self, stream: Stream, filters: Mapping[str, Any]) -> Iterator[Page]:
-        """Every page of the stream's list with `filters` (sent where the vendor reads them)."""
+        """Every page of the stream's list with `filters` (sent where the vendor reads them). A 404 for a list
+        whose path is a setting names the setting, and why the path is one."""
+        try:
+            yield from self._list_pages(stream, filters)
+        except SourceHttpError as exc:
+            setting = self.path_settings.get(stream.name)
+            if exc.status != 404 or setting is None or isinstance(exc, (ChildListError, SourceConfigurationError)):
+                raise
+            raise SourceConfigurationError(
+                f"HTTP 404: no such list on this server; {setting.why}, so set {setting.variable} (now "
+                f"{self.path_of(stream)!r}) to this server's path",
+                variable=setting.variable,
+                system=exc.system,
+                endpoint=exc.endpoint,
+                page=exc.page,
+                status=404,
+            ) from None
+
+    def _list_pages(self, stream: Stream, filters: Mapping[str, Any]) -> Iterator[Page]:
         path = self.path_of(stream)
         endpoint = f"{stream.method} {path}"
         query, body = dict(self.lists.query), None
@@ -135,10 +172,15 @@ class RestClient:
         self, stream: Stream, records: Sequence[Any], page: int | str, indices: Sequence[int] | None = None
     ) -> list[Any]:
         positions = indices if indices is not None else range(len(records))
-        return [
-            self._attach(stream, stream.child_endpoints, record, index, page, parent=None)
-            for index, record in zip(positions, records, strict=True)
-        ]
+        attached: list[Any] = []
+        for index, record in zip(positions, records, strict=True):
+            try:
+                attached.append(self._attach(stream, stream.child_endpoints, record, index, page, parent=None))
+            except ChildListError as exc:
+                if exc.status != 404:
+                    raise
+                attached.append(ChildListGone(exc))  # deleted since it was listed? the load asks again
+        return attached
 
     def _attach(
         self,
@@ -171,6 +213,16 @@ class RestClient:
     def child_list(self, child: ChildEndpoint, path: str) -> list[Any]:
         """Every record of one child list, in the server's order; with `dedupe_on`, a record seen on an
         earlier page (the list shifted while paged) is kept once."""
+        try:
+            return self._child_list(child, path)
+        except SourceHttpError as exc:
+            if isinstance(exc, (ChildListError, SourceConfigurationError)):
+                raise
+            raise ChildListError(
+                exc.detail, system=exc.system, endpoint=exc.endpoint, page=exc.page, status=exc.status
+            ) from exc
+
+    def _child_list(self, child: ChildEndpoint, path: str) -> list[Any]:
         endpoint = f"{child.method} {path}"
         select = child.select or whole_payload
         if child.paginator is None:

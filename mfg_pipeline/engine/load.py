@@ -16,15 +16,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
 
 from mfg_pipeline.config import PARTITION_ZONE_VARIABLE, zone_name
-from mfg_pipeline.declarations import PartitionWindow, SourceClient, Stream
+from mfg_pipeline.declarations import ChildListGone, PartitionWindow, RefetchingClient, SourceClient, Stream
 from mfg_pipeline.engine.staging import KeysFile, Stage, StagedFile, key_schema
 from mfg_pipeline.http.client import RequestStats
-from mfg_pipeline.http.errors import SourcePayloadError
+from mfg_pipeline.http.errors import ChildListError, SourcePayloadError
 from mfg_pipeline.http.pagination import Page
 from mfg_pipeline.records.schema import FieldError, RowParser, Table
 from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, FINGERPRINT_COLUMN, PARTITION_COLUMN
@@ -205,44 +206,84 @@ class StreamLoad:
         records kept (in the window, not seen before in this pass). `deleted_at` (one per record, the changes
         feed) soft-deletes records and their child rows as of that time."""
         self._open_stage()
-        stream = self.stream
-        records = [
-            stream.post_process(r) if stream.post_process and isinstance(r, Mapping) else r for r in page.records
-        ]
+        records = self._records_of(page)
         parents = self._parsed(page, lambda: self._parser.parse_parents(records))
         keys = list(zip(*(parents[c] for c in self._key_columns), strict=True))
         kept = self._kept(keys, parents)
-        kept_keys = [keys[i] for i in kept]
-        self.seen.update(kept_keys)
-        if self.scope is not None:
-            self._keys["seen"].add(kept_keys)
         deleted = deleted_at or [None] * len(records)
         if deleted_at is not None:  # the changes feed: every record is news, in the feed's own shape
+            self._see([keys[i] for i in kept])
             self._stage_records(page, records, parents, kept, keys, {}, deleted)
-            return kept_keys
+            return [keys[i] for i in kept]
         fingerprints = {i: fingerprint(self._signature, records[i]) for i in kept}
         stored = self._stored_fingerprints([keys[i] for i in kept])
+        gone: set[int] = set()
         if self.sweep_children and self.stream.child_endpoints:
             # Every child list is fetched; a record is rewritten only if it, or one of its lists, changed.
-            records = self._with_children(page, records, kept)
+            records, gone = self._with_children(page, records, kept, parents, keys)
+            kept = [i for i in kept if i not in gone]
             fingerprints = {i: f"{fingerprints[i]}/{self._children_fingerprint(records[i])}" for i in kept}
             changed = [i for i in kept if stored.get(keys[i]) != fingerprints[i]]
         else:
             changed = [i for i in kept if _parent_part(stored.get(keys[i])) != fingerprints[i]]
             if changed and self.stream.child_endpoints:
-                records = self._with_children(page, records, changed)
+                records, gone = self._with_children(page, records, changed, parents, keys)
+                kept = [i for i in kept if i not in gone]
+                changed = [i for i in changed if i not in gone]
                 fingerprints.update({i: f"{fingerprints[i]}/{self._children_fingerprint(records[i])}" for i in changed})
+        self._see([keys[i] for i in kept])
         if changed:
             self._stage_records(page, records, parents, changed, keys, fingerprints, deleted)
-        return kept_keys
+        return [keys[i] for i in kept]
 
-    def _with_children(self, page: Page, records: list[Any], indices: list[int]) -> list[Any]:
-        """`records` with the child endpoints' lists attached to those at `indices`."""
+    def _records_of(self, page: Page) -> list[Any]:
+        post_process = self.stream.post_process
+        return [post_process(r) if post_process and isinstance(r, Mapping) else r for r in page.records]
+
+    def _see(self, kept_keys: list[tuple]) -> None:
+        self.seen.update(kept_keys)
+        if self.scope is not None:
+            self._keys["seen"].add(kept_keys)
+
+    def _with_children(
+        self, page: Page, records: list[Any], indices: list[int], parents: dict[str, list], keys: list[tuple]
+    ) -> tuple[list[Any], set[int]]:
+        """`records` with the child endpoints' lists attached to those at `indices`, and the indices of the
+        records the vendor deleted since it listed them (a child list answered 404 and the record is gone too:
+        they are soft-deleted)."""
         enriched = self.client.with_children(self.stream, [records[i] for i in indices], page.number, indices)
         out = list(records)
+        missing: dict[int, ChildListGone] = {}
         for index, record in zip(indices, enriched, strict=True):
-            out[index] = record
-        return out
+            if isinstance(record, ChildListGone):
+                missing[index] = record
+            else:
+                out[index] = record
+        if missing:
+            self._confirm_deleted(missing, parents, keys)
+            self.mark_deleted([keys[i] for i in missing])
+        return out, set(missing)
+
+    def _confirm_deleted(self, missing: dict[int, ChildListGone], parents: dict[str, list], keys: list[tuple]) -> None:
+        """Raise the child list's error unless fetching the records again finds none of them: only a record the
+        vendor no longer has may be soft-deleted (a 404 for a record that exists means the child path is wrong)."""
+        first = next(iter(missing.values())).error
+        if self.stream.open_records is None or not isinstance(self.client, RefetchingClient):
+            raise first  # no way to ask for one record again: a 404 proves nothing
+        rows = [{name: values[i] for name, values in parents.items()} for i in missing]
+        found: set[tuple] = set()
+        for page in self.client.refetch(self.stream, rows):
+            refetched = self._parsed(page, partial(self._parser.parse_parents, self._records_of(page)))
+            found.update(zip(*(refetched[c] for c in self._key_columns), strict=True))
+        alive = [i for i in missing if keys[i] in found]
+        if alive:
+            error = missing[alive[0]].error
+            raise ChildListError(
+                f"{getattr(error, 'detail', error)} (the record itself still exists, so this child path is wrong)",
+                system=self.client.system,
+                endpoint=getattr(error, "endpoint", self.stream.endpoint),
+                status=getattr(error, "status", None),
+            ) from error
 
     def _children_fingerprint(self, record: Any) -> str:
         lists = {e.attach_as: record.get(e.attach_as) for e in self.stream.child_endpoints}

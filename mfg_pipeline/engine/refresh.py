@@ -24,7 +24,7 @@ from typing import Any
 from mfg_pipeline.declarations import OpenRecords, PartitionWindow, SourceClient, Stream
 from mfg_pipeline.engine.load import LoadReport, ProgressCallback, StreamLoad
 from mfg_pipeline.http.client import Logger
-from mfg_pipeline.http.errors import SourceHttpError
+from mfg_pipeline.http.errors import ChildListError, SourceHttpError
 from mfg_pipeline.records.schema import STRING
 from mfg_pipeline.warehouse.state import MODIFIED_PASS
 from mfg_pipeline.warehouse.store import Scope, Warehouse
@@ -179,7 +179,8 @@ class Refresh:
             for params in spec.requests(values):
                 self._walk(load, params=params, commit=False)
         except SourceHttpError as exc:
-            if exc.status not in FILTER_REFUSED_STATUSES:
+            # Only the filtered list's own answer says the filter was refused, not a record's child list.
+            if isinstance(exc, ChildListError) or exc.status not in FILTER_REFUSED_STATUSES:
                 load.discard()
                 raise
             load.discard()

@@ -48,6 +48,11 @@ class SourceHttpError(SourceError):
     """The server refused the request, or kept failing after every retry."""
 
 
+class ChildListError(SourceHttpError):
+    """A record's child list failed (not the list the record came from): never a sign that the list's own
+    filters were refused."""
+
+
 class SourceConfigurationError(SourceHttpError, ConfigurationError):
     """The answer says a setting is wrong: credentials refused, host unreachable, a path the server lacks."""
 

@@ -129,6 +129,7 @@ class SimulatorApp:
         self.data_lock = threading.RLock()
         self._log: list[LoggedRequest] = []
         self._faults: list[Fault] = []
+        self._before: list[tuple[str, Callable[[], None]]] = []  # (path prefix, change made first, once)
         self._lock = threading.Lock()
 
     # --- what subclasses provide -------------------------------------------------------------------------
@@ -153,6 +154,12 @@ class SimulatorApp:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def before_next(self, path_prefix: str, change: Callable[[], None]) -> None:
+        """Make `change` to the data just before answering the next request under `path_prefix` (which is then
+        answered from the changed data): e.g. a record deleted between a list and a request about it."""
+        with self._lock:
+            self._before.append((path_prefix, change))
 
     def requests(self, path_prefix: str = "") -> list[LoggedRequest]:
         with self._lock:
@@ -202,6 +209,9 @@ class SimulatorApp:
                 time.sleep(fault.delay)
             body = fault.body.encode() if isinstance(fault.body, str) else fault.body
             return Response(body, status=fault.status, headers=fault.headers, content_type=fault.content_type), None
+        for change in self._take_before(request):
+            with self.data_lock:
+                change()
         company = None
         try:
             if endpoint not in self.public_endpoints:
@@ -213,6 +223,13 @@ class SimulatorApp:
                 return getattr(self, "on_" + endpoint)(request, company=company, **args), company
         except Reject as reject:
             return reject.response, company
+
+    def _take_before(self, request: Request) -> list[Callable[[], None]]:
+        with self._lock:
+            due = [(prefix, change) for prefix, change in self._before if request.path.startswith(prefix)]
+            for entry in due:
+                self._before.remove(entry)
+        return [change for _, change in due]
 
     def _take_fault(self, request: Request) -> Fault | None:
         with self._lock:

@@ -52,6 +52,10 @@ class Kit:
     break_page: Callable[[Any], Fault]  # a fault that makes one list page malformed (a wrong-typed field)
     credential: str  # a credential variable the vendor checks
     secrets: tuple[str, ...]  # values that must never appear in logs, metadata or files
+    # A source with child endpoints: the path prefix of a parent's child lists (by its key), and a settled parent
+    # (one no cycle changes) with the change that deletes it.
+    child_path: Callable[[tuple], str] | None = None
+    vanishing: Callable[[Any], tuple[tuple, Callable[[], None]]] | None = None
 
     def landed(self, warehouse: Warehouse, days: set[date] | None = None) -> Truth:
         """The same shape from the warehouse's current views (`<table>_current`)."""
@@ -133,6 +137,11 @@ LAGERKOLL = Kit(
     ),
     credential="LAGERKOLL_API_KEY",
     secrets=("demo-api-key",),
+    child_path=lambda key: f"/v1/production_orders/{key[0]}/batch",
+    vanishing=lambda app: (
+        ((order := next(o for o in app.data.orders if o["state"] == 2))["orderId"],),
+        lambda: app.data.remove(order["orderId"]),
+    ),
 )
 
 
@@ -195,6 +204,11 @@ FULCRUM = Kit(
     ),
     credential="FULCRUM_API_TOKEN",
     secrets=("demo-fulcrum-token",),
+    child_path=lambda key: f"/api/jobs/{key[0]}/",
+    vanishing=lambda app: (
+        ((job := next(j for j in app.data.jobs if j.body["status"] == "complete")).id,),
+        lambda: app.data.remove_job(job),
+    ),
 )
 
 

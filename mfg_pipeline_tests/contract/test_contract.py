@@ -19,6 +19,7 @@ from dagster import DagsterInstance
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.engine.refresh import DAILY, HOURLY
 from mfg_pipeline.orchestration.cycles import execute_cycle, failures_of
+from mfg_pipeline.simulators.base import Fault
 from mfg_pipeline.sources.registry import SOURCE_MODULES, all_sources, source_by_name
 from mfg_pipeline.warehouse.store import Warehouse
 from mfg_pipeline_tests.conftest import SIM_NOW, serve_simulators
@@ -170,6 +171,7 @@ def child_endpoint_patterns(source_name: str) -> list[re.Pattern[str]]:
 
 
 WITH_CHILD_ENDPOINTS = [name for name in SOURCES if child_endpoint_patterns(name)]
+KEY_COLUMN = {"lagerkoll": "order_id", "fulcrum": "id"}
 
 
 @pytest.mark.parametrize("kit", WITH_CHILD_ENDPOINTS, indirect=True)
@@ -185,3 +187,73 @@ def test_with_nothing_changed_a_refresh_makes_no_child_request(kit, served, data
     assert requests, "the cycles made no request at all"
     child_calls = [r.path for r in requests if any(p.match(r.path) for p in patterns)]
     assert child_calls == []
+
+
+def test_every_source_with_child_endpoints_says_where_its_child_lists_are_and_how_a_parent_vanishes():
+    assert [n for n in WITH_CHILD_ENDPOINTS if KITS[n].vanishing is None or KITS[n].child_path is None] == []
+
+
+@pytest.mark.parametrize("kit", WITH_CHILD_ENDPOINTS, indirect=True)
+def test_a_parent_deleted_between_its_list_and_its_child_list_is_soft_deleted_and_the_run_succeeds(
+    kit, served, data_dir
+):
+    cycles = Cycles(kit.source)
+    assert all(r.success for r in cycles.run(DAILY))
+    key, delete = kit.vanishing(served)
+    child_path = kit.child_path(key)
+    served.before_next(child_path, delete)  # listed, then gone when its child list is asked for: a 404
+    served.clear_log()
+
+    results = cycles.run(DAILY, SIM_NOW + timedelta(hours=1))  # the daily sweep asks for every child list
+
+    assert all(r.success for r in results), failures_of(results)
+    assert served.requests(child_path)[0].status == 404
+    warehouse = Warehouse(data_dir)
+    deleted = warehouse.query(
+        f"SELECT deleted_at IS NOT NULL FROM {kit.source}.{kit.parent} WHERE {KEY_COLUMN[kit.source]} = ?", [*key]
+    )
+    assert deleted == [(True,)]
+    assert_current(kit, served, warehouse, DAILY)
+
+
+@pytest.mark.parametrize("kit", WITH_CHILD_ENDPOINTS, indirect=True)
+def test_a_child_list_answering_404_for_a_record_that_still_exists_fails_and_deletes_nothing(kit, served, data_dir):
+    cycles = Cycles(kit.source)
+    assert all(r.success for r in cycles.run(DAILY))
+    warehouse = Warehouse(data_dir)
+    before = kit.landed(warehouse)
+    key, _ = kit.vanishing(served)
+    served.inject_fault(Fault(kit.child_path(key), status=404, body='{"message": "Not found"}'))
+
+    results = cycles.run(DAILY, SIM_NOW + timedelta(hours=1))
+
+    messages = failure_lines(results)
+    assert messages and all("the record itself still exists, so this child path is wrong" in m for m in messages)
+    assert kit.landed(warehouse) == before
+
+
+@pytest.mark.parametrize("kit", WITH_CHILD_ENDPOINTS, indirect=True)
+def test_a_child_lists_refusal_in_the_hourly_pass_fails_the_run_and_is_not_taken_for_a_refused_filter(
+    kit, served, data_dir, caplog
+):
+    cycles = Cycles(kit.source)
+    assert all(r.success for r in cycles.run(DAILY))
+    change = kit.mutate(served)  # a new open record: the hourly pass lists it, then asks for its child lists
+    new_child_path = kit.child_path(change.created[0])
+    served.inject_fault(Fault(new_child_path, status=400, body='{"message": "Bad request"}'))
+    served.clear_log()
+
+    with caplog.at_level(logging.WARNING):
+        results = cycles.run(HOURLY, SIM_NOW + timedelta(hours=1))
+
+    assert any("HTTP 400" in m and new_child_path in m for m in failure_lines(results)), failure_lines(results)
+    assert "filter was refused" not in caplog.text
+
+
+def failure_lines(results: list[Any]) -> list[str]:
+    return [
+        event.step_failure_data.error.message.splitlines()[0]
+        for result in results
+        for event in result.all_events
+        if event.is_step_failure
+    ]

@@ -26,7 +26,7 @@ from mfg_pipeline.simulators.fulcrum.app import FulcrumSimulator
 from mfg_pipeline.simulators.fulcrum.data import FulcrumDataset, FulcrumRecord
 from mfg_pipeline.sources.fulcrum import SOURCE, make_client
 from mfg_pipeline.sources.fulcrum.settings import FulcrumSettings
-from mfg_pipeline.sources.fulcrum.streams import CUSTOMERS, INVOICES, JOBS, SALES_ORDERS
+from mfg_pipeline.sources.fulcrum.streams import CUSTOMERS, INVOICES, ITEMS, JOBS, SALES_ORDERS
 from mfg_pipeline.warehouse.store import Warehouse
 from mfg_pipeline_tests.conftest import SIM_NOW
 
@@ -545,3 +545,12 @@ def test_the_token_never_appears_in_errors_logs_or_settings(fulcrum, data_dir, c
     settings = FulcrumSettings.from_env()
     for text in (str(error.value), caplog.text, repr(settings), str(settings)):
         assert TOKEN not in text
+
+
+def test_an_items_path_the_server_lacks_names_the_setting_and_the_docs_v2_note(fulcrum, data_dir):
+    fulcrum.inject_fault(Fault("/api/items/list", status=404, body='{"message": "Not Found"}'))
+    with pytest.raises(SourceHttpError) as error:
+        load(data_dir, ITEMS)
+    first_line = str(error.value).splitlines()[0]
+    assert first_line.startswith("fulcrum POST /api/items/list page Skip=0: HTTP 404"), first_line
+    assert "FULCRUM_PATH_ITEMS" in first_line and "TO BE REMOVED 11/02/2023" in first_line and "V2" in first_line

@@ -31,7 +31,7 @@ from mfg_pipeline.simulators.base import Fault, SimulatorServer
 from mfg_pipeline.simulators.isolocity.app import IsolocitySimulator
 from mfg_pipeline.simulators.isolocity.data import NCR_SOURCES, NCR_STATUSES, IsolocityDataset
 from mfg_pipeline.sources.isolocity import SOURCE, make_client
-from mfg_pipeline.sources.isolocity.settings import PATH_VARIABLES, IsolocitySettings
+from mfg_pipeline.sources.isolocity.settings import PATH_SETTINGS, IsolocitySettings
 from mfg_pipeline.sources.isolocity.streams import CARS, NCRS, PARTS
 from mfg_pipeline.sources.registry import source_by_name
 from mfg_pipeline.warehouse.store import Warehouse
@@ -82,7 +82,7 @@ class OnePageCorrupted(IsolocitySimulator):
 def serve_isolocity(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Iterator[Callable[..., IsolocitySimulator]]:
     """Start an ISOlocity simulator (kwargs go to the simulator class) and point ISOLOCITY_* at it."""
     servers: list[SimulatorServer] = []
-    for variable, _ in PATH_VARIABLES.values():
+    for variable in (setting.variable for setting in PATH_SETTINGS.values()):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.delenv("ISOLOCITY_TIMEZONE", raising=False)
 

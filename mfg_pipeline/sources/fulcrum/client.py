@@ -11,7 +11,7 @@ from mfg_pipeline.http.auth import BearerAuth
 from mfg_pipeline.http.client import ApiClient, Logger, Vendor
 from mfg_pipeline.http.pagination import OffsetPaginator
 from mfg_pipeline.rest import ListShape, RestClient
-from mfg_pipeline.sources.fulcrum.settings import FulcrumSettings
+from mfg_pipeline.sources.fulcrum.settings import PATH_SETTINGS, FulcrumSettings
 
 SYSTEM = "fulcrum"
 
@@ -38,4 +38,4 @@ def make_fulcrum_client(settings: FulcrumSettings, data_dir: Path, logger: Logge
         paginator=lambda: OffsetPaginator(take=settings.page_size), filters_in="json_body", query=SORT_BY_ID
     )
     # Every Fulcrum date-time is UTC (`createdUtc`, samples end in `Z`).
-    return RestClient(api, lists, timezone.utc, paths=settings.paths)
+    return RestClient(api, lists, timezone.utc, paths=settings.paths, path_settings=PATH_SETTINGS)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from mfg_pipeline.config import env_int, env_str, require_env
+from mfg_pipeline.rest import PathSetting, paths_from_env
 
 DEFAULT_BASE_URL = "https://api.fulcrumpro.com"  # ITAR tenants: https://api.fulcrumpro.us (FACTS.md)
 # Fulcrum documents no rate limit (FACTS.md: unconfirmed). 120/min (2 a second) is the lowest limit any of our
@@ -15,8 +16,15 @@ DEFAULT_BASE_URL = "https://api.fulcrumpro.com"  # ITAR tenants: https://api.ful
 DEFAULT_RATE_LIMIT_PER_MINUTE = 120
 # "Take: integer [0 .. 1000]" in this doc; FACTS.md notes newer versions allow 5000, hence a setting.
 DEFAULT_PAGE_SIZE = 1000
-# Stream name -> (environment variable, default path) for paths FACTS.md does not list (unconfirmed).
-PATH_VARIABLES: Mapping[str, tuple[str, str]] = {"items": ("FULCRUM_PATH_ITEMS", "/api/items/list")}
+# Stream name -> the setting of its path, for paths FACTS.md does not list (unconfirmed).
+PATH_SETTINGS: Mapping[str, PathSetting] = {
+    "items": PathSetting(
+        "FULCRUM_PATH_ITEMS",
+        "/api/items/list",
+        "fulcrum.txt marks POST /api/items/list 'TO BE REMOVED 11/02/2023 - … Use V2' and FACTS.md lists no items "
+        "path (or leave items out: FULCRUM_STREAMS)",
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -40,8 +48,5 @@ class FulcrumSettings:
             api_token=require_env("FULCRUM_API_TOKEN", "Fulcrum Pro API token (a JWT made in the Fulcrum UI)"),
             rate_limit_per_minute=env_int("FULCRUM_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE),
             page_size=env_int("FULCRUM_PAGE_SIZE", DEFAULT_PAGE_SIZE),
-            paths={
-                name: "/" + env_str(variable, default).strip().strip("/")
-                for name, (variable, default) in PATH_VARIABLES.items()
-            },
+            paths=paths_from_env(PATH_SETTINGS),
         )

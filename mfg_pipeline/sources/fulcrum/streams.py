@@ -16,6 +16,7 @@ from typing import Any
 from mfg_pipeline.declarations import ById, ByKeysFilter, ChildEndpoint, OpenRecords, Stream, TimeWindowFilter
 from mfg_pipeline.http.pagination import OffsetPaginator
 from mfg_pipeline.records.schema import BOOL, FLOAT, INT, JSON, STRING, TIMESTAMP, Column, Table, child_table
+from mfg_pipeline.sources.fulcrum.settings import PATH_SETTINGS
 
 JOBS_PATH = "/api/jobs/list"
 INVOICES_PATH = "/api/invoices/list"
@@ -281,7 +282,7 @@ CUSTOMERS = Stream(
 
 ITEMS = Stream(
     name="items",
-    path="/api/items/list",  # FULCRUM_PATH_ITEMS: FACTS.md does not list this path
+    path=PATH_SETTINGS["items"].default,  # FULCRUM_PATH_ITEMS: a deprecated path FACTS.md does not list
     method="POST",
     description="Items (parts, materials): the dimension jobs and invoice lines point at; the whole list every "
     "hour (a short list).",

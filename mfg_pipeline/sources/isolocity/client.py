@@ -3,17 +3,13 @@ followed by their `meta`, paths from the settings (ISOlocity does not publish th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
-from mfg_pipeline.declarations import Stream
 from mfg_pipeline.http.auth import BearerAuth
 from mfg_pipeline.http.client import ApiClient, Logger, Vendor
-from mfg_pipeline.http.errors import SourceConfigurationError, SourceHttpError
-from mfg_pipeline.http.pagination import Page, PageMetaPaginator
+from mfg_pipeline.http.pagination import PageMetaPaginator
 from mfg_pipeline.rest import ListShape, RestClient
-from mfg_pipeline.sources.isolocity.settings import PATH_VARIABLES, TIMEZONE_VARIABLE, IsolocitySettings
+from mfg_pipeline.sources.isolocity.settings import PATH_SETTINGS, TIMEZONE_VARIABLE, IsolocitySettings
 from mfg_pipeline.sources.isolocity.shapes import PAGE_SIZE, SYSTEM, EnvelopeSelector
 
 
@@ -32,24 +28,14 @@ class IsolocityClient(RestClient):
         # The doc's default and example page size. The NCR list may not honour it at all; the paginator follows
         # `meta.per_page`.
         lists = ListShape(paginator=lambda: PageMetaPaginator(page_size=PAGE_SIZE))
-        super().__init__(api, lists, settings.timezone, paths=settings.paths, naive_timezone_variable=TIMEZONE_VARIABLE)
+        super().__init__(
+            api,
+            lists,
+            settings.timezone,
+            paths=settings.paths,
+            naive_timezone_variable=TIMEZONE_VARIABLE,
+            path_settings=PATH_SETTINGS,
+        )
 
     def selector(self, endpoint: str) -> EnvelopeSelector:
         return EnvelopeSelector(endpoint, PageMetaPaginator(page_size=PAGE_SIZE).start, self.api.masker.mask)
-
-    def list_pages(self, stream: Stream, filters: Mapping[str, Any]) -> Iterator[Page]:
-        try:
-            yield from super().list_pages(stream, filters)
-        except SourceHttpError as exc:
-            if exc.status != 404 or stream.name not in PATH_VARIABLES:
-                raise
-            variable = PATH_VARIABLES[stream.name][0]
-            raise SourceConfigurationError(
-                f"HTTP 404: no such list on this server; ISOlocity does not publish its paths, so set {variable} "
-                f"(now {self.path_of(stream)!r}) to this server's path",
-                variable=variable,
-                system=exc.system,
-                endpoint=exc.endpoint,
-                page=exc.page,
-                status=404,
-            ) from None

@@ -18,20 +18,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from mfg_pipeline.config import env_int, env_str, env_timezone, require_env
+from mfg_pipeline.config import env_int, env_timezone, require_env
+from mfg_pipeline.rest import PathSetting, paths_from_env
 
 DEFAULT_RATE_LIMIT_PER_MINUTE = 60
 TIMEZONE_VARIABLE = "ISOLOCITY_TIMEZONE"  # the zone of timestamps sent without an offset
-# Stream name -> (environment variable, default path).
-PATH_VARIABLES: Mapping[str, tuple[str, str]] = {
-    "ncrs": ("ISOLOCITY_PATH_NCRS", "/api/ncrs"),
-    "cars": ("ISOLOCITY_PATH_CARS", "/api/cars"),
-    "parts": ("ISOLOCITY_PATH_PARTS", "/api/parts"),
+_UNPUBLISHED = "ISOlocity does not publish its paths"
+# Stream name -> the setting of its path.
+PATH_SETTINGS: Mapping[str, PathSetting] = {
+    "ncrs": PathSetting("ISOLOCITY_PATH_NCRS", "/api/ncrs", _UNPUBLISHED),
+    "cars": PathSetting("ISOLOCITY_PATH_CARS", "/api/cars", _UNPUBLISHED),
+    "parts": PathSetting("ISOLOCITY_PATH_PARTS", "/api/parts", _UNPUBLISHED),
 }
-
-
-def _as_path(raw: str) -> str:
-    return "/" + raw.strip().strip("/")
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,7 @@ class IsolocitySettings:
     base_url: str
     api_token: str
     paths: Mapping[str, str] = field(
-        default_factory=lambda: {name: default for name, (_, default) in PATH_VARIABLES.items()}
+        default_factory=lambda: {name: setting.default for name, setting in PATH_SETTINGS.items()}
     )
     rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
     timezone: ZoneInfo = ZoneInfo("UTC")  # for timestamps sent without an offset
@@ -59,7 +57,7 @@ class IsolocitySettings:
                 "for your organization's host, e.g. https://<host>)",
             ),
             api_token=require_env("ISOLOCITY_API_TOKEN", "ISOlocity API bearer token"),
-            paths={name: _as_path(env_str(variable, default)) for name, (variable, default) in PATH_VARIABLES.items()},
+            paths=paths_from_env(PATH_SETTINGS),
             rate_limit_per_minute=env_int("ISOLOCITY_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE),
             timezone=env_timezone(TIMEZONE_VARIABLE, "UTC"),
         )

@@ -19,7 +19,7 @@ from typing import Any
 
 from mfg_pipeline.declarations import ById, OpenRecords, Stream
 from mfg_pipeline.records.schema import BOOL, FLOAT, INT, STRING, TIMESTAMP, Column, Table, child_table
-from mfg_pipeline.sources.isolocity.settings import PATH_VARIABLES
+from mfg_pipeline.sources.isolocity.settings import PATH_SETTINGS
 from mfg_pipeline.sources.isolocity.shapes import record_of_envelope
 
 BATCH_ID_FIELD = "batch_id"
@@ -36,7 +36,7 @@ def batch_ids_as_rows(record: Mapping[str, Any]) -> Mapping[str, Any]:
 
 NCRS = Stream(
     name="ncrs",
-    path=PATH_VARIABLES["ncrs"][1],
+    path=PATH_SETTINGS["ncrs"].default,
     description="Non-conformance reports of every source (internal, customer, supplier) and status (the list has "
     "no date filter, and NCRs change status after they are raised). Hourly: the open ones "
     "(`status=Open`), and each NCR stored as open that the list no longer returns, by id; daily: all.",
@@ -73,7 +73,7 @@ NCRS = Stream(
 
 CARS = Stream(
     name="cars",
-    path=PATH_VARIABLES["cars"][1],
+    path=PATH_SETTINGS["cars"].default,
     description="Corrective action reports; the whole list every hour (no filter, and a short list).",
     table=Table(
         name="cars",
@@ -96,7 +96,7 @@ CARS = Stream(
 
 PARTS = Stream(
     name="parts",
-    path=PATH_VARIABLES["parts"][1],
+    path=PATH_SETTINGS["parts"].default,
     description="Parts and activities of the organization (NCRs point to them); the whole list every hour (no "
     "filter, and a short list).",
     post_process=batch_ids_as_rows,
