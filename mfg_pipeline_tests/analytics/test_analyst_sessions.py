@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -18,6 +19,7 @@ from dagster import AssetKey
 
 from mfg_pipeline.engine.refresh import HOURLY
 from mfg_pipeline.orchestration.cycles import QUIET, execute_cycle, failures_of
+from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE
 from mfg_pipeline.sources.fusion_ops import make_client
 from mfg_pipeline.sources.fusion_ops.changes import ChangeJournal, apply_pending, channels_from_env, read_feed
 from mfg_pipeline.sources.registry import source_by_name
@@ -57,7 +59,9 @@ def test_an_open_analyst_session_does_not_stop_a_load_a_feed_apply_or_a_dbt_buil
     client = make_client(plant.data_dir)
     for channel in channels_from_env():
         read_feed(client, channel, journal, max_calls=50, deadline=time.monotonic() + 60)
-    report = apply_pending(journal, plant.warehouse, naive_timezone=timezone.utc, partition_timezone=timezone.utc)
+    report = apply_pending(
+        journal, plant.warehouse, naive_timezone=timezone.utc, partition_timezone=ZoneInfo(PLANT_TIMEZONE)
+    )
     assert report.changes >= 1
     # A dbt build.
     build = plant.rebuild()
