@@ -243,6 +243,7 @@ class SourceSystem:
     make_client: Callable[[Path, Logger | None], SourceClient]  # (data_dir, logger) -> client
     concurrency_limit: int = 2  # concurrent runs calling this vendor (the Dagster pool's default limit)
     description: str = ""
+    switched_off: tuple[str, ...] = ()  # streams its <NAME>_STREAMS setting leaves out (see registry.selected)
     # The module serving this vendor's simulator (exports `SIMULATOR`), for the demo, `dev` and the tests.
     simulator_module: str | None = None
 

@@ -37,7 +37,7 @@ def serve_simulators(
 
 
 def workspace_definitions() -> Definitions:
-    """Both code locations in one `Definitions` (the loads, and the analytics layer's assets, job and schedule),
+    """Both code locations in one `Definitions` (the loads, and the analytics layer's assets, checks, job and schedule),
     as the UI's global asset graph joins them."""
     # Imported here: both build definitions on import, and only the tests that ask need them.
     from dagster import Definitions
@@ -50,6 +50,7 @@ def workspace_definitions() -> Definitions:
         build_definitions(),
         Definitions(
             assets=analytics.assets,
+            asset_checks=analytics.asset_checks,
             jobs=analytics.jobs,
             schedules=analytics.schedules,
             resources={"dbt": analytics.resources["dbt"]},

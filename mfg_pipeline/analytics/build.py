@@ -14,6 +14,7 @@ from typing import Any
 from dagster import AssetCheckResult, AssetMaterialization, AssetObservation, Output
 from dagster_dbt import DbtCliResource
 
+from mfg_pipeline.analytics.layout import dbt_vars
 from mfg_pipeline.warehouse.lake import CONFLICT_MARKERS
 from mfg_pipeline.warehouse.settings import WarehouseSettings
 
@@ -33,7 +34,7 @@ def dbt_environment(settings: WarehouseSettings) -> dict[str, str]:
 def run_build(context: Any, dbt: DbtCliResource) -> tuple[list[Any], str | None]:
     """`dbt build`, then `dbt retry` while every failure is a lost commit race; returns the events (the last of
     each asset's and check's) and the first line of the error that remained, if any."""
-    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+    invocation = dbt.cli(["build", *dbt_vars()], context=context, raise_on_error=False)
     events = list(invocation.stream())
     for attempt in range(1, MAX_RETRIES + 1):
         if invocation.is_successful():

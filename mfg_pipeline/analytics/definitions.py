@@ -11,8 +11,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from dagster import (
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetSelection,
     AssetSpec,
     DefaultScheduleStatus,
     Definitions,
@@ -26,6 +28,7 @@ from dagster import (
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from mfg_pipeline.analytics.build import dbt_environment, run_build
+from mfg_pipeline.analytics.checks import inputs_loaded_checks, order_states_mapped
 from mfg_pipeline.analytics.project import dbt_resource, prepared_project
 from mfg_pipeline.orchestration.factory import CYCLE_TAG, SOURCE_TAG
 from mfg_pipeline.orchestration.resources import WarehouseResource
@@ -54,6 +57,31 @@ class AnalyticsTranslator(DagsterDbtTranslator):
             tags={**spec.tags, SOURCE_TAG: ANALYTICS},
         )
 
+    def get_asset_check_spec(
+        self, asset_spec: AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> AssetCheckSpec | None:
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return spec._replace(description=test_description(self.get_resource_props(manifest, unique_id)))
+
+
+def test_description(test: Mapping[str, Any]) -> str:
+    """What a dbt test guards, in a sentence the UI shows beside its result: the test's own `meta.description` if
+    it has one, else one made from the generic test and its arguments."""
+    metadata = test.get("test_metadata") or {}
+    kwargs, column = metadata.get("kwargs", {}), test.get("column_name")
+    model = test.get("attached_node", "").rsplit(".", 1)[-1] or "the model"
+    target = kwargs.get("to", "").removeprefix("ref('").removeprefix("source('").rstrip("')")
+    sentences = {
+        "not_null": f"Every row of {model} has a value in {column}.",
+        "unique": f"No two rows of {model} share a {column} (a repeat would count twice in every sum).",
+        "unique_combination": f"{' + '.join(kwargs.get('columns', []))} identify one row of {model} (its grain).",
+        "relationships": f"Every {column} of {model} is a {kwargs.get('field')} of {target} (no orphan keys).",
+        "accepted_values": f"{column} of {model} is one of {', '.join(map(str, kwargs.get('values', [])))}.",
+    }
+    return sentences.get(metadata.get("name", ""), test.get("description") or f"dbt test {test.get('name')}.")
+
 
 def published_tables(manifest: Mapping[str, Any]) -> dict[str, MartTable]:
     """The models Power BI reads (schema `marts`), by dbt unique id, with their Parquet partition column."""
@@ -68,7 +96,11 @@ def published_tables(manifest: Mapping[str, Any]) -> dict[str, MartTable]:
 def build_analytics_definitions() -> Definitions:
     project = prepared_project()
     translator = AnalyticsTranslator()
-    manifest_tables = published_tables(_manifest(project))
+    manifest = _manifest(project)
+    manifest_tables = published_tables(manifest)
+    inputs_loaded = inputs_loaded_checks(
+        manifest, {uid: AssetKey([table.schema, table.name]) for uid, table in manifest_tables.items()}
+    )
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -104,7 +136,7 @@ def build_analytics_definitions() -> Definitions:
 
     build_job = define_asset_job(
         BUILD_JOB,
-        selection=[analytics_models],
+        selection=AssetSelection.assets(analytics_models) | AssetSelection.checks(order_states_mapped, inputs_loaded),
         description="Builds the analytics layer (dbt build: models, seeds, tests) and publishes the marts as Parquet.",
         tags={CYCLE_TAG: ANALYTICS, SOURCE_TAG: ANALYTICS},
     )
@@ -117,6 +149,7 @@ def build_analytics_definitions() -> Definitions:
     )
     return Definitions(
         assets=[analytics_models],
+        asset_checks=[order_states_mapped, inputs_loaded],
         jobs=[build_job],
         schedules=[schedule],
         resources={"dbt": dbt_resource(), "warehouse": WarehouseResource()},

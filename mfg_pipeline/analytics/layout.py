@@ -3,6 +3,7 @@ code location use this)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -15,3 +16,31 @@ def source_systems() -> frozenset[str]:
     """The loaded systems (DuckDB schemas) the models read: the dbt sources' names."""
     declared = yaml.safe_load(SOURCES_FILE.read_text())
     return frozenset(source["name"] for source in declared["sources"])
+
+
+def switched_off_tables() -> dict[str, dict[str, str]]:
+    """ "<source>.<table>" -> {column: DuckDB type} of every loaded table whose stream the plant switched off
+    (`<SOURCE>_STREAMS`): the dbt var `switched_off`, which the `loaded()` macro reads as an empty relation."""
+    from mfg_pipeline.records.schema import Table
+    from mfg_pipeline.sources.registry import selected_sources, source_by_name
+    from mfg_pipeline.warehouse.ddl import ARROW_TO_DUCKDB
+    from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, LOADED_AT_COLUMN, PARTITION_COLUMN
+
+    def columns(table: Table, partitioned: bool) -> dict[str, str]:
+        declared = {field.name: ARROW_TO_DUCKDB[field.type] for field in table.arrow_schema()}
+        pipeline = {DELETED_AT_COLUMN: "TIMESTAMPTZ", LOADED_AT_COLUMN: "TIMESTAMPTZ"}
+        return {**declared, **({PARTITION_COLUMN: "DATE"} if partitioned else {}), **pipeline}
+
+    off: dict[str, dict[str, str]] = {}
+    for source in selected_sources():
+        declared = source_by_name(source.name)
+        for stream in (declared.stream(name) for name in source.switched_off):
+            for table in stream.tables:
+                off[f"{source.name}.{table.name}"] = columns(table, stream.partitioned)
+    return off
+
+
+def dbt_vars() -> list[str]:
+    """The `--vars` every dbt invocation passes (none while every stream is loaded)."""
+    off = switched_off_tables()
+    return ["--vars", json.dumps({"switched_off": off}, sort_keys=True)] if off else []

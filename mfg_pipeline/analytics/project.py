@@ -4,13 +4,14 @@ file is newer than the manifest. No Dagster asset code here."""
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
 from filelock import FileLock
 
-from mfg_pipeline.analytics.layout import PROJECT_DIR
+from mfg_pipeline.analytics.layout import PROJECT_DIR, dbt_vars
 
 SOURCE_FOLDERS = ("models", "macros", "seeds", "tests")
 
@@ -22,7 +23,16 @@ def dbt_executable() -> str:
 
 
 def dbt_project() -> DbtProject:
-    return DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR)
+    """The project, its manifest parsed with the plant's stream selection: `target/` while every stream is
+    loaded, `target/switched-off-<hash>/` for a selection that leaves some out (processes with different settings
+    never share a manifest)."""
+    selection = dbt_vars()
+    if not selection:
+        return DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR)
+    digest = hashlib.sha256(selection[1].encode()).hexdigest()[:12]
+    return DbtProject(
+        project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR, target_path=Path("target") / f"switched-off-{digest}"
+    )
 
 
 def dbt_resource() -> DbtCliResource:
@@ -49,5 +59,5 @@ def prepared_project() -> DbtProject:
     with lock:
         if manifest_is_stale(project):
             resource = DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
-            resource.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+            resource.cli(["parse", "--quiet", *dbt_vars()], target_path=project.target_path).wait()
     return project

@@ -18,6 +18,7 @@ from mfg_pipeline.analytics.layout import source_systems
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.orchestration.cycles import QUIET
+from mfg_pipeline.sources.registry import selected
 from mfg_pipeline.warehouse.settings import LAKE_ALIAS
 from mfg_pipeline.warehouse.store import Warehouse
 
@@ -44,7 +45,7 @@ def run_demo(sources: Sequence[SourceSystem], days: int, echo: Echo) -> int:
     failures = 0
     seen_errors: set[str] = set()
     with DagsterInstance.get() as instance:
-        for source in sources:
+        for source in map(selected, sources):
             for job_name, partition in demo_runs(source, days):
                 failures += not run_job(defs, instance, job_name, partition, echo, seen_errors)
         loaded, needed = {s.name for s in sources}, source_systems()

@@ -48,6 +48,7 @@ from mfg_pipeline.orchestration.failures import explained_failures
 from mfg_pipeline.orchestration.pools import pool_name
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.records.schema import Table
+from mfg_pipeline.sources.registry import streams_variable
 from mfg_pipeline.warehouse.checks import (
     CheckOutcome,
     combined,
@@ -343,6 +344,16 @@ def _check_result(key: AssetKey, outcome: CheckOutcome) -> AssetCheckResult:
 
 
 # --- jobs and schedules -------------------------------------------------------------------------------------------
+def switched_off_note(source: SourceSystem) -> str:
+    """The sentence the UI shows for streams a plant left out (on the source's jobs)."""
+    if not source.switched_off:
+        return ""
+    return (
+        f" Not loaded: {', '.join(source.switched_off)} (switched off by {streams_variable(source)}; the "
+        "analytics layer reads them as empty)."
+    )
+
+
 def source_definitions(
     source: SourceSystem, partitions: DailyPartitionsDefinition, upstream: dict[str, Sequence[AssetKey]] | None = None
 ) -> Definitions:
@@ -357,7 +368,8 @@ def source_definitions(
         selection=AssetSelection.assets(*all_keys),
         executor_def=in_process_executor,
         tags={SOURCE_TAG: source.name},
-        description=f"{source.title}: every stream, as the hourly and daily schedules run it (tag {CYCLE_TAG}).",
+        description=f"{source.title}: every stream, as the hourly and daily schedules run it (tag {CYCLE_TAG})."
+        + switched_off_note(source),
     )
     jobs = [refresh_job]
     if partitioned_keys:

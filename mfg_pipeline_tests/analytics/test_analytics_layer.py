@@ -133,6 +133,19 @@ def test_dbt_tests_run_as_asset_checks_and_pass(plant):
     assert AssetKey(["marts", "fct_production"]) in keys and AssetKey(["marts", "mart_order_board"]) in keys
 
 
+def test_every_check_of_the_analytics_layer_says_what_it_guards(plant):
+    specs = [spec for assets in plant.analytics_defs.assets for spec in assets.check_specs]
+    specs += [spec for checks in plant.analytics_defs.asset_checks for spec in checks.check_specs]
+    assert len(specs) >= 50
+    assert [spec.name for spec in specs if not spec.description] == []
+    by_name = {spec.name: spec.description for spec in specs}
+    assert by_name["unique_stg_fulcrum__items_item_id"].startswith("No two rows of stg_fulcrum__items share a item_id")
+    assert (
+        "identify one row of mart_scrap_daily"
+        in by_name["unique_combination_mart_scrap_daily_product_code__production_date"]
+    )
+
+
 def test_the_asset_graph_runs_from_the_loaded_tables_through_staging_to_the_marts(plant):
     graph = workspace_definitions().resolve_asset_graph()  # as the UI's global lineage shows them
 

@@ -116,3 +116,92 @@ def test_the_order_board_has_every_order_once_with_its_shared_state_and_progress
     systems = {key.split(":")[0] for key in expected}
     assert systems == {"fusion_ops", "lagerkoll", "fulcrum", "traede"}
     assert {state for state, *_ in expected.values()} >= {"planned", "in_progress", "completed"}
+
+
+def test_a_vendor_state_the_plants_map_lacks_is_unknown_beside_its_raw_value_and_a_warn_check_names_it(plant):
+    # As if Traede (whose doc lists no states) sent states the map lacks, for three orders on the board.
+    board_orders = [key.split(":")[1] for key in truth.order_board(plant.apps) if key.startswith("traede:")][:3]
+    assert len(board_orders) == 3
+    sent = {board_orders[0]: "in_production", board_orders[1]: "in_production", board_orders[2]: "sent"}
+
+    def set_statuses(statuses: dict[str, str]) -> None:
+        def write(cursor):
+            for order_id, status in statuses.items():
+                cursor.execute(
+                    "UPDATE traede.production_orders SET status = ? WHERE CAST(id AS VARCHAR) = ?", [status, order_id]
+                )
+
+        plant.warehouse.lake.write("test: vendor states the map lacks", write)
+
+    before = dict(plant.rows("SELECT CAST(id AS VARCHAR), status FROM traede.production_orders"))
+    set_statuses(sent)
+    try:
+        result = rebuild_the_board(plant)
+        rows = plant.rows(
+            "SELECT order_id, vendor_state, state FROM marts.mart_order_board WHERE source_system = 'traede'"
+        )
+        states = {order_id: (vendor_state, state) for order_id, vendor_state, state in rows}
+        assert {order_id: states[order_id] for order_id in sent} == {
+            order_id: (status, "unknown") for order_id, status in sent.items()
+        }
+        (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == "order_states_mapped"]
+        assert not check.passed and check.severity.value == "WARN"
+        assert "traede:in_production (2 orders)" in check.description and "traede:sent (1 orders)" in check.description
+        assert "seeds/order_states.csv" in check.description
+    finally:
+        set_statuses({order_id: before[order_id] for order_id in sent})
+        restored = rebuild_the_board(plant)
+    (check,) = [c for c in restored.get_asset_check_evaluations() if c.check_name == "order_states_mapped"]
+    assert check.passed
+
+
+def rebuild_the_board(plant):
+    from dagster import AssetKey
+
+    from mfg_pipeline.orchestration.cycles import QUIET
+
+    result = plant.analytics_defs.resolve_job_def("analytics_build").execute_in_process(
+        instance=plant.instance, asset_selection=[AssetKey(["marts", "mart_order_board"])], run_config=QUIET
+    )
+    assert result.success
+    return result
+
+
+def test_a_switched_off_stream_is_read_as_empty_its_marts_build_with_nulls_and_warn_naming_the_setting(
+    plant, monkeypatch
+):
+    from dagster import AssetKey
+
+    from mfg_pipeline.analytics.definitions import build_analytics_definitions
+    from mfg_pipeline.orchestration.cycles import QUIET
+
+    selection = [AssetKey(["staging", "stg_fulcrum__items"]), AssetKey(["marts", "mart_order_board"])]
+    monkeypatch.setenv("FULCRUM_STREAMS", "jobs,invoices,sales_orders,customers")  # items left out
+    try:
+        without_items = build_analytics_definitions()
+        graph = without_items.resolve_asset_graph()
+        assert not graph.get(AssetKey(["staging", "stg_fulcrum__items"])).parent_keys  # no longer reads the load
+        result = without_items.resolve_job_def("analytics_build").execute_in_process(
+            instance=plant.instance, asset_selection=selection, run_config=QUIET, raise_on_error=False
+        )
+        assert result.success
+        fulcrum_products = plant.rows(
+            "SELECT count(*), count(product_code) FROM marts.mart_order_board WHERE source_system = 'fulcrum'"
+        )
+        assert fulcrum_products[0][0] > 0 and fulcrum_products[0][1] == 0  # the item numbers came from items
+        (check,) = [
+            c
+            for c in result.get_asset_check_evaluations()
+            if c.check_name == "inputs_loaded" and c.asset_key == AssetKey(["marts", "mart_order_board"])
+        ]
+        assert not check.passed and check.severity.value == "WARN"
+        assert "fulcrum.items" in check.description and "FULCRUM_STREAMS" in check.description
+    finally:
+        monkeypatch.delenv("FULCRUM_STREAMS")
+        restored = plant.analytics_defs.resolve_job_def("analytics_build").execute_in_process(
+            instance=plant.instance, asset_selection=selection, run_config=QUIET
+        )
+    assert restored.success
+    assert plant.rows("SELECT count(product_code) > 0 FROM marts.mart_order_board WHERE source_system = 'fulcrum'") == [
+        (True,)
+    ]

@@ -22,6 +22,7 @@ from dagster import AssetKey, DagsterInstance
 from mfg_pipeline.cli import DEV_DATA_DIR, REPO_ROOT, dev_data_dir
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.engine.refresh import DAILY, HOURLY
+from mfg_pipeline.http.errors import ConfigurationError
 from mfg_pipeline.orchestration.factory import (
     ANCHOR_TAG,
     CYCLE_TAG,
@@ -192,3 +193,29 @@ def fusion(monkeypatch, data_dir):
     running = serve_simulators([source_by_name("fusion_ops")], monkeypatch, 7)
     yield running.servers["fusion_ops"].app
     running.stop()
+
+
+def test_a_stream_switched_off_has_no_assets_and_its_sources_jobs_say_so(monkeypatch):
+    monkeypatch.setenv("FULCRUM_STREAMS", "jobs, invoices,sales_orders,customers")
+    defs = build_definitions()
+    keys = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
+    assert "fulcrum/items" not in keys and {"fulcrum/jobs", "fulcrum/invoices", "fulcrum/customers"} <= keys
+    refresh = defs.resolve_job_def("fulcrum_refresh")
+    assert "Not loaded: items (switched off by FULCRUM_STREAMS" in (refresh.description or "")
+    selected = {key.to_user_string() for key in refresh.asset_layer.selected_asset_keys}
+    assert "fulcrum/items" not in selected and "fulcrum/jobs" in selected
+
+
+def test_a_stream_setting_naming_an_unknown_stream_fails_naming_the_variable_and_the_streams(monkeypatch):
+    monkeypatch.setenv("FULCRUM_STREAMS", "jobs,itemz")
+    with pytest.raises(ConfigurationError, match=r"^FULCRUM_STREAMS names \['itemz'\], which Fulcrum Pro lacks; its "):
+        build_definitions()
+
+
+def test_switching_off_a_stream_the_changes_feed_writes_fails_naming_both_settings(monkeypatch):
+    names = [stream.name for stream in source_by_name("fusion_ops").streams if stream.name != "productions"]
+    monkeypatch.setenv("FUSION_OPS_STREAMS", ",".join(names))
+    with pytest.raises(
+        ConfigurationError, match="FUSION_OPS_STREAMS leaves out productions.*FUSION_OPS_CHANGE_CHANNELS"
+    ):
+        build_definitions()

@@ -1,7 +1,8 @@
 -- Grain: one order in one system: Fusion Operations production orders, Lagerkoll production orders, Fulcrum jobs
--- and Traede production orders. `state` is the shared set planned, in_progress, on_hold, completed, cancelled
--- ('unknown' for a vendor state not mapped here: the accepted-values check warns). progress = done / ordered,
--- capped at 1. The product is set when the order is for exactly one.
+-- and Traede production orders. `state` is the shared set planned, in_progress, on_hold, completed, cancelled, from
+-- the plant's editable map (seed reference.order_states); a vendor state not in it is 'unknown', its raw value
+-- beside it in vendor_state, and the order_states_mapped check names it. progress = done / ordered, capped at 1.
+-- The product is set when the order is for exactly one.
 with fusion_quantities as (
     select
         production_order_id,
@@ -41,13 +42,7 @@ orders as (
         o.description as order_name,
         q.product_code,
         o.running_status as vendor_state,
-        case o.running_status
-            when 'notstarted' then 'planned'
-            when 'started' then 'in_progress'
-            when 'closed' then 'completed'
-            when 'archived' then 'completed'
-            else 'unknown'
-        end as state,
+        o.running_status as state_code,
         o.due_date,
         q.quantity_ordered,
         q.quantity_done
@@ -62,8 +57,7 @@ orders as (
         o.order_name,
         a.product_code,
         coalesce(o.state_name, cast(o.state as varchar)),
-        case o.state when 0 then 'planned' when 1 then 'in_progress' when 2 then 'completed' when 3 then 'cancelled'
-            else 'unknown' end,
+        cast(o.state as varchar),
         o.end_date,
         o.total_amount,
         o.finished_amount
@@ -78,14 +72,7 @@ orders as (
         j.job_name,
         i.item_number,
         j.status,
-        case
-            when j.status in ('draft', 'needsReview', 'approved', 'engineering', 'scheduled') then 'planned'
-            when j.status = 'inProgress' then 'in_progress'
-            when j.status = 'hold' then 'on_hold'
-            when j.status = 'complete' then 'completed'
-            when j.status = 'cancelled' then 'cancelled'
-            else 'unknown'
-        end,
+        j.status,
         j.production_due_date,
         j.quantity_to_make,
         m.quantity_made
@@ -101,18 +88,35 @@ orders as (
         null,
         l.product_code,
         o.status,
-        case o.status when 'draft' then 'planned' when 'open' then 'in_progress' when 'closed' then 'completed'
-            else 'unknown' end,
+        o.status,
         o.delivery_date,
         o.total_quantity,
         l.quantity_received
     from {{ ref('stg_traede__production_orders') }} as o
     left join traede_lines as l using (production_order_id)
+),
+
+mapped as (
+    select
+        o.* exclude (state_code),
+        coalesce(m.state, 'unknown') as state
+    from orders as o
+    left join {{ ref('order_states') }} as m
+        on m.source_system = o.source_system and m.vendor_state = o.state_code
 )
 
 select
     source_system || ':' || order_id as order_key,
-    *,
+    source_system,
+    order_id,
+    order_number,
+    order_name,
+    product_code,
+    vendor_state,
+    state,
+    due_date,
+    quantity_ordered,
+    quantity_done,
     least(quantity_done / nullif(quantity_ordered, 0), 1.0) as progress,
     due_date < {{ plant_date('now()') }} and state not in ('completed', 'cancelled') as is_overdue
-from orders
+from mapped

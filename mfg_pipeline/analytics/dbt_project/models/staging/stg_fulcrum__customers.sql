@@ -5,4 +5,4 @@ select
     upper(nullif(trim(currency_code), '')) as currency_code,
     {{ to_money('credit_limit') }} as credit_limit,
     is_taxable
-from {{ source('fulcrum', 'customers') }}
+from {{ loaded('fulcrum', 'customers') }}

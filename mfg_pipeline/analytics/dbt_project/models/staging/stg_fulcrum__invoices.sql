@@ -8,4 +8,4 @@ select
     customer_id,
     {{ to_money('subtotal') }} as subtotal,
     {{ to_money('total') }} as total
-from {{ source('fulcrum', 'invoices') }}
+from {{ loaded('fulcrum', 'invoices') }}

@@ -4,4 +4,4 @@ select
     description as item_description,
     unit_of_measure_name,
     coalesce(is_archived, false) as is_archived
-from {{ source('fulcrum', 'items') }}
+from {{ loaded('fulcrum', 'items') }}

@@ -5,4 +5,4 @@ select
     quantity_to_make,
     quantity_made,
     status
-from {{ source('fulcrum', 'job_items_to_make') }}
+from {{ loaded('fulcrum', 'job_items_to_make') }}

@@ -8,4 +8,4 @@ select
     {{ to_utc('production_due_date') }} as production_due_at_utc,
     {{ plant_date('production_due_date') }} as production_due_date,
     {{ to_utc('created_utc') }} as created_at_utc
-from {{ source('fulcrum', 'jobs') }}
+from {{ loaded('fulcrum', 'jobs') }}

@@ -3,4 +3,4 @@ select
     position,
     nullif(trim(machine_code), '') as machine_code,
     nullif(trim(machine_name), '') as machine_name
-from {{ source('fusion_ops', 'downtime_machines') }}
+from {{ loaded('fusion_ops', 'downtime_machines') }}

@@ -8,4 +8,4 @@ select
     product_code,
     started_by_worker_number,
     closed_by_worker_number
-from {{ source('fusion_ops', 'downtimes') }}
+from {{ loaded('fusion_ops', 'downtimes') }}

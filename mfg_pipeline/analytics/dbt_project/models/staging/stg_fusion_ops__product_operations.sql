@@ -7,4 +7,4 @@ select
     task_duration_seconds,
     task_duration_seconds * coalesce(times_per_product, 1) / nullif(coalesce(task_ratio_quantity, 1), 0)
         as ideal_seconds_per_unit
-from {{ source('fusion_ops', 'product_operations') }}
+from {{ loaded('fusion_ops', 'product_operations') }}

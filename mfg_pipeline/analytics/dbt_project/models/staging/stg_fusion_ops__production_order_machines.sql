@@ -2,4 +2,4 @@ select
     production_order_id,
     position,
     nullif(trim(machine_code), '') as machine_code
-from {{ source('fusion_ops', 'production_order_machines') }}
+from {{ loaded('fusion_ops', 'production_order_machines') }}

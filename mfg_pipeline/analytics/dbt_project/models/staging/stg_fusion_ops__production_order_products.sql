@@ -4,4 +4,4 @@ select
     product_code,
     quantity_ordered,
     quantity_produced
-from {{ source('fusion_ops', 'production_order_products') }}
+from {{ loaded('fusion_ops', 'production_order_products') }}

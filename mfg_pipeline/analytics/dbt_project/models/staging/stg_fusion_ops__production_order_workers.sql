@@ -2,4 +2,4 @@ select
     production_order_id,
     position,
     worker_number
-from {{ source('fusion_ops', 'production_order_workers') }}
+from {{ loaded('fusion_ops', 'production_order_workers') }}

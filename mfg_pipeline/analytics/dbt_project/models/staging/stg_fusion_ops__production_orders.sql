@@ -9,4 +9,4 @@ select
     running_status,
     active as is_active,
     ended as is_ended
-from {{ source('fusion_ops', 'production_orders') }}
+from {{ loaded('fusion_ops', 'production_orders') }}

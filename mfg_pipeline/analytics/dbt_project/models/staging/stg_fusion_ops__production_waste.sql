@@ -7,4 +7,4 @@ select
     quantity as waste_quantity,
     recoverable,
     billable
-from {{ source('fusion_ops', 'production_waste') }}
+from {{ loaded('fusion_ops', 'production_waste') }}

@@ -14,4 +14,4 @@ select
     quantity as good_quantity,
     coalesce(rework, false) as is_rework,
     lot_number
-from {{ source('fusion_ops', 'productions') }}
+from {{ loaded('fusion_ops', 'productions') }}

@@ -4,4 +4,4 @@ select
     standard_uom_code as unit_of_measure,
     {{ to_money('unit_cost') }} as unit_cost,
     {{ to_money('unit_price') }} as unit_price
-from {{ source('fusion_ops', 'products') }}
+from {{ loaded('fusion_ops', 'products') }}

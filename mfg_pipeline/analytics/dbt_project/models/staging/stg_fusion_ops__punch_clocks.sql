@@ -4,4 +4,4 @@ select
     {{ plant_date('punched_at') }} as punch_date,
     worker_number,
     direction
-from {{ source('fusion_ops', 'punch_clocks') }}
+from {{ loaded('fusion_ops', 'punch_clocks') }}

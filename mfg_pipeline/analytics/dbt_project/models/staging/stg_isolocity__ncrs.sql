@@ -8,4 +8,4 @@ select
     lot_number,
     {{ to_utc('created_at') }} as created_at_utc,
     {{ plant_date('created_at') }} as created_date
-from {{ source('isolocity', 'ncrs') }}
+from {{ loaded('isolocity', 'ncrs') }}

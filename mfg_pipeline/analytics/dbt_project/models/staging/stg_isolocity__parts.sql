@@ -3,4 +3,4 @@ select
     name as part_name,
     nullif(trim(identification), '') as identification,
     unit_of_measure
-from {{ source('isolocity', 'parts') }}
+from {{ loaded('isolocity', 'parts') }}

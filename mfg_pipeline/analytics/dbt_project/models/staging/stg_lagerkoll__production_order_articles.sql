@@ -6,4 +6,4 @@ select
     amount,
     finished,
     waste
-from {{ source('lagerkoll', 'production_order_articles') }}
+from {{ loaded('lagerkoll', 'production_order_articles') }}

@@ -10,4 +10,4 @@ select
     state_name,
     total_amount,
     finished_amount
-from {{ source('lagerkoll', 'production_orders') }}
+from {{ loaded('lagerkoll', 'production_orders') }}

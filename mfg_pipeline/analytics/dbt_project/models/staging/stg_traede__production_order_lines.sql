@@ -10,4 +10,4 @@ select
     quantity,
     received_quantity,
     {{ to_money('total_price') }} as total_price
-from {{ source('traede', 'production_order_lines') }}
+from {{ loaded('traede', 'production_order_lines') }}

@@ -7,4 +7,4 @@ select
     total_quantity,
     {{ to_money('total_price') }} as total_price,
     {{ to_utc('created_at') }} as created_at_utc
-from {{ source('traede', 'production_orders') }}
+from {{ loaded('traede', 'production_orders') }}
