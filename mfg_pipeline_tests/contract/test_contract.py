@@ -54,6 +54,22 @@ class Cycles:
         return execute_cycle(self.defs, self.instance, self.source, cycle, now)
 
 
+def assert_every_materialized_table_has_its_checks(results: list[Any]) -> None:
+    """Every run that writes a table evaluates both of its checks (none shows "Not evaluated" after it)."""
+    for result in results:
+        materialized = {e.materialization.asset_key for e in result.get_asset_materialization_events()}
+        checked: dict[Any, set[str]] = {}
+        for check in result.get_asset_check_evaluations():
+            checked.setdefault(check.asset_key, set()).add(check.check_name)
+        unchecked = {
+            key.to_user_string(): sorted(
+                {"primary_key_unique_not_null", "row_count_matches_source"} - checked.get(key, set())
+            )
+            for key in materialized
+        }
+        assert {k: v for k, v in unchecked.items() if v} == {}, result.run_id
+
+
 def loaded_days(cycle: str) -> set:
     return days_back(SIM_NOW.date(), 7 if cycle == DAILY else 2)
 
@@ -103,10 +119,12 @@ def test_after_old_records_change_the_hourly_cycle_makes_the_open_ones_current_a
     assert change.edited and change.children and change.created
     hourly = cycles.run(HOURLY, SIM_NOW + timedelta(hours=1))
     assert all(r.success for r in hourly), failures_of(hourly)
+    assert_every_materialized_table_has_its_checks(hourly)
     recent = open_before | kit.open_keys(served) | set(change.created) | set(change.deleted)
     assert_current(kit, served, warehouse, HOURLY, keys=recent, tables=(kit.parent,))
     daily = cycles.run(DAILY, SIM_NOW + timedelta(hours=2))
     assert all(r.success for r in daily), failures_of(daily)
+    assert_every_materialized_table_has_its_checks(daily)
     assert_current(kit, served, warehouse, DAILY)
     for key in change.deleted:
         assert key not in kit.landed(warehouse)[kit.parent]
