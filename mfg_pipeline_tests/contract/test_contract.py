@@ -225,6 +225,10 @@ def test_a_parent_deleted_between_its_list_and_its_child_list_is_soft_deleted_an
     results = cycles.run(DAILY, SIM_NOW + timedelta(hours=1))  # the daily sweep asks for every child list
 
     assert all(r.success for r in results), failures_of(results)
+    failed_checks = [
+        (c.asset_key, c.description) for r in results for c in r.get_asset_check_evaluations() if not c.passed
+    ]
+    assert failed_checks == []
     assert served.requests(child_path)[0].status == 404
     warehouse = Warehouse(data_dir)
     deleted = warehouse.query(
