@@ -203,10 +203,11 @@ def test_live_changes_reach_the_warehouse_within_two_ticks_with_apply_runs_space
     monkeypatch.setenv("FUSION_OPS_APPLY_MIN_INTERVAL_SECONDS", str(spacing))
     fusion = serve_fusion(dataset=FusionDataset(seed=42, now=datetime.now(UTC) - timedelta(minutes=1), history_days=2))
     (tmp_path / "dagster_home").mkdir()
-    instance = DagsterInstance.local_temp(tempdir=str(tmp_path / "dagster_home"))
-    outcome = run_live_feed(
-        fusion, instance, Warehouse(data_dir), tick_seconds=tick, shop_seconds=4 * tick, settle_seconds=3 * tick
-    )
+    # Disposed at the end, so the instance's compute-log watchers (`tail -F`) stop with it.
+    with DagsterInstance.local_temp(tempdir=str(tmp_path / "dagster_home")) as instance:
+        outcome = run_live_feed(
+            fusion, instance, Warehouse(data_dir), tick_seconds=tick, shop_seconds=4 * tick, settle_seconds=3 * tick
+        )
     assert outcome.runs_succeeded and all(outcome.runs_succeeded)
     assert all(gap >= spacing - TICK_JITTER_SECONDS for gap in outcome.gaps), outcome.run_starts
     assert len(outcome.latencies) >= 15 and not outcome.missing, f"never visible: {outcome.missing}"
