@@ -37,16 +37,15 @@ from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHMARKS.parent))
+sys.path.insert(0, str(BENCHMARKS))
 
 from dagster import DagsterInstance  # noqa: E402
+from load_path import measure as measure_load_path  # noqa: E402
 
-from mfg_pipeline.engine.load import PagesInHand, StreamLoad  # noqa: E402
-from mfg_pipeline.http.pagination import Page  # noqa: E402
 from mfg_pipeline.simulators.base import SimulatorServer, busiest_window  # noqa: E402
 from mfg_pipeline.simulators.fusion_ops.app import FusionOpsSimulator  # noqa: E402
 from mfg_pipeline.simulators.fusion_ops.data import FusionDataset  # noqa: E402
 from mfg_pipeline.simulators.fusion_ops.live import LiveShop  # noqa: E402
-from mfg_pipeline.sources.fusion_ops.streams import PRODUCTIONS  # noqa: E402
 from mfg_pipeline.warehouse.store import Warehouse  # noqa: E402
 
 UTC = timezone.utc
@@ -247,31 +246,8 @@ def run_dlt(args: argparse.Namespace, days: list[date], now: datetime, workdir: 
 # --- 3. the load path ------------------------------------------------------------------------------------------
 def run_load_path(args: argparse.Namespace, now: datetime, workdir: Path) -> dict[str, float]:
     """Parse `--load-rows` production records (25-record pages, as the API sends) into staged Parquet, then
-    commit them (DuckDB merge + published Parquet for every touched day)."""
-    dataset = FusionDataset(seed=args.seed, now=now, scale=args.scale, history_days=30)
-    bodies = [r.body for r in dataset.productions]
-    records = []
-    for copy in range(args.load_rows // len(bodies) + 1):
-        for body in bodies:
-            records.append({**body, "id": body["id"] + copy * 10_000_000})
-    records = records[: args.load_rows]
-    warehouse = Warehouse(workdir / "load_path")
-    # Pages come from memory, so only our code is measured.
-    load = StreamLoad(PagesInHand("fusion_ops", UTC), PRODUCTIONS, warehouse, placement_timezone=UTC, kind="upsert")
-    started = time.perf_counter()
-    for number, start in enumerate(range(0, len(records), 25), 1):
-        load.add_page(Page(number=number, records=records[start : start + 25], payload=None))
-    staged = time.perf_counter()
-    load.commit()
-    committed = time.perf_counter()
-    rows = warehouse.query("SELECT count(*) FROM fusion_ops.productions")[0][0]
-    waste = warehouse.query("SELECT count(*) FROM fusion_ops.production_waste")[0][0]
-    return {
-        "rows": rows,
-        "child_rows": waste,
-        "parse_rows_per_s": rows / (staged - started),
-        "commit_rows_per_s": rows / (committed - staged),
-    }
+    commit them (the lake's merge + published Parquet for every touched day): `load_path.py`'s measurement."""
+    return measure_load_path(args.load_rows, workdir / "load_path", seed=args.seed, scale=args.scale, now=now)
 
 
 # --- report ----------------------------------------------------------------------------------------------------
@@ -318,7 +294,7 @@ def print_table(outcomes: list[Outcome], load: dict[str, float] | None, args: ar
     if load:
         print(
             f"\nLoad path ({load['rows']:,} productions + {load['child_rows']:,} waste rows): parse pages → "
-            f"staged Parquet {load['parse_rows_per_s']:,.0f} rows/s; staged Parquet → DuckDB + published Parquet "
+            f"staged Parquet {load['parse_rows_per_s']:,.0f} rows/s; staged Parquet → warehouse + published Parquet "
             f"{load['commit_rows_per_s']:,.0f} rows/s"
         )
         api_rows_per_s = max((o.rows / o.seconds for o in outcomes if o.seconds), default=0)

@@ -12,11 +12,28 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import duckdb
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start(mode: str, attach_file: Path | str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """This module as its own process (the analyst's client), its stdin and stdout piped to the test."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mfg_pipeline_tests.analyst_session", mode, str(attach_file), *args],
+        cwd=REPO,
+        env=env if env is not None else os.environ.copy(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def session(attach_sql: str) -> duckdb.DuckDBPyConnection:

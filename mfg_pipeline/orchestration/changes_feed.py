@@ -31,7 +31,6 @@ from typing import Any
 
 from dagster import (
     AssetCheckEvaluation,
-    AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
@@ -56,7 +55,7 @@ from dagster import (
 
 from mfg_pipeline import config
 from mfg_pipeline.declarations import Stream
-from mfg_pipeline.orchestration.factory import CHECK_DESCRIPTIONS, SOURCE_TAG, table_metadata
+from mfg_pipeline.orchestration.factory import CHECK_DESCRIPTIONS, SOURCE_TAG, check_result, table_metadata
 from mfg_pipeline.orchestration.failures import explained_failures
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.records.schema import Table
@@ -194,14 +193,7 @@ def build_apply_asset(channels: list[Channel]) -> Any:
             for spec in check_specs:
                 key = spec.asset_key
                 stream, table = (None, CHANGE_LOG) if key == CHANGE_LOG_KEY else tables[key.path[-1]]
-                outcome = _check_outcome(spec.name, store, table, totals, stream)
-                yield AssetCheckResult(
-                    asset_key=key,
-                    check_name=outcome.name,
-                    passed=outcome.passed,
-                    metadata=outcome.metadata,
-                    description=outcome.description,
-                )
+                yield check_result(key, _check_outcome(spec.name, store, table, totals, stream))
 
     return apply_changes
 

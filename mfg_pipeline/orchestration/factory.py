@@ -258,7 +258,7 @@ def _checks(
         if any(c.asset_key == key and c.name == "row_count_matches_source" for c in selected):
             outcomes.append(combined(list(_count_checks(warehouse, source.name, stream, table, reports))))
         for outcome in outcomes:
-            yield _check_result(key, outcome)
+            yield check_result(key, outcome)
 
 
 def _count_checks(
@@ -332,7 +332,7 @@ def _run_metadata(reports: Sequence[LoadReport], table: Table, plan: RefreshPlan
     return metadata
 
 
-def _check_result(key: AssetKey, outcome: CheckOutcome) -> AssetCheckResult:
+def check_result(key: AssetKey, outcome: CheckOutcome) -> AssetCheckResult:
     return AssetCheckResult(
         asset_key=key,
         check_name=outcome.name,

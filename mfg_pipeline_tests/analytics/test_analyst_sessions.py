@@ -23,7 +23,7 @@ from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE
 from mfg_pipeline.sources.fusion_ops import make_client
 from mfg_pipeline.sources.fusion_ops.changes import ChangeJournal, apply_pending, channels_from_env, read_feed
 from mfg_pipeline.sources.registry import source_by_name
-from mfg_pipeline_tests import readme
+from mfg_pipeline_tests import analyst_session, readme
 from mfg_pipeline_tests.conftest import SIM_NOW
 
 pytestmark = pytest.mark.xdist_group("analytics_plant")
@@ -35,16 +35,7 @@ ANSWER = (
 
 
 def test_an_open_analyst_session_does_not_stop_a_load_a_feed_apply_or_a_dbt_build(plant):
-    analyst = subprocess.Popen(
-        [sys.executable, "-m", "mfg_pipeline_tests.analyst_session", "hold", str(plant.warehouse.settings.attach_file)]
-        + [ANSWER],
-        cwd=REPO,
-        env=os.environ.copy(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    analyst = analyst_session.start("hold", plant.warehouse.settings.attach_file, ANSWER)
     assert analyst.stdout is not None and analyst.stdout.readline().strip() == "open", analyst.stderr
     fusion = plant.apps["fusion_ops"]
     started = time.monotonic()

@@ -27,6 +27,7 @@ from mfg_pipeline.warehouse.extensions import ensure_installed
 from mfg_pipeline.warehouse.lake import extensions_for
 from mfg_pipeline.warehouse.settings import WarehouseSettings
 from mfg_pipeline.warehouse.store import Warehouse
+from mfg_pipeline_tests import analyst_session
 from mfg_pipeline_tests.analytics import truth
 from mfg_pipeline_tests.conftest import LIFTED_RATE_LIMIT, SIM_NOW
 from mfg_pipeline_tests.contract.kits import KITS, days_back
@@ -161,15 +162,7 @@ def start_reader(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen, Pat
     ensure_installed(settings.extension_dir, extensions_for(settings))
     attach = write_attach_file(settings)
     stop = root / "reader" / "stop"
-    reader = subprocess.Popen(
-        [sys.executable, "-m", "mfg_pipeline_tests.analyst_session", "poll", str(attach), COUNT, str(stop), "0.25"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    return reader, stop
+    return analyst_session.start("poll", attach, COUNT, str(stop), "0.25", env=env), stop
 
 
 def assert_every_record_landed_once(warehouse: Warehouse, apps: dict, days: set[date]) -> None:

@@ -19,6 +19,7 @@ from mfg_pipeline.orchestration.cycles import execute_cycle
 from mfg_pipeline.simulators.fusion_ops.live import LiveShop
 from mfg_pipeline.sources.registry import source_by_name
 from mfg_pipeline.warehouse.store import Warehouse
+from mfg_pipeline_tests import analyst_session
 from mfg_pipeline_tests.conftest import SIM_NOW, serve_simulators
 from mfg_pipeline_tests.contract.kits import KITS, days_back
 
@@ -60,16 +61,7 @@ def start(script: str, *args: str) -> subprocess.Popen:
 
 
 def analyst(mode: str, warehouse: Warehouse, *args: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "mfg_pipeline_tests.analyst_session", mode, str(warehouse.settings.attach_file)]
-    return subprocess.Popen(
-        command + list(args),
-        cwd=REPO,
-        env=os.environ.copy(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return analyst_session.start(mode, warehouse.settings.attach_file, *args)
 
 
 def finish(process: subprocess.Popen, timeout: float = 300) -> None:
