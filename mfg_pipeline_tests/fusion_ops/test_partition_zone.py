@@ -13,6 +13,7 @@ from dagster import DagsterInstance
 from mfg_pipeline.cli import main as cli
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.warehouse.store import Warehouse
+from mfg_pipeline_tests import analyst_session
 from mfg_pipeline_tests.fusion_ops.test_fusion_end_to_end import expected_productions, landed_productions
 
 DAY = date(2026, 11, 10)
@@ -69,9 +70,15 @@ def test_rezone_moves_every_row_to_its_day_in_the_new_zone_and_later_runs_delete
     live_before = warehouse.live_row_count("fusion_ops", "productions")
 
     monkeypatch.setenv("MFG_PARTITION_TIMEZONE", "UTC")
-    outcome = CliRunner().invoke(cli, ["rezone"], catch_exceptions=False)
+    analyst = analyst_session.start(
+        "hold", warehouse.settings.attach_file, "SELECT count(*) FROM fusion_ops.productions"
+    )
+    assert analyst.stdout is not None and analyst.stdout.readline().strip() == "open", analyst.stderr
+    outcome = CliRunner().invoke(cli, ["rezone"], catch_exceptions=False)  # with an analyst's session open
 
     assert outcome.exit_code == 0, outcome.output
+    _, errors = analyst.communicate("\n", timeout=60)
+    assert analyst.returncode == 0, errors[-2000:]
     assert "Europe/Berlin -> UTC" in outcome.output
     utc, berlin = ZoneInfo("UTC"), ZoneInfo("Europe/Berlin")
     loaded = expected_productions(fusion, DAY, berlin)
