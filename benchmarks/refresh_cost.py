@@ -4,11 +4,16 @@ grows.
 For each source and history (42, 365, 730 days at scale 1; Lagerkoll and Fulcrum also at scale 5), against its
 simulator (rate limits lifted, so only requests are measured, not waits):
 1. a daily cycle loads the starting state (not measured);
-2. an hourly and a daily cycle with nothing changed;
+2. an hourly cycle with nothing changed, and the next day's daily cycle (its child sweep: the open records and one
+   slice of the rest, `MFG_CHILD_SWEEP_EVERY_DAYS`);
 3. N changes through the simulator's own mutation methods (20 old-record edits, often a status change; 5 child
    changes; 5 new records; 1 deletion);
-4. an hourly cycle, then a daily cycle; after each, the records still stale against the simulator's current
-   state: parent records among the open ones and among all, and child rows.
+4. an hourly cycle, then the next day's daily cycle; after each, the records still stale against the simulator's
+   current state: parent records among the open ones and among all, and child rows;
+5. the same daily cycle with a forced full child sweep (`mfg/child_sweep=all`: every record's child lists, what
+   every daily cycle cost before the rotating sweep);
+6. a backfill of `<source>_refresh` over the last 60 partitions (sources with daily partitions), one run per
+   partition as Dagster's backfill daemon launches them.
 Each cycle is what its schedule requests at that time, executed in this process as the daemon would run it
 (`execute_cycle`). Requests are counted from the simulator's own log and shown as a share of the vendor's budget
 for the period (the pipeline's configured per-minute limit x 60 or x 1440).
@@ -32,10 +37,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dagster import DagsterInstance  # noqa: E402
+from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill  # noqa: E402
+from dagster._core.utils import make_new_backfill_id  # noqa: E402
 
 from mfg_pipeline.definitions import build_definitions  # noqa: E402
 from mfg_pipeline.engine.refresh import DAILY, HOURLY  # noqa: E402
-from mfg_pipeline.orchestration.cycles import execute_cycle, failures_of  # noqa: E402
+from mfg_pipeline.orchestration.cycles import QUIET, execute_cycle, failures_of  # noqa: E402
+from mfg_pipeline.orchestration.factory import BACKFILL_ID_TAG, CYCLE_TIME_TAG, SWEEP_TAG  # noqa: E402
 from mfg_pipeline.simulators.base import SimulatorServer  # noqa: E402
 from mfg_pipeline.simulators.serving import simulator_of  # noqa: E402
 from mfg_pipeline.sources.registry import source_by_name  # noqa: E402
@@ -43,6 +51,7 @@ from mfg_pipeline.warehouse.store import Warehouse  # noqa: E402
 from mfg_pipeline_tests.contract.kits import KITS, Kit, days_back  # noqa: E402
 
 NOW = datetime(2026, 11, 12, 14, 30, tzinfo=timezone.utc)
+BACKFILL_PARTITIONS = 60
 BUDGET_PER_MINUTE = {"fusion_ops": 120, "lagerkoll": 200, "fulcrum": 120, "isolocity": 60, "traede": 60}
 CHANGES = {"edit_old": 20, "change_child": 5, "create": 5, "delete": 1}
 MUTATIONS = {
@@ -80,8 +89,9 @@ def mutations_for(source: str, app: Any) -> Any:
     return getattr(__import__(module, fromlist=[name]), name)(app, seed=7)
 
 
-def stale_after(kit: Kit, app: Any, warehouse: Warehouse, cycle: str, open_keys: set[tuple]) -> Stale:
-    days = days_back(NOW.date(), 7 if cycle == DAILY else 2)
+def stale_after(kit: Kit, app: Any, warehouse: Warehouse, cycle: str, hours: int, open_keys: set[tuple]) -> Stale:
+    """Records still stale among the days the cycle at NOW + `hours` reloads (its lookback)."""
+    days = days_back((NOW + timedelta(hours=hours)).date(), 7 if cycle == DAILY else 2)
     truth, landed = kit.truth(app, days), kit.landed(warehouse, days)
     stale = Stale()
     parent_truth, parent_landed = truth[kit.parent], landed[kit.parent]
@@ -115,32 +125,70 @@ def measure(source_name: str, history: int, scale: int) -> Row:
         defs = build_definitions()
         warehouse = Warehouse(work)
 
-        def cycle(name: str, label: str, hours: int) -> None:
+        def cycle(name: str, label: str, hours: int, tags: dict[str, str] | None = None) -> None:
             app.clear_log()
-            results = execute_cycle(defs, instance, source, name, NOW + timedelta(hours=hours))
+            results = execute_cycle(defs, instance, source, name, NOW + timedelta(hours=hours), extra_tags=tags)
             if not all(r.success for r in results):
                 raise SystemExit(f"{source_name} {label}: {failures_of(results)[:1]}")
             row.requests[label] = len(app.requests())
 
         cycle(DAILY, "initial", 0)
         cycle(HOURLY, "hourly, nothing changed", 1)
-        cycle(DAILY, "daily, nothing changed", 2)
+        cycle(DAILY, "daily, nothing changed", 24)
         open_before = kit.open_keys(app)
         mutations = mutations_for(source_name, app)
         for kind, count in CHANGES.items():
             row.changes += sum(getattr(mutations, kind)() is not None for _ in range(count))
         open_keys = open_before | kit.open_keys(app)
-        cycle(HOURLY, "hourly, after changes", 3)
-        row.stale["hourly"] = stale_after(kit, app, warehouse, HOURLY, open_keys)
-        cycle(DAILY, "daily, after changes", 4)
-        row.stale["daily"] = stale_after(kit, app, warehouse, DAILY, open_keys)
+        cycle(HOURLY, "hourly, after changes", 25)
+        row.stale["hourly"] = stale_after(kit, app, warehouse, HOURLY, 25, open_keys)
+        cycle(DAILY, "daily, after changes", 48)
+        row.stale["daily"] = stale_after(kit, app, warehouse, DAILY, 48, open_keys)
+        cycle(DAILY, "daily, full sweep", 49, {SWEEP_TAG: "all"})
+        if any(stream.partitioned for stream in source.streams):
+            row.requests["backfill"] = backfill(defs, instance, source_name, app, NOW + timedelta(hours=50))
     server.stop()
     row.seconds = time.monotonic() - started
     return row
 
 
+def backfill(defs: Any, instance: DagsterInstance, source_name: str, app: Any, at: datetime) -> int:
+    """Requests of a backfill of `<source>_refresh` over the last BACKFILL_PARTITIONS days, launched at `at`."""
+    days = [(at.date() - timedelta(days=n)).isoformat() for n in range(BACKFILL_PARTITIONS)][::-1]
+    backfill_id = make_new_backfill_id()
+    instance.add_backfill(
+        PartitionBackfill(
+            backfill_id=backfill_id,
+            status=BulkActionStatus.REQUESTED,
+            from_failure=False,
+            tags={},
+            backfill_timestamp=at.timestamp(),
+            partition_names=days,
+        )
+    )
+    job = defs.resolve_job_def(f"{source_name}_refresh")
+    app.clear_log()
+    for day in days:
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=day,
+            tags={BACKFILL_ID_TAG: backfill_id, CYCLE_TIME_TAG: at.isoformat()},
+            run_config=QUIET,
+            raise_on_error=False,
+        )
+        if not result.success:
+            raise SystemExit(f"{source_name} backfill {day}: {failures_of([result])[:1]}")
+    return len(app.requests())
+
+
 def share(requests: int, source: str, minutes: int) -> str:
     return f"{requests:,} ({100 * requests / (BUDGET_PER_MINUTE[source] * minutes):.2f} %)"
+
+
+def backfill_cell(row: Row) -> str:
+    if "backfill" not in row.requests:
+        return "no partitions"
+    return f"{row.requests['backfill']:,} ({row.requests['backfill'] / row.requests['daily, full sweep']:.2f})"
 
 
 def print_table(rows: list[Row]) -> None:
@@ -159,6 +207,8 @@ def print_table(rows: list[Row]) -> None:
         "stale after hourly",
         "daily, after",
         "stale after daily",
+        "daily, full sweep",
+        f"{BACKFILL_PARTITIONS}-partition backfill (x full sweep)",
     )
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -174,6 +224,8 @@ def print_table(rows: list[Row]) -> None:
             str(r.stale["hourly"]),
             share(r.requests["daily, after changes"], r.source, 1440),
             str(r.stale["daily"]),
+            share(r.requests["daily, full sweep"], r.source, 1440),
+            backfill_cell(r),
         )
         print("| " + " | ".join(cells) + " |")
 

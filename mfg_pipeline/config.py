@@ -79,6 +79,7 @@ def lookback_days(cycle: str) -> int:
 
 
 def child_sweep_every_days() -> int:
-    """MFG_CHILD_SWEEP_EVERY_DAYS (default 1): how often the daily cycle fetches every record's child lists,
-    changed or not, to catch changes only a child list shows."""
-    return env_int("MFG_CHILD_SWEEP_EVERY_DAYS", 1)
+    """MFG_CHILD_SWEEP_EVERY_DAYS (default 7): the daily cycle fetches the child lists of the open records and of
+    one slice in this many of the others, changed or not, so every record's child lists are fetched at least once
+    in this many days (`engine/sweep.py`); 1 sweeps every record every day."""
+    return env_int("MFG_CHILD_SWEEP_EVERY_DAYS", 7)

@@ -24,6 +24,7 @@ import pyarrow as pa
 from mfg_pipeline.config import PARTITION_ZONE_VARIABLE, zone_name
 from mfg_pipeline.declarations import ChildListGone, PartitionWindow, RefetchingClient, SourceClient, Stream
 from mfg_pipeline.engine.staging import KeysFile, Stage, StagedFile, key_schema
+from mfg_pipeline.engine.sweep import ChildSweep
 from mfg_pipeline.http.client import RequestStats
 from mfg_pipeline.http.errors import ChildListError, SourcePayloadError
 from mfg_pipeline.http.pagination import Page
@@ -77,6 +78,7 @@ class LoadReport:
     not_matching_filter: int = 0
     touched_partitions: dict[str, set[date | None]] = field(default_factory=dict)  # table -> partitions republished
     tables: dict[str, Table] = field(default_factory=dict)
+    child_sweep: str = "none"  # whose child lists the pass fetched whatever their payload (`ChildSweep.describe`)
 
     @property
     def source_rows(self) -> dict[str, int]:
@@ -128,8 +130,9 @@ class StreamLoad:
       day of its own time column (the changes feed, the open and full passes).
     - `scope`: what the pass lists whole (its day, or the whole table): rows of it the source no longer lists
       are soft-deleted at commit.
-    - `sweep_children`: stage every record and fetch its child lists, changed or not (the periodic full pass
-      that catches changes only a child list shows).
+    - `child_sweep`: the records whose child lists are fetched whatever their payload (the daily full pass's
+      sweep that catches changes only a child list shows, `engine/sweep.py`); a record is rewritten only if it,
+      or one of its lists, changed.
     - `null_keeps_stored`: parent columns the records' shape lacks (a changes feed): a NULL keeps the stored
       value.
     - `partition_zone` (partitioned stream): the zone of the partition days (default: `placement_timezone`),
@@ -145,7 +148,7 @@ class StreamLoad:
         window: PartitionWindow | None = None,
         placement_timezone: tzinfo | None = None,
         scope: Scope | None = None,
-        sweep_children: bool = False,
+        child_sweep: ChildSweep | None = None,
         kind: str = "window",
         expect: tuple[str, Sequence[Any]] | None = None,
         null_keeps_stored: tuple[str, ...] = (),
@@ -156,12 +159,9 @@ class StreamLoad:
         if stream.partitioned and window is None and placement_timezone is None:
             raise ValueError(f"{client.system} {stream.name}: a partitioned stream needs a window or a timezone")
         self.client, self.stream, self.warehouse, self.window = client, stream, warehouse, window
-        self.placement_timezone, self.scope, self.sweep_children, self.kind = (
-            placement_timezone,
-            scope,
-            sweep_children,
-            kind,
-        )
+        self.placement_timezone, self.scope, self.kind = placement_timezone, scope, kind
+        wanted = child_sweep is not None and child_sweep.sweeps_anything and bool(stream.child_endpoints)
+        self.child_sweep = child_sweep if wanted else None
         self.started = time.monotonic()
         self.started_at = datetime.now(timezone.utc)
         self._stats_before = client.stats.as_dict()
@@ -217,24 +217,32 @@ class StreamLoad:
             return [keys[i] for i in kept]
         fingerprints = {i: fingerprint(self._signature, records[i]) for i in kept}
         stored = self._stored_fingerprints([keys[i] for i in kept])
-        gone: set[int] = set()
-        if self.sweep_children and self.stream.child_endpoints:
-            # Every child list is fetched; a record is rewritten only if it, or one of its lists, changed.
-            records, gone = self._with_children(page, records, kept, parents, keys)
+        swept = self._swept(kept, keys, parents)
+        changed = [i for i in kept if i not in swept and _parent_part(stored.get(keys[i])) != fingerprints[i]]
+        if self.stream.child_endpoints and (changed or swept):
+            # A swept record counts as changed if it or one of its lists did; another, if its own payload did.
+            fetched = sorted({*changed, *swept})
+            records, gone = self._with_children(page, records, fetched, parents, keys)
             kept = [i for i in kept if i not in gone]
-            fingerprints = {i: f"{fingerprints[i]}/{self._children_fingerprint(records[i])}" for i in kept}
-            changed = [i for i in kept if stored.get(keys[i]) != fingerprints[i]]
-        else:
-            changed = [i for i in kept if _parent_part(stored.get(keys[i])) != fingerprints[i]]
-            if changed and self.stream.child_endpoints:
-                records, gone = self._with_children(page, records, changed, parents, keys)
-                kept = [i for i in kept if i not in gone]
-                changed = [i for i in changed if i not in gone]
-                fingerprints.update({i: f"{fingerprints[i]}/{self._children_fingerprint(records[i])}" for i in changed})
+            fingerprints.update(
+                {i: f"{fingerprints[i]}/{self._children_fingerprint(records[i])}" for i in fetched if i not in gone}
+            )
+            changed = [
+                i for i in fetched if i not in gone and (i not in swept or stored.get(keys[i]) != fingerprints[i])
+            ]
         self._see([keys[i] for i in kept])
         if changed:
             self._stage_records(page, records, parents, changed, keys, fingerprints, deleted)
         return [keys[i] for i in kept]
+
+    def _swept(self, kept: list[int], keys: list[tuple], parents: dict[str, list]) -> set[int]:
+        sweep = self.child_sweep
+        if sweep is None:
+            return set()
+        if sweep.everything:
+            return set(kept)
+        states = parents.get(sweep.state_column or "", [None] * len(keys))
+        return {i for i in kept if sweep.covers(keys[i], states[i])}
 
     def _records_of(self, page: Page) -> list[Any]:
         post_process = self.stream.post_process
@@ -492,4 +500,5 @@ class StreamLoad:
             not_matching_filter=self.not_matching,
             touched_partitions=touched,
             tables={t.name: t for t in self.stream.tables},
+            child_sweep=self.child_sweep.describe() if self.child_sweep else "none",
         )

@@ -4,8 +4,9 @@
 - open pass: only the records that can still change (the vendor's own state filter, `OpenRecords`), then every
   record the warehouse holds as open that the list no longer returns, fetched by key: it closed, or was deleted;
 - modified pass: only what the vendor says was modified since the previous pass (`ModifiedSince`);
-- full pass: every record, so what disappeared is soft-deleted; with `sweep_children` every child list is
-  fetched too, catching changes only a child shows.
+- full pass: every record, so what disappeared is soft-deleted; with `sweep_children` the child lists of the open
+  records and of the day's slice of the others are fetched too, catching changes only a child shows
+  (`engine/sweep.py`); with `sweep_all`, every record's.
 In every pass, a record whose payload is unchanged costs nothing beyond its share of a list page.
 
 `plan_for` turns a cycle (the `mfg/cycle` run tag: hourly, daily, or none for a manual run or a backfill) into
@@ -18,15 +19,16 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import timezone, tzinfo
+from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 from mfg_pipeline.declarations import OpenRecords, PartitionWindow, SourceClient, Stream
 from mfg_pipeline.engine.load import LoadReport, ProgressCallback, StreamLoad
+from mfg_pipeline.engine.sweep import ChildSweep, slices_due
 from mfg_pipeline.http.client import Logger
 from mfg_pipeline.http.errors import ChildListError, SourceHttpError
 from mfg_pipeline.records.schema import STRING
-from mfg_pipeline.warehouse.state import MODIFIED_PASS
+from mfg_pipeline.warehouse.state import CHILD_SWEEP, MODIFIED_PASS
 from mfg_pipeline.warehouse.store import Scope, Warehouse
 
 HOURLY, DAILY = "hourly", "daily"
@@ -40,7 +42,10 @@ class RefreshPlan:
     open_pass: bool = False
     modified_pass: bool = False
     full_pass: bool = False
-    sweep_children: bool = False
+    sweep_children: bool = False  # the full pass fetches the due child lists (open records, the day's slice)
+    sweep_all: bool = False  # every record's child lists, in the window or full pass (forced by a run tag)
+    sweep_every_days: int = 1  # the slices of the rotating sweep: every record's children once in this many days
+    cycle_time: datetime | None = None  # when the run's cycle fired (None: now): the day a sweep counts as
     partition_timezone: tzinfo = timezone.utc  # where a partitioned stream's records land outside a window pass
 
     @property
@@ -55,23 +60,32 @@ def plan_for(
     *,
     window: PartitionWindow | None = None,
     anchor: bool = True,
-    sweep_children: bool = False,
+    sweep_all: bool = False,
+    sweep_every_days: int = 1,
+    cycle_time: datetime | None = None,
     partition_timezone: tzinfo = timezone.utc,
 ) -> RefreshPlan:
     """The passes a run makes for `stream`. `anchor`: this run is the one of its cycle that also makes the
     cross-day passes of a partitioned stream (the run for today's partition); other partitions of the same
-    cycle only reload their day."""
-    plan = RefreshPlan(window=window, partition_timezone=partition_timezone, sweep_children=sweep_children)
+    cycle only reload their day. A full pass outside the hourly cycle sweeps the child lists that are due."""
+    sweep_all = sweep_all and bool(stream.child_endpoints)
+    plan = RefreshPlan(
+        window=window,
+        partition_timezone=partition_timezone,
+        sweep_all=sweep_all,
+        sweep_every_days=sweep_every_days,
+        cycle_time=cycle_time,
+    )
     if stream.partitioned and not anchor:
         return plan
     if cycle == DAILY or (cycle is None and not stream.partitioned):
-        return replace(plan, full_pass=stream.readable_whole, sweep_children=sweep_children or cycle is None)
+        return replace(plan, full_pass=stream.readable_whole, sweep_children=bool(stream.child_endpoints))
     if cycle == HOURLY:
         if stream.open_records is not None:
-            return replace(plan, open_pass=True, sweep_children=False)
+            return replace(plan, open_pass=True)
         if stream.modified_since is not None:
-            return replace(plan, modified_pass=True, sweep_children=False)
-        return replace(plan, full_pass=not stream.partitioned and stream.readable_whole, sweep_children=False)
+            return replace(plan, modified_pass=True)
+        return replace(plan, full_pass=not stream.partitioned and stream.readable_whole)
     return plan
 
 
@@ -93,7 +107,7 @@ class Refresh:
                 **self._load_args(
                     "window",
                     Scope.day(self.plan.window.key),
-                    sweep=self.plan.sweep_children and not self.plan.full_pass,
+                    ChildSweep.all_records() if self.plan.sweep_all and not self.plan.full_pass else None,
                 )
             )
             reports.append(self._walk(window_load, window=self.plan.window))
@@ -105,7 +119,9 @@ class Refresh:
             reports.append(self.modified())
         return reports
 
-    def _load_args(self, kind: str, scope: Scope | None, sweep: bool = False, **extra: Any) -> dict[str, Any]:
+    def _load_args(
+        self, kind: str, scope: Scope | None, sweep: ChildSweep | None = None, **extra: Any
+    ) -> dict[str, Any]:
         placement = None if kind == "window" or not self.stream.partitioned else self.plan.partition_timezone
         return {
             "client": self.client,
@@ -114,7 +130,7 @@ class Refresh:
             "window": self.plan.window if kind == "window" else None,
             "placement_timezone": placement,
             "scope": scope,
-            "sweep_children": sweep,
+            "child_sweep": sweep,
             "kind": kind,
             "partition_zone": self.plan.partition_timezone if self.stream.partitioned else None,
             **extra,
@@ -142,11 +158,30 @@ class Refresh:
         return load.report()
 
     def full(self, sweep: bool | None = None) -> LoadReport:
-        sweep = self.plan.sweep_children if sweep is None else sweep
-        load = StreamLoad(**self._load_args("full", Scope.whole_table(), sweep))
+        wanted = (self.plan.sweep_children or self.plan.sweep_all) if sweep is None else sweep
+        child_sweep = self._due_sweep() if wanted else None
+        load = StreamLoad(**self._load_args("full", Scope.whole_table(), child_sweep))
         report = self._walk(load)
         self._remember_pass(load)
+        if child_sweep is not None and (child_sweep.everything or child_sweep.slices):
+            swept_at = self.plan.cycle_time or load.started_at
+            self.warehouse.set_stream_state(self.client.system, self.stream.name, CHILD_SWEEP, swept_at)
         return report
+
+    def _due_sweep(self) -> ChildSweep:
+        """The open records' child lists, and those of the slices due since this stream's last sweep."""
+        if self.plan.sweep_all:
+            return ChildSweep.all_records()
+        zone, every = self.plan.partition_timezone, self.plan.sweep_every_days
+        last = self.warehouse.stream_state(self.client.system, self.stream.name, CHILD_SWEEP)
+        today = (self.plan.cycle_time or datetime.now(timezone.utc)).astimezone(zone).date()
+        spec = self.stream.open_records
+        return ChildSweep(
+            state_column=spec.column if spec else None,
+            open_states=frozenset(open_values(spec)) if spec else frozenset(),
+            slices=slices_due(last.astimezone(zone).date() if last else None, today, every),
+            every=every,
+        )
 
     def modified(self) -> LoadReport:
         spec = self.stream.modified_since
@@ -246,7 +281,7 @@ def load_stream(
     progress: ProgressCallback | None = None,
 ) -> LoadReport:
     """One complete load: a partitioned stream's day, or a snapshot's whole list (with every child list)."""
-    plan = RefreshPlan(window=window, full_pass=window is None, sweep_children=True)
+    plan = RefreshPlan(window=window, full_pass=window is None, sweep_all=True)
     return refresh_stream(client, stream, warehouse, plan, progress)[-1]
 
 

@@ -21,8 +21,10 @@ def execute_cycle(
     cycle: str,
     now: datetime,
     run_config: Any = None,
+    extra_tags: dict[str, str] | None = None,
 ) -> list[ExecuteInProcessResult]:
-    """Every run the `<source>_<cycle>_refresh` schedule requests at `now`, executed in order."""
+    """Every run the `<source>_<cycle>_refresh` schedule requests at `now`, executed in order (with `extra_tags`,
+    e.g. a forced child sweep)."""
     job = defs.resolve_job_def(f"{source.name}_refresh")
     partitioned = [table_key(source, t) for s in source.streams if s.partitioned for t in s.tables]
     results = []
@@ -32,7 +34,7 @@ def execute_cycle(
                 instance=instance,
                 partition_key=request.partition_key,
                 asset_selection=request.asset_selection,
-                tags=request.tags,
+                tags={**request.tags, **(extra_tags or {})},
                 raise_on_error=False,
                 run_config=run_config or QUIET,
             )

@@ -68,8 +68,11 @@ CHECK_DESCRIPTIONS = {
 # a snapshot's whole list.
 CYCLE_TAG = "mfg/cycle"  # hourly or daily
 ANCHOR_TAG = "mfg/cycle_anchor"  # "true" on the run of a cycle that also makes a partitioned stream's cross-day passes
-SWEEP_TAG = "mfg/child_sweep"  # "true": fetch every record's child lists, changed or not
+SWEEP_TAG = "mfg/child_sweep"  # "all": fetch every record's child lists, changed or not, whatever the cadence
 SOURCE_TAG = "mfg/source"
+CYCLE_TIME_TAG = "mfg/cycle_time"  # when the cycle's schedule fired (ISO): the day its child sweep counts as
+# Dagster's own tags on a backfill's runs (not exported by name from the public API).
+BACKFILL_ID_TAG, PARTITION_NAME_TAG = "dagster/backfill", "dagster/partition"
 
 
 def daily_partitions() -> DailyPartitionsDefinition:
@@ -160,10 +163,32 @@ def stream_assets(
     def _materialize(context, sources: SourcesResource, warehouse: WarehouseResource) -> Iterator[Any]:
         # `context` unannotated: Dagster checks the annotation at definition time and cannot read the string
         # annotations this module's `from __future__ import annotations` makes.
+        loaded_by = backfill_run_for_snapshot(context, stream)
+        if loaded_by is not None:
+            context.log.info(
+                f"{source.name} {stream.name}: not partitioned, so this backfill loads it once, in its run for "
+                f"{loaded_by}; nothing to do in this partition's run"
+            )
+            return
         landed = yield from _run_stream(context, described, sources, warehouse.warehouse())
         yield from _checks(context, described, *landed)
 
     return _materialize
+
+
+def backfill_run_for_snapshot(context: AssetExecutionContext, stream: Stream) -> str | None:
+    """In a job backfill (one run per partition), the partition whose run loads an unpartitioned stream, when it
+    is not this run's: the backfill's latest. Without this, each of N runs would list and sweep the whole stream.
+    (An asset backfill runs an unpartitioned asset once by itself; a schedule's runs carry their cycle.)"""
+    tags = context.run.tags
+    if stream.partitioned or CYCLE_TAG in tags or BACKFILL_ID_TAG not in tags:
+        return None
+    backfill = context.instance.get_backfill(tags[BACKFILL_ID_TAG])
+    partitions = backfill.partition_names if backfill is not None else None
+    if not partitions:
+        return None
+    loading = max(partitions)
+    return None if tags.get(PARTITION_NAME_TAG, loading) == loading else loading
 
 
 def _plan(context: AssetExecutionContext, stream: Stream) -> RefreshPlan:
@@ -177,7 +202,9 @@ def _plan(context: AssetExecutionContext, stream: Stream) -> RefreshPlan:
         tags.get(CYCLE_TAG),
         window=window,
         anchor=tags.get(ANCHOR_TAG) == "true",
-        sweep_children=tags.get(SWEEP_TAG) == "true" and bool(stream.child_endpoints),
+        sweep_all=tags.get(SWEEP_TAG) in ("all", "true"),
+        sweep_every_days=config.child_sweep_every_days(),
+        cycle_time=datetime.fromisoformat(tags[CYCLE_TIME_TAG]) if CYCLE_TIME_TAG in tags else None,
         partition_timezone=config.partition_timezone(),
     )
 
@@ -324,7 +351,9 @@ def _run_metadata(reports: Sequence[LoadReport], table: Table, plan: RefreshPlan
         "outside_window_dropped": MetadataValue.int(total["outside_window_dropped"]),
         "duration_seconds": MetadataValue.float(round(sum(r.seconds for r in reports), 3) + 0.0),
         "commit_seconds": MetadataValue.float(round(sum(r.commit_seconds for r in reports), 3) + 0.0),
-        "child_sweep": MetadataValue.bool(plan.sweep_children),
+        "child_sweep": MetadataValue.text(
+            ", ".join(r.child_sweep for r in reports if r.child_sweep != "none") or "none"
+        ),
     }
     if plan.window is not None:
         metadata["window_start"] = MetadataValue.text(plan.window.start.isoformat())
@@ -423,11 +452,9 @@ def cycle_run_requests(
     """The runs of one cycle: every stream for today (the anchor run), plus the recent days of the partitioned
     streams (MFG_SCHEDULE_LOOKBACK_DAYS hourly, MFG_DAILY_LOOKBACK_DAYS daily)."""
     today = now.astimezone(config.partition_timezone()).date()
-    tags = {CYCLE_TAG: cycle, SOURCE_TAG: source.name}
     stamp = now.isoformat()
+    tags = {CYCLE_TAG: cycle, SOURCE_TAG: source.name, CYCLE_TIME_TAG: stamp}
     anchor = {**tags, ANCHOR_TAG: "true"}
-    if cycle == DAILY:  # the anchor run's full passes sweep the child lists, every MFG_CHILD_SWEEP_EVERY_DAYS days
-        anchor[SWEEP_TAG] = str(today.toordinal() % config.child_sweep_every_days() == 0).lower()
     if not partitioned_keys:
         yield RunRequest(run_key=f"{cycle}@{stamp}", tags=anchor)
         return
@@ -452,7 +479,7 @@ def cycle_description(source: SourceSystem, cycle: str) -> str:
         if stream.loader is not None:
             lines.append(f"{stream.name}: its own flow (every cycle)")
             continue
-        plan = plan_for(stream, cycle, anchor=True, sweep_children=cycle == DAILY)
+        plan = plan_for(stream, cycle, anchor=True)
         passes = [("window" if stream.partitioned else None), *plan.passes]
         what = {
             "window": "recent days",
@@ -461,8 +488,8 @@ def cycle_description(source: SourceSystem, cycle: str) -> str:
             "full": "the whole list",
         }
         described = ", ".join(what[p] for p in passes if p) or "nothing"
-        if plan.full_pass and stream.child_endpoints and cycle == DAILY:
-            described += " (child lists every MFG_CHILD_SWEEP_EVERY_DAYS days)"
+        if plan.sweep_children:
+            described += " (child lists: the open records', and a 1/MFG_CHILD_SWEEP_EVERY_DAYS slice of the rest)"
         lines.append(f"{stream.name}: {described}")
     when = "Every hour at :15" if cycle == HOURLY else "Every day at 02:45"
     return f"{when}, {source.title}: " + "; ".join(lines) + "."

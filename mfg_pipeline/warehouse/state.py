@@ -12,6 +12,7 @@ from mfg_pipeline.warehouse.layout import STREAM_STATE
 from mfg_pipeline.warehouse.settings import LAKE_ALIAS
 
 MODIFIED_PASS = "modified_pass"  # when the last modified-since pass started
+CHILD_SWEEP = "child_sweep"  # when the last full pass that swept a slice of child lists started (engine/sweep.py)
 
 
 class StreamState:

@@ -36,6 +36,8 @@ class Change:
 
     edited: list[tuple] = field(default_factory=list)
     children: list[tuple] = field(default_factory=list)
+    # Child-only changes under closed parents (no open pass lists them): the rotating child sweep's to catch.
+    closed_children: list[tuple] = field(default_factory=list)
     deleted: list[tuple] = field(default_factory=list)
     created: list[tuple] = field(default_factory=list)
 
@@ -103,7 +105,7 @@ def lagerkoll_mutate(app: Any) -> Change:
     change.children.append((running["orderId"],))
     closed = next(o for o in data.orders if o["state"] == 2 and o is not old_open)
     data.book_output(closed, good=3, waste=0, at=now, touch_order=False)  # a change only the batches show
-    change.children.append((closed["orderId"],))
+    change.closed_children.append((closed["orderId"],))
     gone = next(o for o in data.orders if o["state"] == 0)
     data.remove(gone["orderId"])
     change.deleted.append((gone["orderId"],))
@@ -152,7 +154,7 @@ def fulcrum_truth(app: Any, days: set[date]) -> Truth:
     for job in data.jobs:
         flat = [op for item in data.items_to_make[job.id] for op in data.operations[item.id]]
         for position, op in enumerate(flat):
-            operations[(job.id, position)] = (op.id, op.body["status"])
+            operations[(job.id, position)] = (op.id, op.body["status"], op.body["instructions"])
     return {
         "jobs": {(j.id,): (j.body["status"], j.body["number"]) for j in data.jobs},
         "job_operations": operations,
@@ -177,6 +179,10 @@ def fulcrum_mutate(app: Any) -> Change:
     issued = [i for i in data.invoices if i.body["status"] == "issued" and not i.body["deleted"]]
     data.add_invoice_line(issued[0], "Expedite fee", 1, 45.0)
     change.children.append((issued[0].id,))
+    done = next(j for j in data.jobs if j.body["status"] == "complete" and data.items_to_make[j.id])
+    operation = data.operations[data.items_to_make[done.id][0].id][0]
+    operation.body["instructions"] += " (corrected)"  # after the job completed: only its operations list shows it
+    change.closed_children.append((done.id,))
     data.void_invoice(issued[1])  # the vendor's deletion flag: hidden from the current view
     draft = next(j for j in data.jobs if j.body["status"] in ("draft", "needsReview"))
     data.remove_job(draft)
@@ -190,7 +196,7 @@ FULCRUM = Kit(
     source="fulcrum",
     columns={
         "jobs": ("id", "status", "number"),
-        "job_operations": ("job_id", "position", "operation_id", "status"),
+        "job_operations": ("job_id", "position", "operation_id", "status", "instructions"),
         "invoices": ("id", "status", "total"),
         "invoice_line_items": ("invoice_id", "position", "line_item_id", "quantity"),
     },
