@@ -7,7 +7,7 @@ from datetime import date, timezone, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mfg_pipeline.http.errors import MissingCredentialError
+from mfg_pipeline.http.errors import MissingCredentialError, SettingError
 
 PARTITION_ZONE_VARIABLE = "MFG_PARTITION_TIMEZONE"
 
@@ -32,9 +32,9 @@ def env_int(name: str, default: int, minimum: int = 1) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"Environment variable {name} must be an integer, got {raw!r}") from None
+        raise SettingError(name, f"Environment variable {name} must be an integer, got {raw!r}") from None
     if value < minimum:
-        raise ValueError(f"Environment variable {name} must be at least {minimum}, got {value}")
+        raise SettingError(name, f"Environment variable {name} must be at least {minimum}, got {value}")
     return value
 
 
@@ -43,8 +43,8 @@ def env_timezone(name: str, default: str = "UTC") -> ZoneInfo:
     try:
         return ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"Environment variable {name}: unknown timezone {raw!r} (use an IANA name such as Europe/Berlin)"
+        raise SettingError(
+            name, f"Environment variable {name}: unknown timezone {raw!r} (use an IANA name such as Europe/Berlin)"
         ) from None
 
 

@@ -26,7 +26,7 @@ from mfg_pipeline.declarations import OpenRecords, PartitionWindow, SourceClient
 from mfg_pipeline.engine.load import LoadReport, ProgressCallback, StreamLoad
 from mfg_pipeline.engine.sweep import ChildSweep, slices_due
 from mfg_pipeline.http.client import Logger
-from mfg_pipeline.http.errors import ChildListError, SourceHttpError
+from mfg_pipeline.http.errors import ChildListError, SettingError, SourceHttpError
 from mfg_pipeline.records.schema import STRING
 from mfg_pipeline.warehouse.state import CHILD_SWEEP, MODIFIED_PASS
 from mfg_pipeline.warehouse.store import Scope, Warehouse
@@ -289,13 +289,14 @@ def open_values(spec: OpenRecords) -> tuple[Any, ...]:
     """The open states: the declaration's, or the comma-separated values of `spec.setting` when it is set
     (empty: no open pass)."""
     raw = os.environ.get(spec.setting) if spec.setting else None
-    if raw is None:
+    if raw is None or spec.setting is None:
         return spec.values
     coerce: Callable[[Any], Any] = (spec.value_type or STRING).coerce
     try:
         return tuple(coerce(part.strip()) for part in raw.split(",") if part.strip())
     except (TypeError, ValueError):
-        raise ValueError(
+        raise SettingError(
+            spec.setting,
             f"Environment variable {spec.setting} must be a comma-separated list of "
-            f"{(spec.value_type or STRING).name} values, got {raw!r}"
+            f"{(spec.value_type or STRING).name} values, got {raw!r}",
         ) from None

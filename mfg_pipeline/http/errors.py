@@ -15,6 +15,14 @@ class ConfigurationError(RuntimeError):
     variable: str | None = None
 
 
+class SettingError(ConfigurationError, ValueError):
+    """An environment variable holds a value the pipeline cannot use; the message names it and says what fits."""
+
+    def __init__(self, variable: str, message: str):
+        self.variable = variable
+        super().__init__(message)
+
+
 class MissingCredentialError(ConfigurationError):
     """A required environment variable is not set; the message names it."""
 

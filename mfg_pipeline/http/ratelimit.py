@@ -22,6 +22,8 @@ from pathlib import Path
 
 from pyrate_limiter import AbstractBucket, Duration, Limiter, Rate, SQLiteBucket
 
+from mfg_pipeline.http.errors import SettingError
+
 WINDOW_MARGIN_SECONDS = 1.0
 
 _limiters: dict[tuple[str, str, int], Limiter] = {}
@@ -68,9 +70,10 @@ def _build(name: str, per_minute: int, data_dir: Path, backend: str) -> Limiter:
 
         bucket = PostgresBucket(ConnectionPool(backend), f"mfg_rate_{name}", rates)
         return Limiter(bucket, buffer_ms=20)
-    raise ValueError(
+    raise SettingError(
+        "MFG_RATE_LIMIT_BACKEND",
         f"MFG_RATE_LIMIT_BACKEND: unsupported backend {backend!r} "
-        "(use a sqlite:/// directory, redis://... or postgresql://...)"
+        "(use a sqlite:/// directory, redis://... or postgresql://...)",
     )
 
 

@@ -19,9 +19,7 @@ from mfg_pipeline.http.errors import ConfigurationError, SourceError
 
 def failure_for(error: BaseException, source: str, stream: str | None = None) -> Failure | None:
     """The `Failure` to raise instead of `error`, or None when it is not one the pipeline understands."""
-    is_setting = isinstance(error, ConfigurationError) or (
-        isinstance(error, ValueError) and str(error).startswith("Environment variable")
-    )
+    is_setting = isinstance(error, ConfigurationError)
     if not is_setting and not isinstance(error, SourceError):
         return None
     metadata: dict[str, Any] = {

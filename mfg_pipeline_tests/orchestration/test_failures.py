@@ -1,21 +1,31 @@
 """Failures say what is wrong and what to change, fast: a base URL that reaches nothing fails within 30 s naming
 the host and the variable; an HTML answer is named as such, with its URL and the variable; a missing credential is
-one line first (a Dagster Failure with metadata, and one line in the demo's output)."""
+one line first (a Dagster Failure with metadata, and one line in the demo's output); a setting that holds an
+unusable value is a configuration failure by its type, naming the variable."""
 
 from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from dagster import DagsterInstance
 
+from mfg_pipeline import config
 from mfg_pipeline.cli import main
 from mfg_pipeline.definitions import build_definitions
+from mfg_pipeline.engine.refresh import open_values
+from mfg_pipeline.http.errors import ConfigurationError
+from mfg_pipeline.http.ratelimit import shared_limiter
+from mfg_pipeline.orchestration.failures import failure_for
 from mfg_pipeline.simulators.base import Fault, SimulatorServer
+from mfg_pipeline.sources.fusion_ops.changes import channels_from_env
+from mfg_pipeline.sources.lagerkoll.streams import PRODUCTION_ORDERS as LAGERKOLL_ORDERS
 from mfg_pipeline.sources.registry import source_by_name
+from mfg_pipeline.sources.traede.settings import env_filter_groups
 from mfg_pipeline_tests.conftest import SIM_NOW, serve_simulators
 
 
@@ -105,3 +115,24 @@ def test_a_missing_credential_is_a_one_line_failure_with_metadata_and_one_line_i
     assert len(errors) == 1, result.output  # four streams, one cause: said once
     assert "Traceback" not in result.output and "Stack Trace" not in result.output
     print(f"\nmissing credential: {len(result.output.splitlines())} lines of demo output")
+
+
+BAD_SETTINGS = [
+    ("FUSION_OPS_CHANGE_CHANNELS", "production=NOT_A_TYPE", lambda: channels_from_env()),
+    ("MFG_CHILD_SWEEP_EVERY_DAYS", "weekly", lambda: config.child_sweep_every_days()),
+    ("MFG_PARTITION_TIMEZONE", "Mars/Olympus", lambda: config.partition_timezone()),
+    ("LAGERKOLL_OPEN_STATES", "new,developing", lambda: open_values(LAGERKOLL_ORDERS.open_records)),
+    ("TRAEDE_EXPORT_FILTER_GROUPS", "[{}]", lambda: env_filter_groups("TRAEDE_EXPORT_FILTER_GROUPS")),
+    ("MFG_RATE_LIMIT_BACKEND", "mysql://somewhere", lambda: shared_limiter("bad_backend", 60, Path("."))),
+]
+
+
+@pytest.mark.parametrize(("variable", "value", "read"), BAD_SETTINGS, ids=[v for v, _, _ in BAD_SETTINGS])
+def test_a_setting_that_cannot_be_used_is_a_named_configuration_failure_by_its_type(variable, value, read, monkeypatch):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as raised:
+        read()
+    assert raised.value.variable == variable and variable in str(raised.value)
+    failure = failure_for(raised.value, "fusion_ops")
+    assert failure is not None and failure.metadata["kind"].value == "configuration"
+    assert failure.metadata["check_variable"].value == variable and not failure.allow_retries

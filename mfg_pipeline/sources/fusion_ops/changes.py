@@ -25,7 +25,7 @@ from mfg_pipeline.config import env_int, env_str, zone_name
 from mfg_pipeline.declarations import Stream
 from mfg_pipeline.engine.load import LoadReport, PagesInHand, StreamLoad
 from mfg_pipeline.engine.staging import Stage
-from mfg_pipeline.http.errors import DeadlineExceeded, SourcePayloadError
+from mfg_pipeline.http.errors import DeadlineExceeded, SettingError, SourcePayloadError
 from mfg_pipeline.http.pagination import Page
 from mfg_pipeline.records.schema import BOOL, INT, STRING, TIMESTAMP, Column, Table
 from mfg_pipeline.sources.fusion_ops.settings import COMPANY_TIMEZONE_VARIABLE
@@ -70,6 +70,7 @@ FEED_LACKS: dict[str, tuple[str, ...]] = {
     "PRODUCTION": ("worker_name",),  # the list's `worker-name=true`; the feed sends the worker's number
     "PRODUCT": ("standard_uom_code", "label_code"),  # on GET /api/v1/products, not in the PRODUCT feed example
 }
+CHANNELS_VARIABLE = "FUSION_OPS_CHANGE_CHANNELS"
 DEFAULT_CHANNELS = "production=PRODUCTION,downtime=DOWN_TIME,punch_clock=PUNCH_CLOCK"
 
 CHANGE_LOG = Table(
@@ -111,17 +112,20 @@ class Channel:
 
 def channels_from_env() -> list[Channel]:
     """FUSION_OPS_CHANGE_CHANNELS: `name=TYPE,...` (default: production records, downtimes and punch clocks)."""
-    raw = env_str("FUSION_OPS_CHANGE_CHANNELS", DEFAULT_CHANNELS)
+    raw = env_str(CHANNELS_VARIABLE, DEFAULT_CHANNELS)
     channels = []
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, _, kind = item.partition("=")
         kind = kind.strip().upper()
         if not name or kind not in CHANNEL_TYPES:
-            raise ValueError(f"FUSION_OPS_CHANGE_CHANNELS: {item!r} is not name=TYPE with TYPE one of {CHANNEL_TYPES}")
+            raise SettingError(
+                CHANNELS_VARIABLE, f"{CHANNELS_VARIABLE}: {item!r} is not name=TYPE with TYPE one of {CHANNEL_TYPES}"
+            )
         channels.append(Channel(name.strip(), kind))
     if len(channels) > MAX_CHANNELS:
-        raise ValueError(
-            f"FUSION_OPS_CHANGE_CHANNELS: {len(channels)} channels; an organization has at most {MAX_CHANNELS}"
+        raise SettingError(
+            CHANNELS_VARIABLE,
+            f"{CHANNELS_VARIABLE}: {len(channels)} channels; an organization has at most {MAX_CHANNELS}",
         )
     return channels
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mfg_pipeline.config import env_int, env_str, require_env
-from mfg_pipeline.http.errors import MissingCredentialError
+from mfg_pipeline.http.errors import MissingCredentialError, SettingError
 
 DEFAULT_BASE_URL = "https://capi.lagerkoll.com"
 DEFAULT_RATE_LIMIT_PER_MINUTE = 200  # the doc: "MAX number of requests per minute is set to 200"
@@ -88,4 +88,6 @@ def _first_page(raw: str) -> int | None:
         return None
     if value in ("0", "1"):
         return int(value)
-    raise ValueError(f"Environment variable LAGERKOLL_FIRST_PAGE must be auto, 0 or 1, got {raw!r}")
+    raise SettingError(
+        "LAGERKOLL_FIRST_PAGE", f"Environment variable LAGERKOLL_FIRST_PAGE must be auto, 0 or 1, got {raw!r}"
+    )

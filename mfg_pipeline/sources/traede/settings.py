@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mfg_pipeline.config import env_int, env_str, require_env
+from mfg_pipeline.http.errors import SettingError
 from mfg_pipeline.records.schema import parse_instant
 
 DEFAULT_BASE_URL = "https://api.traede.com"
@@ -26,7 +27,7 @@ def env_flag(name: str, default: bool) -> bool:
         return default
     value = raw.strip().lower()
     if value not in ("0", "1", "true", "false"):
-        raise ValueError(f"Environment variable {name} must be 0 or 1, got {raw!r}")
+        raise SettingError(name, f"Environment variable {name} must be 0 or 1, got {raw!r}")
     return value in ("1", "true")
 
 
@@ -37,8 +38,8 @@ def env_instant(name: str) -> datetime | None:
     try:
         return parse_instant(raw, timezone.utc)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"Environment variable {name} must be a UTC date-time such as 2024-01-01T00:00:00Z, got {raw!r}"
+        raise SettingError(
+            name, f"Environment variable {name} must be a UTC date-time such as 2024-01-01T00:00:00Z, got {raw!r}"
         ) from None
 
 
@@ -51,7 +52,7 @@ def env_filter_groups(name: str) -> tuple[dict[str, Any], ...]:
     try:
         groups = json.loads(raw)
     except ValueError:
-        raise ValueError(f"Environment variable {name} must be JSON, e.g. {FILTER_GROUPS_EXAMPLE}") from None
+        raise SettingError(name, f"Environment variable {name} must be JSON, e.g. {FILTER_GROUPS_EXAMPLE}") from None
     well_formed = isinstance(groups, list) and all(
         isinstance(g, dict)
         and isinstance(g.get("filters"), list)
@@ -60,9 +61,10 @@ def env_filter_groups(name: str) -> tuple[dict[str, Any], ...]:
         for g in groups
     )
     if not well_formed:
-        raise ValueError(
+        raise SettingError(
+            name,
             f"Environment variable {name} must be a list of filter groups, each with a non-empty "
-            f"'filters' list of {{key, operator, value}}, e.g. {FILTER_GROUPS_EXAMPLE}"
+            f"'filters' list of {{key, operator, value}}, e.g. {FILTER_GROUPS_EXAMPLE}",
         )
     return tuple(groups)
 
