@@ -72,7 +72,7 @@ from mfg_pipeline.sources.fusion_ops.changes import (
 )
 from mfg_pipeline.sources.fusion_ops.settings import COMPANY_TIMEZONE_VARIABLE
 from mfg_pipeline.sources.fusion_ops.streams import FEED_ONLY_STREAMS
-from mfg_pipeline.warehouse.checks import primary_key_check, rows_for_keys_check
+from mfg_pipeline.warehouse.checks import PRIMARY_KEY_CHECK, primary_key_check, rows_for_keys_check
 from mfg_pipeline.warehouse.locks import Locks
 from mfg_pipeline.warehouse.store import Warehouse
 
@@ -158,7 +158,7 @@ def build_apply_asset(channels: list[Channel]) -> Any:
         AssetCheckSpec(name, asset=AssetKey([SYSTEM, table_name]), description=description)
         for table_name in sorted(owned)
         for name, description in CHECK_DESCRIPTIONS.items()
-        if table_name != CHANGE_LOG.name or name == "primary_key_unique_not_null"
+        if table_name != CHANGE_LOG.name or name == PRIMARY_KEY_CHECK
     ]
     tables = {t.name: (c.stream, t) for c in channels for t in c.stream.tables}
 
@@ -251,7 +251,7 @@ def _check_outcome(
     day: str | None = None,
 ) -> Any:
     partitioned = table is CHANGE_LOG or bool(stream and stream.partitioned)
-    if name == "primary_key_unique_not_null":
+    if name == PRIMARY_KEY_CHECK:
         return primary_key_check(warehouse, SYSTEM, table, partitioned, date.fromisoformat(day) if day else None)
     loads = [load for load in report.loads if table.name in load.tables]
     keys = [key for load in loads for key in load.staged_keys]

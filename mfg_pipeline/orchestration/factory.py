@@ -50,6 +50,8 @@ from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResou
 from mfg_pipeline.records.schema import Table
 from mfg_pipeline.sources.registry import streams_variable
 from mfg_pipeline.warehouse.checks import (
+    PRIMARY_KEY_CHECK,
+    ROW_COUNT_CHECK,
     CheckOutcome,
     combined,
     primary_key_check,
@@ -60,8 +62,8 @@ from mfg_pipeline.warehouse.store import Warehouse
 
 PROGRESS_EVERY_PAGES = 10
 CHECK_DESCRIPTIONS = {
-    "primary_key_unique_not_null": "Primary key unique and not null in DuckDB and in the published Parquet.",
-    "row_count_matches_source": "DuckDB and Parquet hold exactly what the source returned: the records listed "
+    PRIMARY_KEY_CHECK: "Primary key unique and not null in DuckDB and in the published Parquet.",
+    ROW_COUNT_CHECK: "DuckDB and Parquet hold exactly what the source returned: the records listed "
     "for a day or a whole list, and the rows written for new or changed records.",
 }
 # Run tags the schedules set; a run without them (a backfill, a manual materialization) loads its partition, or
@@ -280,9 +282,9 @@ def _checks(
     for table in stream.tables:
         key = described.key(table)
         outcomes = []
-        if any(c.asset_key == key and c.name == "primary_key_unique_not_null" for c in selected):
+        if any(c.asset_key == key and c.name == PRIMARY_KEY_CHECK for c in selected):
             outcomes.append(primary_key_check(warehouse, source.name, table, stream.partitioned, partition))
-        if any(c.asset_key == key and c.name == "row_count_matches_source" for c in selected):
+        if any(c.asset_key == key and c.name == ROW_COUNT_CHECK for c in selected):
             outcomes.append(combined(list(_count_checks(warehouse, source.name, stream, table, reports))))
         for outcome in outcomes:
             yield check_result(key, outcome)

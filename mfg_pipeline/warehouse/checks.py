@@ -18,6 +18,11 @@ from mfg_pipeline.records.schema import Table
 from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, PARTITION_COLUMN, quote
 from mfg_pipeline.warehouse.store import Warehouse
 
+# The two checks every loaded table carries (their names in Dagster).
+PRIMARY_KEY_CHECK = "primary_key_unique_not_null"
+ROW_COUNT_CHECK = "row_count_matches_source"
+TABLE_CHECKS = (PRIMARY_KEY_CHECK, ROW_COUNT_CHECK)
+
 
 @dataclass(frozen=True)
 class CheckOutcome:
@@ -75,7 +80,7 @@ def primary_key_check(
             failures.append(f"{label}: {duplicates} duplicated and {nulls} null keys")
     passed = not failures
     description = "Key unique and not null in the warehouse and Parquet" if relations else "No row landed yet"
-    return CheckOutcome("primary_key_unique_not_null", passed, description if passed else "; ".join(failures), metadata)
+    return CheckOutcome(PRIMARY_KEY_CHECK, passed, description if passed else "; ".join(failures), metadata)
 
 
 def row_count_check(
@@ -104,7 +109,7 @@ def row_count_check(
         "" if partition is None else f" for {partition.isoformat()}"
     )
     return CheckOutcome(
-        "row_count_matches_source",
+        ROW_COUNT_CHECK,
         passed,
         description,
         {"source_rows": source_rows, "duckdb_rows": duckdb_rows, "parquet_rows": parquet_rows},
@@ -144,7 +149,7 @@ def rows_for_keys_check(
         held = 0
     passed = held == expected_rows
     return CheckOutcome(
-        "row_count_matches_source",
+        ROW_COUNT_CHECK,
         passed,
         f"{expected_rows} rows written for {len(keys)} new or changed records, {held} in DuckDB",
         {"rows_written": expected_rows, "duckdb_rows": held},

@@ -26,6 +26,7 @@ from mfg_pipeline.orchestration.cycles import execute_cycle, failures_of
 from mfg_pipeline.orchestration.factory import BACKFILL_ID_TAG
 from mfg_pipeline.simulators.base import Fault
 from mfg_pipeline.sources.registry import SOURCE_MODULES, all_sources, source_by_name
+from mfg_pipeline.warehouse.checks import TABLE_CHECKS
 from mfg_pipeline.warehouse.store import Warehouse
 from mfg_pipeline_tests.conftest import SIM_NOW, serve_simulators
 from mfg_pipeline_tests.contract.kits import KITS, Kit, days_back, restrict
@@ -67,12 +68,7 @@ def assert_every_materialized_table_has_its_checks(results: list[Any]) -> None:
         checked: dict[Any, set[str]] = {}
         for check in result.get_asset_check_evaluations():
             checked.setdefault(check.asset_key, set()).add(check.check_name)
-        unchecked = {
-            key.to_user_string(): sorted(
-                {"primary_key_unique_not_null", "row_count_matches_source"} - checked.get(key, set())
-            )
-            for key in materialized
-        }
+        unchecked = {key.to_user_string(): sorted(set(TABLE_CHECKS) - checked.get(key, set())) for key in materialized}
         assert {k: v for k, v in unchecked.items() if v} == {}, result.run_id
 
 
@@ -380,3 +376,12 @@ def test_a_backfill_of_the_refresh_job_lists_and_sweeps_its_unpartitioned_stream
     assert len(days) == 10 and snapshot_requests() == one_run
     windows = [r for r in served.requests() if not any(p.match(r.path) for p in patterns)]
     assert len(windows) >= len(days)  # every partition's own day was listed
+
+
+def test_a_sources_client_writes_under_the_name_its_assets_and_checks_read(kit, served, data_dir):
+    source = source_by_name(kit.source)
+    client = source.make_client(data_dir, None)
+    try:
+        assert client.system == source.name == kit.source
+    finally:
+        client.close()

@@ -33,6 +33,7 @@ from mfg_pipeline.sources.registry import source_by_name
 from mfg_pipeline.sources.traede import SOURCE, make_client
 from mfg_pipeline.sources.traede.client import EXPORT_PATH, MARK_PATH
 from mfg_pipeline.sources.traede.settings import DEFAULT_RATE_LIMIT_PER_MINUTE, TraedeSettings
+from mfg_pipeline.warehouse.checks import TABLE_CHECKS
 from mfg_pipeline.warehouse.store import Warehouse
 from mfg_pipeline_tests.conftest import SIM_NOW
 
@@ -287,9 +288,7 @@ def test_dagster_materializes_the_export_with_passing_checks_and_finds_the_sourc
         assert result.success
         evaluations = result.get_asset_check_evaluations()
         assert {(e.asset_key.path[-1], e.check_name) for e in evaluations} == {
-            (table, check)
-            for table in ("production_orders", "production_order_lines")
-            for check in ("primary_key_unique_not_null", "row_count_matches_source")
+            (table, check) for table in ("production_orders", "production_order_lines") for check in TABLE_CHECKS
         }
         assert all(e.passed for e in evaluations), [e.description for e in evaluations if not e.passed]
 

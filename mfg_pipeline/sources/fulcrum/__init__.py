@@ -7,7 +7,7 @@ from pathlib import Path
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.http.client import Logger
 from mfg_pipeline.rest import RestClient
-from mfg_pipeline.sources.fulcrum.client import make_fulcrum_client
+from mfg_pipeline.sources.fulcrum.client import SYSTEM, make_fulcrum_client
 from mfg_pipeline.sources.fulcrum.settings import FulcrumSettings
 from mfg_pipeline.sources.fulcrum.streams import STREAMS
 
@@ -17,7 +17,7 @@ def make_client(data_dir: Path, logger: Logger | None = None) -> RestClient:
 
 
 SOURCE = SourceSystem(
-    name="fulcrum",
+    name=SYSTEM,  # the one name: schema, asset keys, checks and the client's errors
     title="Fulcrum Pro",
     description="ERP data from Fulcrum Pro: jobs with their items to make and routing operations, invoices with "
     "line items, sales orders and customers.",

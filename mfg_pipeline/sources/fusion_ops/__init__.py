@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.http.client import Logger
-from mfg_pipeline.sources.fusion_ops.client import FusionOpsClient
+from mfg_pipeline.sources.fusion_ops.client import SYSTEM, FusionOpsClient
 from mfg_pipeline.sources.fusion_ops.settings import FusionOpsSettings
 from mfg_pipeline.sources.fusion_ops.streams import STREAMS
 
@@ -17,7 +17,7 @@ def make_client(data_dir: Path, logger: Logger | None = None) -> FusionOpsClient
 
 
 SOURCE = SourceSystem(
-    name="fusion_ops",
+    name=SYSTEM,  # the one name: schema, asset keys, checks and the client's errors
     title="Autodesk Fusion Operations",
     description="Shop-floor data from Fusion Operations: productions, downtimes, punch clocks, production orders "
     "and products.",

@@ -28,6 +28,7 @@ from mfg_pipeline.engine.staging import Stage
 from mfg_pipeline.http.errors import DeadlineExceeded, SettingError, SourcePayloadError
 from mfg_pipeline.http.pagination import Page
 from mfg_pipeline.records.schema import BOOL, INT, STRING, TIMESTAMP, Column, Table
+from mfg_pipeline.sources.fusion_ops.client import SYSTEM
 from mfg_pipeline.sources.fusion_ops.settings import COMPANY_TIMEZONE_VARIABLE
 from mfg_pipeline.sources.fusion_ops.streams import (
     DOWNTIMES,
@@ -41,7 +42,6 @@ from mfg_pipeline.warehouse.journal import FeedJournal
 from mfg_pipeline.warehouse.layout import PARTITION_COLUMN
 from mfg_pipeline.warehouse.store import TableLoad, Warehouse
 
-SYSTEM = "fusion_ops"
 FEED_PAGE_SIZE = 25  # the doc: "a maximum of 25 per service call"
 CHANNEL_TYPES = ("DOWN_TIME", "PRODUCT", "PRODUCTION", "PRODUCTION_ORDER", "PUNCH_CLOCK", "STOCK")
 MAX_CHANNELS = 3  # the doc: "You can create up to 3 channels per organization"

@@ -8,6 +8,7 @@ from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.http.client import Logger
 from mfg_pipeline.sources.isolocity.client import IsolocityClient
 from mfg_pipeline.sources.isolocity.settings import IsolocitySettings
+from mfg_pipeline.sources.isolocity.shapes import SYSTEM
 from mfg_pipeline.sources.isolocity.streams import STREAMS
 
 
@@ -16,7 +17,7 @@ def make_client(data_dir: Path, logger: Logger | None = None) -> IsolocityClient
 
 
 SOURCE = SourceSystem(
-    name="isolocity",
+    name=SYSTEM,  # the one name: schema, asset keys, checks and the client's errors
     title="ISOlocity",
     description="Quality data from ISOlocity: NCRs of every source and status, CARs, and the parts NCRs refer to.",
     streams=STREAMS,

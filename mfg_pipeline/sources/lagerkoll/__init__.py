@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.http.client import Logger
-from mfg_pipeline.sources.lagerkoll.client import LagerkollClient
+from mfg_pipeline.sources.lagerkoll.client import SYSTEM, LagerkollClient
 from mfg_pipeline.sources.lagerkoll.settings import LagerkollSettings
 from mfg_pipeline.sources.lagerkoll.streams import STREAMS
 
@@ -16,7 +16,7 @@ def make_client(data_dir: Path, logger: Logger | None = None) -> LagerkollClient
 
 
 SOURCE = SourceSystem(
-    name="lagerkoll",
+    name=SYSTEM,  # the one name: schema, asset keys, checks and the client's errors
     title="Lagerkoll",
     description="Production orders from Lagerkoll in every state, with their articles, reserved single articles "
     "and batches.",

@@ -8,6 +8,7 @@ from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.http.client import Logger
 from mfg_pipeline.sources.traede.client import TraedeClient
 from mfg_pipeline.sources.traede.settings import TraedeSettings
+from mfg_pipeline.sources.traede.shapes import SYSTEM
 from mfg_pipeline.sources.traede.streams import STREAMS
 
 
@@ -16,7 +17,7 @@ def make_client(data_dir: Path, logger: Logger | None = None) -> TraedeClient:
 
 
 SOURCE = SourceSystem(
-    name="traede",
+    name=SYSTEM,  # the one name: schema, asset keys, checks and the client's errors
     title="Traede",
     description="Production orders and their lines from Traede's export API, marked exported once landed.",
     streams=STREAMS,
