@@ -101,7 +101,7 @@ def main() -> None:
 )
 def demo(days: int, sources: str, against_env: bool) -> None:
     """Start the simulators on localhost and load every source into data/ (DuckDB + Parquet)."""
-    from mfg_pipeline.orchestration.demo import run_demo
+    from mfg_pipeline.demo import run_demo
 
     selected = _selected(sources)
     started = time.monotonic()
@@ -191,7 +191,7 @@ def run_command(target: str, partition: str | None, against: str | None) -> None
     """Run one job: TARGET is a job name, a source (`fusion_ops`: its refresh job, or with --partition its daily
     job) or `analytics`. Against the vendors in the environment unless --simulators or --dev; recorded on the
     Dagster instance of the data folder (DAGSTER_HOME, default <MFG_DATA_DIR>/dagster_home)."""
-    from mfg_pipeline.orchestration.demo import run_job
+    from mfg_pipeline.demo import run_job
     from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE
 
     running = None

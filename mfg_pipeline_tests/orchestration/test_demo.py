@@ -12,7 +12,7 @@ import pytest
 
 from mfg_pipeline import config
 from mfg_pipeline.declarations import SourceSystem
-from mfg_pipeline.orchestration.demo import run_demo
+from mfg_pipeline.demo import run_demo
 from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE
 from mfg_pipeline.sources.registry import all_sources
 from mfg_pipeline_tests.conftest import serve_simulators

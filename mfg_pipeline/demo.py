@@ -1,5 +1,6 @@
 """The demo's runs: each source's days and snapshots through the real jobs, in this process, recorded on the
-Dagster instance (so `dagster dev` shows them), with one line per run and one line per distinct failure."""
+Dagster instance (so `dagster dev` shows them), with one line per run and one line per distinct failure. An entry
+point beside `cli.py`: it alone imports both the sources' definitions and the analytics layer's."""
 
 from __future__ import annotations
 
