@@ -14,11 +14,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from string import Formatter
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from mfg_pipeline.http.client import Logger, RequestStats
 from mfg_pipeline.http.pagination import Page, Paginator, RecordSelector
 from mfg_pipeline.records.schema import ChildTable, ColumnType, Table
+
+if TYPE_CHECKING:  # the engine builds on these declarations; only the loader's signature names its types
+    from mfg_pipeline.engine.load import LoadReport, ProgressCallback
+    from mfg_pipeline.engine.refresh import RefreshPlan
+    from mfg_pipeline.warehouse.store import Warehouse
 
 
 def iso_utc(moment: datetime) -> str:
@@ -140,6 +145,20 @@ class ModifiedSince:
     overlap: timedelta = timedelta(minutes=10)
 
 
+class StreamLoader(Protocol):
+    """How a stream with a flow of its own is loaded: the signature of `engine.refresh.refresh_stream`."""
+
+    def __call__(
+        self,
+        client: SourceClient,
+        stream: Stream,
+        warehouse: Warehouse,
+        plan: RefreshPlan,
+        progress: ProgressCallback | None = None,
+        log: Logger | None = None,
+    ) -> list[LoadReport]: ...
+
+
 @dataclass(frozen=True)
 class Stream:
     name: str
@@ -153,8 +172,8 @@ class Stream:
     method: str = "GET"
     # Vendor timestamps without an offset are in this zone (None: the source's default).
     naive_timezone: tzinfo | None = None
-    # A flow of its own instead of the refresh passes (same signature as `engine.refresh.refresh_stream`).
-    loader: Callable[..., Any] | None = None
+    # A flow of its own instead of the refresh passes (e.g. Traede's export, then mark as exported).
+    loader: StreamLoader | None = None
     # Reshapes one raw record before it is parsed (a hook for nesting the row parser cannot read directly).
     post_process: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
     open_records: OpenRecords | None = None

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
+from enum import Enum
 from functools import partial
 from typing import Any
 
@@ -30,7 +31,7 @@ from mfg_pipeline.http.errors import ChildListError, SourcePayloadError
 from mfg_pipeline.http.pagination import Page
 from mfg_pipeline.records.schema import FieldError, RowParser, Table
 from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, FINGERPRINT_COLUMN, PARTITION_COLUMN
-from mfg_pipeline.warehouse.store import CommitResult, Scope, TableLoad, Warehouse
+from mfg_pipeline.warehouse.store import SUBSET, CommitResult, Scope, TableLoad, Warehouse
 
 
 @dataclass(frozen=True)
@@ -49,15 +50,28 @@ class PagesInHand:
         return list(records)
 
 
+class PassKind(str, Enum):
+    """What a pass over a stream read (see `engine/refresh.py`)."""
+
+    WINDOW = "window"  # one day of a partitioned stream
+    FULL = "full"  # the whole list
+    OPEN = "open"  # the open records, then by key those that left the open states
+    MODIFIED = "modified"  # what the vendor says changed since the previous pass
+    UPSERT = "upsert"  # records handed over by a flow of their own (the changes feed, Traede's export)
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class LoadReport:
     """What one pass did: enough for the run's metadata and for the checks that verify the commit."""
 
     source: str
     stream: str
-    kind: str  # window, full, open, modified, upsert (the changes feed, the export flow)
+    kind: PassKind
     window: PartitionWindow | None
-    scope: Scope | None  # what the pass saw whole (None: a subset of the records)
+    scope: Scope  # what the pass saw whole (a day, the table), or a subset of the records
     started_at: datetime  # UTC wall clock
     records_seen: int  # parent records the source returned (in the window, once each)
     staged_keys: list[tuple]  # parents that were new or changed, staged with their children
@@ -129,7 +143,7 @@ class StreamLoad:
     - `placement_timezone` (partitioned stream, no window): records from anywhere in time, each placed in the
       day of its own time column (the changes feed, the open and full passes).
     - `scope`: what the pass lists whole (its day, or the whole table): rows of it the source no longer lists
-      are soft-deleted at commit.
+      are soft-deleted at commit; `SUBSET` (the default): the pass sees some records, and deletes none.
     - `child_sweep`: the records whose child lists are fetched whatever their payload (the daily full pass's
       sweep that catches changes only a child list shows, `engine/sweep.py`); a record is rewritten only if it,
       or one of its lists, changed.
@@ -147,9 +161,9 @@ class StreamLoad:
         *,
         window: PartitionWindow | None = None,
         placement_timezone: tzinfo | None = None,
-        scope: Scope | None = None,
+        scope: Scope = SUBSET,
         child_sweep: ChildSweep | None = None,
-        kind: str = "window",
+        kind: PassKind = PassKind.WINDOW,
         expect: tuple[str, Sequence[Any]] | None = None,
         null_keeps_stored: tuple[str, ...] = (),
         partition_zone: tzinfo | None = None,
@@ -250,7 +264,7 @@ class StreamLoad:
 
     def _see(self, kept_keys: list[tuple]) -> None:
         self.seen.update(kept_keys)
-        if self.scope is not None:
+        if self.scope.lists_whole:
             self._keys["seen"].add(kept_keys)
 
     def _with_children(
@@ -303,7 +317,7 @@ class StreamLoad:
         catalog, so one query per page would cost more than the page.)"""
         if not self._table_exists():
             return {}
-        if self.scope is None:
+        if not self.scope.lists_whole:
             return self.warehouse.live_fingerprints(self.client.system, self.stream.table, keys)
         if self._scope_fingerprints is None:
             partition = self.scope.partition if self.stream.partitioned else None
@@ -400,7 +414,7 @@ class StreamLoad:
         published: committing would change no row and republish no file."""
         if self.staged_keys or self.deleted_keys or not self._table_exists():
             return False
-        if self.scope is None:
+        if not self.scope.lists_whole:
             return True
         table, schema = self.stream.table.name, self.client.system
         partition = self.scope.partition if self.stream.partitioned else None
@@ -434,7 +448,7 @@ class StreamLoad:
             paths[stream.table.name],
             partitioned=stream.partitioned,
             scope=self.scope,
-            seen_file=seen if self.scope is not None else None,
+            seen_file=seen if self.scope.lists_whole else None,
             deleted_file=deleted if self.deleted_keys else None,
             deleted_flag=stream.deleted_flag,
             null_keeps_stored=self._null_keeps_stored,
@@ -453,6 +467,12 @@ class StreamLoad:
             for child in stream.children
         ]
         return [parent, *children]
+
+    def __enter__(self) -> StreamLoad:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.discard()  # whatever the pass left uncommitted: its staged files go
 
     def discard(self) -> None:
         if self._stage is not None:

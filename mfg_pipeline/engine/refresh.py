@@ -23,13 +23,13 @@ from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 from mfg_pipeline.declarations import OpenRecords, PartitionWindow, SourceClient, Stream
-from mfg_pipeline.engine.load import LoadReport, ProgressCallback, StreamLoad
+from mfg_pipeline.engine.load import LoadReport, PassKind, ProgressCallback, StreamLoad
 from mfg_pipeline.engine.sweep import ChildSweep, slices_due
 from mfg_pipeline.http.client import Logger
 from mfg_pipeline.http.errors import ChildListError, SettingError, SourceHttpError
 from mfg_pipeline.records.schema import STRING
 from mfg_pipeline.warehouse.state import CHILD_SWEEP, MODIFIED_PASS
-from mfg_pipeline.warehouse.store import Scope, Warehouse
+from mfg_pipeline.warehouse.store import SUBSET, Scope, Warehouse
 
 HOURLY, DAILY = "hourly", "daily"
 # Statuses with which a server refuses a filter it does not know: the open pass falls back to a full pass.
@@ -49,9 +49,10 @@ class RefreshPlan:
     partition_timezone: tzinfo = timezone.utc  # where a partitioned stream's records land outside a window pass
 
     @property
-    def passes(self) -> list[str]:
-        named = ("window", self.window is not None), ("full", self.full_pass), ("open", self.open_pass)
-        return [name for name, wanted in (*named, ("modified", self.modified_pass)) if wanted]
+    def passes(self) -> list[PassKind]:
+        named = (PassKind.WINDOW, self.window is not None), (PassKind.FULL, self.full_pass)
+        wanted = (*named, (PassKind.OPEN, self.open_pass), (PassKind.MODIFIED, self.modified_pass))
+        return [kind for kind, is_wanted in wanted if is_wanted]
 
 
 def plan_for(
@@ -103,14 +104,11 @@ class Refresh:
     def run(self) -> list[LoadReport]:
         reports = []
         if self.plan.window is not None:
-            window_load = StreamLoad(
-                **self._load_args(
-                    "window",
-                    Scope.day(self.plan.window.key),
-                    ChildSweep.all_records() if self.plan.sweep_all and not self.plan.full_pass else None,
-                )
-            )
-            reports.append(self._walk(window_load, window=self.plan.window))
+            sweep = ChildSweep.all_records() if self.plan.sweep_all and not self.plan.full_pass else None
+            with StreamLoad(**self._load_args(PassKind.WINDOW, Scope.day(self.plan.window.key), sweep)) as load:
+                self._walk(load, window=self.plan.window)
+                load.commit()
+            reports.append(load.report())
         if self.plan.full_pass:
             reports.append(self.full())
         elif self.plan.open_pass:
@@ -119,15 +117,13 @@ class Refresh:
             reports.append(self.modified())
         return reports
 
-    def _load_args(
-        self, kind: str, scope: Scope | None, sweep: ChildSweep | None = None, **extra: Any
-    ) -> dict[str, Any]:
-        placement = None if kind == "window" or not self.stream.partitioned else self.plan.partition_timezone
+    def _load_args(self, kind: PassKind, scope: Scope, sweep: ChildSweep | None = None, **extra: Any) -> dict[str, Any]:
+        placement = None if kind is PassKind.WINDOW or not self.stream.partitioned else self.plan.partition_timezone
         return {
             "client": self.client,
             "stream": self.stream,
             "warehouse": self.warehouse,
-            "window": self.plan.window if kind == "window" else None,
+            "window": self.plan.window if kind is PassKind.WINDOW else None,
             "placement_timezone": placement,
             "scope": scope,
             "child_sweep": sweep,
@@ -136,37 +132,24 @@ class Refresh:
             **extra,
         }
 
-    def _walk(
-        self,
-        load: StreamLoad,
-        *,
-        window: PartitionWindow | None = None,
-        params: dict | None = None,
-        commit: bool = True,
-    ) -> LoadReport:
-        """Every page of one list into `load` (then commit it, unless the caller has more to add)."""
-        try:
-            for page in self.client.pages(self.stream, window, params or {}):
-                load.add_page(page)
-                if self.progress:
-                    self.progress(self.stream, page, len(load.seen))
-            if commit:
-                load.commit()
-        finally:
-            if commit:
-                load.discard()
-        return load.report()
+    def _walk(self, load: StreamLoad, *, window: PartitionWindow | None = None, params: dict | None = None) -> None:
+        """Every page of one list into `load`."""
+        for page in self.client.pages(self.stream, window, params or {}):
+            load.add_page(page)
+            if self.progress:
+                self.progress(self.stream, page, len(load.seen))
 
     def full(self, sweep: bool | None = None) -> LoadReport:
         wanted = (self.plan.sweep_children or self.plan.sweep_all) if sweep is None else sweep
         child_sweep = self._due_sweep() if wanted else None
-        load = StreamLoad(**self._load_args("full", Scope.whole_table(), child_sweep))
-        report = self._walk(load)
+        with StreamLoad(**self._load_args(PassKind.FULL, Scope.whole_table(), child_sweep)) as load:
+            self._walk(load)
+            load.commit()
         self._remember_pass(load)
         if child_sweep is not None and (child_sweep.everything or child_sweep.slices):
             swept_at = self.plan.cycle_time or load.started_at
             self.warehouse.set_stream_state(self.client.system, self.stream.name, CHILD_SWEEP, swept_at)
-        return report
+        return load.report()
 
     def _due_sweep(self) -> ChildSweep:
         """The open records' child lists, and those of the slices due since this stream's last sweep."""
@@ -189,12 +172,9 @@ class Refresh:
         since = self.warehouse.stream_state(self.client.system, self.stream.name, MODIFIED_PASS)
         if since is None:
             return self.full(sweep=False)  # no pass to count from yet
-        load = StreamLoad(**self._load_args("modified", None))
-        try:
-            self._walk(load, params={spec.param: spec.format(since - spec.overlap)}, commit=False)
+        with StreamLoad(**self._load_args(PassKind.MODIFIED, SUBSET)) as load:
+            self._walk(load, params={spec.param: spec.format(since - spec.overlap)})
             load.commit()
-        finally:
-            load.discard()
         self._remember_pass(load)
         return load.report()
 
@@ -209,31 +189,30 @@ class Refresh:
         if not values:
             return self.full(sweep=False)
         stored_open = self._stored_open(spec, values)
-        load = StreamLoad(**self._load_args("open", None, expect=(spec.column, values)))
-        try:
-            for params in spec.requests(values):
-                self._walk(load, params=params, commit=False)
-        except SourceHttpError as exc:
-            # Only the filtered list's own answer says the filter was refused, not a record's child list.
-            if isinstance(exc, ChildListError) or exc.status not in FILTER_REFUSED_STATUSES:
-                load.discard()
-                raise
-            load.discard()
+        refused: SourceHttpError | None = None
+        with StreamLoad(**self._load_args(PassKind.OPEN, SUBSET, expect=(spec.column, values))) as load:
+            try:
+                for params in spec.requests(values):
+                    self._walk(load, params=params)
+            except SourceHttpError as exc:
+                # Only the filtered list's own answer says the filter was refused, not a record's child list.
+                if isinstance(exc, ChildListError) or exc.status not in FILTER_REFUSED_STATUSES:
+                    raise
+                refused = exc
+            else:
+                if load.not_matching:
+                    self.log.warning(
+                        f"{self.client.system} {self.stream.name}: {load.not_matching} records outside the open "
+                        f"states came back: the server may ignore the filter (harmless: they are landed as they are)"
+                    )
+                self._refetch_closed(load, stored_open)
+                load.commit()
+        if refused is not None:
             self.log.warning(
-                f"{exc}: the open-records filter was refused; reading the whole list instead "
+                f"{refused}: the open-records filter was refused; reading the whole list instead "
                 f"(set {spec.setting or 'the open states'} to match what the server accepts)"
             )
             return self.full(sweep=False)
-        try:
-            if load.not_matching:
-                self.log.warning(
-                    f"{self.client.system} {self.stream.name}: {load.not_matching} records outside the open "
-                    f"states came back: the server may ignore the filter (harmless: they are landed as they are)"
-                )
-            self._refetch_closed(load, stored_open)
-            load.commit()
-        finally:
-            load.discard()
         return load.report()
 
     def _stored_open(self, spec: OpenRecords, values: tuple[Any, ...]) -> list[dict[str, Any]]:

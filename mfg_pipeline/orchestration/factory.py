@@ -41,7 +41,7 @@ from dagster import (
 
 from mfg_pipeline import config
 from mfg_pipeline.declarations import PartitionWindow, SourceSystem, Stream
-from mfg_pipeline.engine.load import LoadReport
+from mfg_pipeline.engine.load import LoadReport, PassKind
 from mfg_pipeline.engine.refresh import DAILY, HOURLY, RefreshPlan, plan_for, refresh_stream
 from mfg_pipeline.http.pagination import Page
 from mfg_pipeline.orchestration.failures import explained_failures
@@ -255,7 +255,9 @@ def _run_stream(
                     asset_key=key,
                     partition=day,
                     metadata={
-                        "written_by": MetadataValue.text(f"{', '.join(plan.passes)} pass of run {context.run.run_id}")
+                        "written_by": MetadataValue.text(
+                            f"{', '.join(map(str, plan.passes))} pass of run {context.run.run_id}"
+                        )
                     },
                 )
             )
@@ -296,7 +298,7 @@ def _count_checks(
     """Per pass: what the pass saw whole is what DuckDB and Parquet hold live; what it wrote is in DuckDB."""
     is_parent = table is stream.table
     for report in reports:
-        if is_parent and report.scope is not None:
+        if is_parent and report.scope.lists_whole:
             yield row_count_check(
                 warehouse,
                 schema,
@@ -342,7 +344,7 @@ def _run_metadata(reports: Sequence[LoadReport], table: Table, plan: RefreshPlan
         "rows": MetadataValue.int(listed),
         "rows_written": MetadataValue.int(written),
         "records_gone": MetadataValue.int(sum(len(r.deleted_keys) for r in reports)),
-        "passes": MetadataValue.text(", ".join(r.kind for r in reports) or "none"),
+        "passes": MetadataValue.text(", ".join(str(r.kind) for r in reports) or "none"),
         "pages": MetadataValue.int(total["pages"]),
         "requests": MetadataValue.int(total["requests"]),
         "http_429_received": MetadataValue.int(total["throttled"]),
@@ -482,12 +484,12 @@ def cycle_description(source: SourceSystem, cycle: str) -> str:
             lines.append(f"{stream.name}: its own flow (every cycle)")
             continue
         plan = plan_for(stream, cycle, anchor=True)
-        passes = [("window" if stream.partitioned else None), *plan.passes]
+        passes = [(PassKind.WINDOW if stream.partitioned else None), *plan.passes]
         what = {
-            "window": "recent days",
-            "open": "open records and those that closed",
-            "modified": "records modified since the last pass",
-            "full": "the whole list",
+            PassKind.WINDOW: "recent days",
+            PassKind.OPEN: "open records and those that closed",
+            PassKind.MODIFIED: "records modified since the last pass",
+            PassKind.FULL: "the whole list",
         }
         described = ", ".join(what[p] for p in passes if p) or "nothing"
         if plan.sweep_children:

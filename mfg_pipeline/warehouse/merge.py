@@ -28,18 +28,26 @@ from mfg_pipeline.warehouse.layout import (
 
 @dataclass(frozen=True)
 class Scope:
-    """The part of a table a pass listed whole, so what it no longer lists was deleted at the vendor: one
-    partition (`partition`), or every row of the table (`whole_table()`)."""
+    """What a pass listed whole, so what it no longer lists was deleted at the vendor: one day (`Scope.day`),
+    every row of the table (`Scope.whole_table()`), or only some records (`Scope.subset()`: nothing is deleted)."""
 
-    partition: date | None = None
+    lists_whole: bool
+    partition: date | None = None  # the day listed whole (None: the whole table, or a subset)
 
     @classmethod
     def whole_table(cls) -> Scope:
-        return cls(None)
+        return cls(lists_whole=True)
 
     @classmethod
     def day(cls, partition: date) -> Scope:
-        return cls(partition)
+        return cls(lists_whole=True, partition=partition)
+
+    @classmethod
+    def subset(cls) -> Scope:
+        return cls(lists_whole=False)
+
+
+SUBSET = Scope.subset()
 
 
 @dataclass(frozen=True)
@@ -47,8 +55,8 @@ class TableLoad:
     """One staged table to merge.
 
     - `staged_file`: rows to upsert by key (replacing any version, in any partition or state).
-    - `scope` (a parent table): rows of that scope whose key is neither in `seen_file` (default: the staged
-      keys) nor staged are soft-deleted, with their child rows. None: the pass saw a subset, nothing is deleted.
+    - `scope` (a parent table): when the pass listed it whole, rows of that scope whose key is neither in
+      `seen_file` (default: the staged keys) nor staged are soft-deleted, with their child rows.
     - `deleted_file` (a parent table): keys the vendor says are gone: soft-deleted, with their child rows.
     - `parent` (a child table): the staged rows replace the child rows of every staged parent.
     """
@@ -57,7 +65,7 @@ class TableLoad:
     table: Table
     staged_file: Path
     partitioned: bool = False
-    scope: Scope | None = None
+    scope: Scope = SUBSET
     seen_file: Path | None = None
     deleted_file: Path | None = None
     parent: TableLoad | None = None
@@ -214,7 +222,7 @@ def _soft_delete_candidates(cursor: duckdb.DuckDBPyConnection, load: TableLoad, 
     are gone (None when the load can delete nothing)."""
     keys = ", ".join(quote(c) for c in load.table.primary_key)
     candidates = []
-    if load.scope is not None:
+    if load.scope.lists_whole:
         seen = _parquet(load.seen_file or load.staged_file)
         in_scope = f"{DELETED_AT_COLUMN} IS NULL"
         if load.scope.partition is not None:

@@ -48,7 +48,7 @@ from mfg_pipeline.warehouse.layout import (
     quote,
 )
 from mfg_pipeline.warehouse.locks import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_VARIABLE, Locks
-from mfg_pipeline.warehouse.merge import Scope, TableLoad, merge
+from mfg_pipeline.warehouse.merge import SUBSET, Scope, TableLoad, merge
 from mfg_pipeline.warehouse.publish import (
     ParquetStore,
     PublishedTable,
@@ -58,7 +58,7 @@ from mfg_pipeline.warehouse.publish import (
 from mfg_pipeline.warehouse.settings import WarehouseSettingError, WarehouseSettings
 from mfg_pipeline.warehouse.state import StreamState
 
-__all__ = ["CommitResult", "Scope", "Stage", "TableLoad", "Warehouse"]
+__all__ = ["SUBSET", "CommitResult", "Scope", "Stage", "TableLoad", "Warehouse"]
 
 
 @dataclass(frozen=True)
@@ -262,10 +262,10 @@ class Warehouse:
     def _unpublished_scope(self, load: TableLoad) -> set[date | None]:
         """The load's own file (an unpartitioned table's, or the day a pass listed whole) when it was never
         published: an empty first load still publishes its (empty) file."""
-        scope = load.scope or (load.parent.scope if load.parent is not None else None)
-        if load.partitioned and (scope is None or scope.partition is None):
+        scope = load.parent.scope if load.parent is not None and not load.scope.lists_whole else load.scope
+        if load.partitioned and scope.partition is None:
             return set()
-        partition = scope.partition if load.partitioned and scope is not None else None
+        partition = scope.partition if load.partitioned else None
         return set() if self.is_published(self.published_file(load.schema, load.table.name, partition)) else {partition}
 
 

@@ -16,7 +16,9 @@ NEXT_DAY = DAY + timedelta(days=1)
 
 
 def land(warehouse: Warehouse, rows, day) -> None:
-    warehouse.commit([TableLoad("demo", TABLE, stage_rows(warehouse, rows, day), partitioned=True, scope=Scope(day))])
+    warehouse.commit(
+        [TableLoad("demo", TABLE, stage_rows(warehouse, rows, day), partitioned=True, scope=Scope.day(day))]
+    )
 
 
 def test_clean_partitions_pass_both_checks(tmp_path):

@@ -42,7 +42,7 @@ def commit_day(data_dir: str, offset: int) -> None:
     for attempt in range(5):  # each process commits its day several times: replaces, never duplicates
         rows = [(offset * 1000 + i, f"run {attempt}") for i in range(200)]
         path = stage_rows(warehouse, rows, day)
-        warehouse.commit([TableLoad("demo", TABLE, path, partitioned=True, scope=Scope(day))])
+        warehouse.commit([TableLoad("demo", TABLE, path, partitioned=True, scope=Scope.day(day))])
 
 
 def test_commits_from_four_processes_at_once_all_land_without_duplicates(tmp_path):
@@ -65,11 +65,11 @@ def test_commits_from_four_processes_at_once_all_land_without_duplicates(tmp_pat
 def test_a_failing_commit_leaves_the_partition_and_its_parquet_as_they_were(tmp_path):
     warehouse = Warehouse(tmp_path)
     good = stage_rows(warehouse, [(1, "a"), (2, "b")], DAY)
-    warehouse.commit([TableLoad("demo", TABLE, good, partitioned=True, scope=Scope(DAY))])
+    warehouse.commit([TableLoad("demo", TABLE, good, partitioned=True, scope=Scope.day(DAY))])
     parquet_before = warehouse.parquet_file("demo", "events", DAY).read_bytes()
     duplicate_keys = stage_rows(warehouse, [(3, "c"), (3, "c again")], DAY)
     with pytest.raises(Exception, match="(?i)constraint|duplicate"):
-        warehouse.commit([TableLoad("demo", TABLE, duplicate_keys, partitioned=True, scope=Scope(DAY))])
+        warehouse.commit([TableLoad("demo", TABLE, duplicate_keys, partitioned=True, scope=Scope.day(DAY))])
     assert warehouse.query("SELECT id, label FROM demo.events ORDER BY id") == [(1, "a"), (2, "b")]
     assert warehouse.parquet_file("demo", "events", DAY).read_bytes() == parquet_before
 
@@ -78,9 +78,9 @@ def test_a_record_that_moved_to_another_day_leaves_its_old_day(tmp_path):
     warehouse = Warehouse(tmp_path)
     next_day = DAY + timedelta(days=1)
     first = stage_rows(warehouse, [(1, "a"), (2, "b")], DAY)
-    warehouse.commit([TableLoad("demo", TABLE, first, partitioned=True, scope=Scope(DAY))])
+    warehouse.commit([TableLoad("demo", TABLE, first, partitioned=True, scope=Scope.day(DAY))])
     moved = stage_rows(warehouse, [(2, "b, edited into the next day")], next_day)
-    warehouse.commit([TableLoad("demo", TABLE, moved, partitioned=True, scope=Scope(next_day))])
+    warehouse.commit([TableLoad("demo", TABLE, moved, partitioned=True, scope=Scope.day(next_day))])
     assert warehouse.query("SELECT id, partition_date FROM demo.events ORDER BY id") == [(1, DAY), (2, next_day)]
     old_day = pq.read_table(warehouse.parquet_file("demo", "events", DAY)).column("id").to_pylist()
     assert old_day == [1]
@@ -91,8 +91,8 @@ def test_every_parquet_file_of_a_table_has_the_same_nullable_schema_so_a_folder_
     next_day = DAY + timedelta(days=1)
     with_null = stage_rows(warehouse, [(1, None), (2, "b")], DAY)  # type: ignore[list-item]
     without_null = stage_rows(warehouse, [(3, "c")], next_day)
-    warehouse.commit([TableLoad("demo", TABLE, with_null, partitioned=True, scope=Scope(DAY))])
-    warehouse.commit([TableLoad("demo", TABLE, without_null, partitioned=True, scope=Scope(next_day))])
+    warehouse.commit([TableLoad("demo", TABLE, with_null, partitioned=True, scope=Scope.day(DAY))])
+    warehouse.commit([TableLoad("demo", TABLE, without_null, partitioned=True, scope=Scope.day(next_day))])
     schemas = [pq.read_schema(warehouse.parquet_file("demo", "events", day)) for day in (DAY, next_day)]
     assert schemas[0] == schemas[1] and all(f.nullable for f in schemas[0])
     folder = warehouse.parquet_file("demo", "events", DAY).parent.parent

@@ -23,6 +23,7 @@ import dagster
 import pytest
 
 from mfg_pipeline.engine.load import LoadReport
+from mfg_pipeline.engine.refresh import RefreshPlan
 from mfg_pipeline.http.errors import MissingCredentialError, PaginationLoopError, SourceHttpError, SourcePayloadError
 from mfg_pipeline.orchestration.factory import daily_partitions, source_definitions
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
@@ -50,9 +51,10 @@ FIRST_PAGE = 60  # the export's page size (its documented maximum)
 RUN_IN_SUBPROCESS = """
 from mfg_pipeline import config
 from mfg_pipeline.sources.traede import SOURCE, make_client
+from mfg_pipeline.engine.refresh import RefreshPlan
 from mfg_pipeline.warehouse.store import Warehouse
 stream = SOURCE.stream("production_orders")
-stream.loader(make_client(config.data_dir()), stream, Warehouse(config.data_dir()))
+stream.loader(make_client(config.data_dir()), stream, Warehouse(config.data_dir()), RefreshPlan())
 """
 
 
@@ -102,7 +104,7 @@ def serve_traede(monkeypatch: pytest.MonkeyPatch, traede_env) -> Iterator[Callab
 def run_export(data_dir: Path, progress=None) -> LoadReport:
     client = make_client(data_dir)
     try:
-        return STREAM.loader(client, STREAM, Warehouse(data_dir), progress=progress)[-1]
+        return STREAM.loader(client, STREAM, Warehouse(data_dir), RefreshPlan(), progress=progress)[-1]
     finally:
         client.close()
 

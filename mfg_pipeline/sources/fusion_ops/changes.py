@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from mfg_pipeline.config import env_int, env_str, zone_name
 from mfg_pipeline.declarations import Stream
-from mfg_pipeline.engine.load import LoadReport, PagesInHand, StreamLoad
+from mfg_pipeline.engine.load import LoadReport, PagesInHand, PassKind, StreamLoad
 from mfg_pipeline.engine.staging import Stage
 from mfg_pipeline.http.errors import DeadlineExceeded, SettingError, SourcePayloadError
 from mfg_pipeline.http.pagination import Page
@@ -270,7 +270,7 @@ def _apply_batch(
         PagesInHand(SYSTEM, naive_timezone, built_with={COMPANY_TIMEZONE_VARIABLE: zone_name(naive_timezone)}),
         stream,
         warehouse,
-        kind="upsert",
+        kind=PassKind.UPSERT,
         placement_timezone=partition_timezone if stream.partitioned else None,
         null_keeps_stored=FEED_LACKS.get(batch.channel.type, ()),
     )

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mfg_pipeline.declarations import Stream
-from mfg_pipeline.engine.load import LoadReport, ProgressCallback, StreamLoad
+from mfg_pipeline.declarations import SourceClient, Stream
+from mfg_pipeline.engine.load import LoadReport, PassKind, ProgressCallback, StreamLoad
 from mfg_pipeline.engine.refresh import RefreshPlan
 from mfg_pipeline.http.client import Logger
 from mfg_pipeline.http.errors import PaginationLoopError
@@ -36,21 +36,25 @@ def _updated_at_by_id(records: list[Any]) -> dict[int, Any]:
 
 
 def export_and_mark(
-    client: TraedeClient,
+    client: SourceClient,
     stream: Stream,
     warehouse: Warehouse,
-    plan: RefreshPlan | None = None,
+    plan: RefreshPlan,
     progress: ProgressCallback | None = None,
     log: Logger | None = None,
 ) -> list[LoadReport]:
     """Land every order due for export to our system_id, marking each batch exported once it is committed. The
-    export is Traede's own change feed (an edited order is due again), so every cycle runs the same flow."""
-    load = StreamLoad(client, stream, warehouse, kind="upsert")
+    export is Traede's own change feed (an edited order is due again), so every cycle runs the same flow (`plan`
+    is not consulted)."""
+    from mfg_pipeline.sources.traede.client import TraedeClient  # here: the client's module imports this one
+
+    if not isinstance(client, TraedeClient):
+        raise TypeError(f"{stream.name}: the export flow needs Traede's client, got {type(client).__name__}")
     stream_params = dict(stream.params)
     re_exporting = client.re_exporting
     landed: dict[int, Any] = {}  # order id -> updated_at, for every order landed and marked by this run
     page_number = batch = 0
-    try:
+    with StreamLoad(client, stream, warehouse, kind=PassKind.UPSERT) as load:
         while True:
             batch += 1
             page = client.export_page(stream_params, page_number, label=f"{page_number} (batch {batch})")
@@ -77,8 +81,6 @@ def export_and_mark(
             # Nothing was due: commit the empty stage anyway (a no-op once the tables exist), so the tables and
             # their Parquet exist for the checks and for readers even when the very first run finds nothing.
             load.commit()
-    finally:
-        load.discard()
     return [load.report()]
 
 
