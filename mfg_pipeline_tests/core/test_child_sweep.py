@@ -1,14 +1,12 @@
-"""The child sweep's cadence: which records' child lists a pass fetches, which slices a day owes, and which passes
-each cycle plans (pure parts; the contract suite runs them against the simulators)."""
+"""The child sweep's cadence: which records' child lists a pass fetches and which slices a day owes (pure parts;
+the contract suite runs them against the simulators, `test_refresh_planner.py` pins which passes sweep)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import date, timedelta
 
-from mfg_pipeline.engine.refresh import DAILY, HOURLY, plan_for
 from mfg_pipeline.engine.sweep import ChildSweep, slice_of, slices_due
-from mfg_pipeline.sources.fulcrum.streams import CUSTOMERS, INVOICES, JOBS
 
 DAY = date(2026, 11, 12)
 
@@ -44,20 +42,3 @@ def test_a_sweep_covers_open_records_and_its_slices_and_describes_itself():
     assert not ChildSweep().sweeps_anything
     assert sweep.describe() == "open records and 1 of 7 slices"
     assert ChildSweep.all_records().describe() == "every record"
-
-
-def test_the_daily_and_manual_full_passes_sweep_children_and_the_hourly_cycle_never_does():
-    daily = plan_for(INVOICES, DAILY)
-    assert daily.full_pass and daily.sweep_children and not daily.sweep_all
-    manual = plan_for(INVOICES, None)
-    assert manual.full_pass and manual.sweep_children
-    hourly = plan_for(INVOICES, HOURLY)
-    assert hourly.open_pass and not hourly.sweep_children and not hourly.full_pass
-    assert not plan_for(CUSTOMERS, DAILY).sweep_children  # no child endpoints: nothing to sweep
-    assert not plan_for(CUSTOMERS, None, sweep_all=True).sweep_all
-
-
-def test_a_partition_run_outside_the_cycles_anchor_reloads_only_its_day():
-    plan = plan_for(JOBS, None, anchor=False, sweep_all=True)
-    assert plan.passes == [] and plan.sweep_all  # (no window given here: the run's day comes from Dagster)
-    assert plan_for(JOBS, DAILY, anchor=True).full_pass
