@@ -71,7 +71,6 @@ from mfg_pipeline.sources.fusion_ops.changes import (
     tick_budget,
 )
 from mfg_pipeline.sources.fusion_ops.settings import COMPANY_TIMEZONE_VARIABLE
-from mfg_pipeline.sources.fusion_ops.streams import FEED_ONLY_STREAMS
 from mfg_pipeline.warehouse.checks import PRIMARY_KEY_CHECK, primary_key_check, rows_for_keys_check
 from mfg_pipeline.warehouse.locks import Locks
 from mfg_pipeline.warehouse.store import Warehouse
@@ -116,8 +115,8 @@ def feed_upstream(channels: list[Channel]) -> dict[str, list[AssetKey]]:
 
 def _feed_only(channels: list[Channel]) -> list[tuple[Stream, Table]]:
     """The tables only the changes feed fills (stock), for the channels configured."""
-    configured = {channel.stream.name for channel in channels}
-    return [(stream, table) for stream in FEED_ONLY_STREAMS if stream.name in configured for table in stream.tables]
+    streams = {c.stream.name: c.stream for c in channels if c.change_type.feed_only}
+    return [(stream, table) for stream in streams.values() for table in stream.tables]
 
 
 def build_apply_asset(channels: list[Channel]) -> Any:

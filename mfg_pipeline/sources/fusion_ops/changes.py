@@ -43,33 +43,41 @@ from mfg_pipeline.warehouse.layout import PARTITION_COLUMN
 from mfg_pipeline.warehouse.store import TableLoad, Warehouse
 
 FEED_PAGE_SIZE = 25  # the doc: "a maximum of 25 per service call"
-CHANNEL_TYPES = ("DOWN_TIME", "PRODUCT", "PRODUCTION", "PRODUCTION_ORDER", "PUNCH_CLOCK", "STOCK")
 MAX_CHANNELS = 3  # the doc: "You can create up to 3 channels per organization"
 
-# Which warehouse stream a channel type lands in, and how the doc marks a deletion in that type's feed.
-# Products and stock are landed from their channels only (keyed by code; see FEED_ONLY_STREAMS).
-STREAM_BY_TYPE: dict[str, Stream] = {
-    "PRODUCTION": PRODUCTIONS,
-    "DOWN_TIME": DOWNTIMES,
-    "PUNCH_CLOCK": PUNCH_CLOCKS,
-    "PRODUCTION_ORDER": PRODUCTION_ORDERS,
-    "PRODUCT": PRODUCTS,
-    "STOCK": STOCK,
+
+@dataclass(frozen=True)
+class ChangeType:
+    """One entity type of the feed: the stream its changes land in, how the doc marks a deletion in that type's
+    records, and the columns the list endpoints fill but the feed's record lacks (the doc's examples), which a
+    feed change keeps rather than blanks until the next list pass."""
+
+    name: str  # the channel's type, as the doc names it
+    stream: Stream
+    is_deletion: Callable[[Mapping[str, Any]], bool]
+    lacks: tuple[str, ...] = ()
+    feed_only: bool = False  # no list is pulled: the feed is the table's only writer (its asset is the feed's)
+
+
+CHANGE_TYPES: dict[str, ChangeType] = {
+    change.name: change
+    for change in (
+        # the list's `worker-name=true` gives the worker's name; the feed sends the worker's number
+        ChangeType("PRODUCTION", PRODUCTIONS, lambda r: r.get("status") == "deleted", lacks=("worker_name",)),
+        ChangeType("DOWN_TIME", DOWNTIMES, lambda r: r.get("event-type") == "downtime_deleted"),
+        ChangeType("PUNCH_CLOCK", PUNCH_CLOCKS, lambda r: r.get("notification") == "punch_clock_deleted"),
+        ChangeType("PRODUCTION_ORDER", PRODUCTION_ORDERS, lambda r: r.get("running-status") == "deleted"),
+        # keyed by code; GET /api/v1/products fills these two, the PRODUCT feed example does not
+        ChangeType(
+            "PRODUCT",
+            PRODUCTS,
+            lambda r: r.get("notification") == "product_deleted",
+            lacks=("standard_uom_code", "label_code"),
+        ),
+        ChangeType("STOCK", STOCK, lambda r: False, feed_only=True),  # the doc shows no deletion for inventory
+    )
 }
-DELETION_MARKERS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
-    "PRODUCTION": lambda r: r.get("status") == "deleted",
-    "DOWN_TIME": lambda r: r.get("event-type") == "downtime_deleted",
-    "PUNCH_CLOCK": lambda r: r.get("notification") == "punch_clock_deleted",
-    "PRODUCTION_ORDER": lambda r: r.get("running-status") == "deleted",
-    "PRODUCT": lambda r: r.get("notification") == "product_deleted",
-    "STOCK": lambda r: False,  # the doc shows no deletion for inventory
-}
-# Columns the list endpoints fill but the feed's record of that type lacks (the doc's examples): a feed change
-# keeps the stored value rather than blank it until the next list pass.
-FEED_LACKS: dict[str, tuple[str, ...]] = {
-    "PRODUCTION": ("worker_name",),  # the list's `worker-name=true`; the feed sends the worker's number
-    "PRODUCT": ("standard_uom_code", "label_code"),  # on GET /api/v1/products, not in the PRODUCT feed example
-}
+CHANNEL_TYPES = tuple(sorted(CHANGE_TYPES))
 CHANNELS_VARIABLE = "FUSION_OPS_CHANGE_CHANNELS"
 DEFAULT_CHANNELS = "production=PRODUCTION,downtime=DOWN_TIME,punch_clock=PUNCH_CLOCK"
 
@@ -106,8 +114,12 @@ class Channel:
     type: str
 
     @property
+    def change_type(self) -> ChangeType:
+        return CHANGE_TYPES[self.type]
+
+    @property
     def stream(self) -> Stream:
-        return STREAM_BY_TYPE[self.type]
+        return self.change_type.stream
 
 
 def channels_from_env() -> list[Channel]:
@@ -252,7 +264,7 @@ def _apply_batch(
     batch: Batch, warehouse: Warehouse, naive_timezone: tzinfo, partition_timezone: tzinfo, report: ApplyReport
 ) -> None:
     stream = batch.channel.stream
-    is_deleted = DELETION_MARKERS[batch.channel.type]
+    is_deleted = batch.channel.change_type.is_deletion
     # Within one read an entity appears once (the doc), but be safe: the last state of a key wins.
     key_getters = [column.getter for column in stream.table.columns if column.name in stream.table.primary_key]
     latest: dict[Any, dict] = {}
@@ -272,7 +284,7 @@ def _apply_batch(
         warehouse,
         kind=PassKind.UPSERT,
         placement_timezone=partition_timezone if stream.partitioned else None,
-        null_keeps_stored=FEED_LACKS.get(batch.channel.type, ()),
+        null_keeps_stored=batch.channel.change_type.lacks,
     )
     page = Page(number=batch.id, records=records, payload=None)
     try:

@@ -331,5 +331,3 @@ STOCK = Stream(
         ),
     ),
 )
-
-FEED_ONLY_STREAMS = (STOCK,)  # landed from the STOCK changes channel only; no list is pulled
