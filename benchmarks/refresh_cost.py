@@ -37,13 +37,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dagster import DagsterInstance  # noqa: E402
-from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill  # noqa: E402
-from dagster._core.utils import make_new_backfill_id  # noqa: E402
 
 from mfg_pipeline.definitions import build_definitions  # noqa: E402
 from mfg_pipeline.engine.refresh import DAILY, HOURLY  # noqa: E402
-from mfg_pipeline.orchestration.cycles import QUIET, execute_cycle, failures_of  # noqa: E402
-from mfg_pipeline.orchestration.factory import BACKFILL_ID_TAG, CYCLE_TIME_TAG, SWEEP_TAG  # noqa: E402
+from mfg_pipeline.orchestration.cycles import execute_backfill, execute_cycle, failures_of  # noqa: E402
+from mfg_pipeline.orchestration.factory import CYCLE_TIME_TAG, SWEEP_TAG  # noqa: E402
 from mfg_pipeline.simulators.base import SimulatorServer  # noqa: E402
 from mfg_pipeline.simulators.serving import simulator_of  # noqa: E402
 from mfg_pipeline.sources.registry import source_by_name  # noqa: E402
@@ -155,29 +153,10 @@ def measure(source_name: str, history: int, scale: int) -> Row:
 def backfill(defs: Any, instance: DagsterInstance, source_name: str, app: Any, at: datetime) -> int:
     """Requests of a backfill of `<source>_refresh` over the last BACKFILL_PARTITIONS days, launched at `at`."""
     days = [(at.date() - timedelta(days=n)).isoformat() for n in range(BACKFILL_PARTITIONS)][::-1]
-    backfill_id = make_new_backfill_id()
-    instance.add_backfill(
-        PartitionBackfill(
-            backfill_id=backfill_id,
-            status=BulkActionStatus.REQUESTED,
-            from_failure=False,
-            tags={},
-            backfill_timestamp=at.timestamp(),
-            partition_names=days,
-        )
-    )
-    job = defs.resolve_job_def(f"{source_name}_refresh")
     app.clear_log()
-    for day in days:
-        result = job.execute_in_process(
-            instance=instance,
-            partition_key=day,
-            tags={BACKFILL_ID_TAG: backfill_id, CYCLE_TIME_TAG: at.isoformat()},
-            run_config=QUIET,
-            raise_on_error=False,
-        )
-        if not result.success:
-            raise SystemExit(f"{source_name} backfill {day}: {failures_of([result])[:1]}")
+    runs = execute_backfill(defs, instance, f"{source_name}_refresh", days, at, {CYCLE_TIME_TAG: at.isoformat()})
+    if not all(r.success for r in runs):
+        raise SystemExit(f"{source_name} backfill: {failures_of(runs)[:1]}")
     return len(app.requests())
 
 

@@ -1,5 +1,6 @@
 """Running a source's refresh cycle in this process, as the daemon would: evaluate the cycle's schedule at a given
-time and execute every run it requests. Used by the demo, the contract tests and the refresh-cost benchmark."""
+time and execute every run it requests; and a job backfill, run by run. Used by the demo, the contract tests and
+the refresh-cost benchmark."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
+from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill  # the record the UI creates
+from dagster._core.utils import make_new_backfill_id
 
 from mfg_pipeline.declarations import SourceSystem
-from mfg_pipeline.orchestration.factory import cycle_run_requests, daily_partitions, table_key
+from mfg_pipeline.orchestration.factory import BACKFILL_ID_TAG, cycle_run_requests, daily_partitions, table_key
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are reported by the caller
 
@@ -40,6 +43,40 @@ def execute_cycle(
             )
         )
     return results
+
+
+def execute_backfill(
+    defs: Definitions,
+    instance: DagsterInstance,
+    job_name: str,
+    partitions: list[str],
+    at: datetime,
+    tags: dict[str, str] | None = None,
+) -> list[ExecuteInProcessResult]:
+    """A job backfill over `partitions` as Dagster's backfill daemon runs one: recorded on the instance, then
+    one run per partition carrying the backfill's tag (here in order, in this process; `tags` are added)."""
+    backfill_id = make_new_backfill_id()
+    instance.add_backfill(
+        PartitionBackfill(
+            backfill_id=backfill_id,
+            status=BulkActionStatus.REQUESTED,
+            from_failure=False,
+            tags={},
+            backfill_timestamp=at.timestamp(),
+            partition_names=partitions,
+        )
+    )
+    job = defs.resolve_job_def(job_name)
+    return [
+        job.execute_in_process(
+            instance=instance,
+            partition_key=partition,
+            tags={BACKFILL_ID_TAG: backfill_id, **(tags or {})},
+            raise_on_error=False,
+            run_config=QUIET,
+        )
+        for partition in partitions
+    ]
 
 
 def failures_of(results: list[ExecuteInProcessResult]) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,14 +15,11 @@ from typing import Any
 
 import pytest
 from dagster import DagsterInstance
-from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
-from dagster._core.utils import make_new_backfill_id
 
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.engine.refresh import DAILY, HOURLY
 from mfg_pipeline.engine.sweep import slice_of
-from mfg_pipeline.orchestration.cycles import execute_cycle, failures_of
-from mfg_pipeline.orchestration.factory import BACKFILL_ID_TAG
+from mfg_pipeline.orchestration.cycles import execute_backfill, execute_cycle, failures_of
 from mfg_pipeline.simulators.base import Fault
 from mfg_pipeline.sources.registry import SOURCE_MODULES, all_sources, source_by_name
 from mfg_pipeline.warehouse.checks import TABLE_CHECKS
@@ -354,24 +350,8 @@ def test_a_backfill_of_the_refresh_job_lists_and_sweeps_its_unpartitioned_stream
     one_run = snapshot_requests()
     assert one_run, "the run made no request for the unpartitioned streams"
 
-    backfill_id = make_new_backfill_id()
-    cycles.instance.add_backfill(
-        PartitionBackfill(
-            backfill_id=backfill_id,
-            status=BulkActionStatus.REQUESTED,
-            from_failure=False,
-            tags={},
-            backfill_timestamp=time.time(),
-            partition_names=days,
-        )
-    )
     served.clear_log()
-    runs = [
-        job.execute_in_process(
-            instance=cycles.instance, partition_key=day, tags={BACKFILL_ID_TAG: backfill_id}, raise_on_error=False
-        )
-        for day in days
-    ]
+    runs = execute_backfill(cycles.defs, cycles.instance, f"{kit.source}_refresh", days, SIM_NOW)
     assert all(r.success for r in runs), failures_of(runs)
     assert len(days) == 10 and snapshot_requests() == one_run
     windows = [r for r in served.requests() if not any(p.match(r.path) for p in patterns)]
