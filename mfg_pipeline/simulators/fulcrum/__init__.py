@@ -4,6 +4,7 @@ modules load only when it is built."""
 from __future__ import annotations
 
 from mfg_pipeline.simulators.serving import SimulatorEntry
+from mfg_pipeline.sources.fulcrum.settings import FulcrumSettings
 
 
 def _build(now, seed, scale, rate_limit, history_days):
@@ -26,6 +27,6 @@ def _live(app, interval_seconds, seed):
 SIMULATOR = SimulatorEntry(
     "fulcrum",
     _build,
-    lambda url: {"FULCRUM_BASE_URL": url, "FULCRUM_API_TOKEN": "demo-fulcrum-token"},
+    lambda url: {FulcrumSettings.BASE_URL_VARIABLE: url, FulcrumSettings.API_TOKEN_VARIABLE: "demo-fulcrum-token"},
     _live,
 )

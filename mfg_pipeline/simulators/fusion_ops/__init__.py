@@ -4,6 +4,7 @@ the tests; the app and data modules load only when it is built."""
 from __future__ import annotations
 
 from mfg_pipeline.simulators.serving import SimulatorEntry
+from mfg_pipeline.sources.fusion_ops.settings import FusionOpsSettings
 
 
 def _build(now, seed, scale, rate_limit, history_days):
@@ -23,6 +24,10 @@ def _live(app, interval_seconds, seed):
 SIMULATOR = SimulatorEntry(
     "fusion_ops",
     _build,
-    lambda url: {"FUSION_OPS_BASE_URL": url, "FUSION_OPS_API_KEY": "demo-key", "FUSION_OPS_API_SECRET": "demo-secret"},
+    lambda url: {
+        FusionOpsSettings.BASE_URL_VARIABLE: url,
+        FusionOpsSettings.API_KEY_VARIABLE: "demo-key",
+        FusionOpsSettings.API_SECRET_VARIABLE: "demo-secret",
+    },
     _live,
 )

@@ -4,6 +4,7 @@ modules load only when it is built."""
 from __future__ import annotations
 
 from mfg_pipeline.simulators.serving import SimulatorEntry
+from mfg_pipeline.sources.isolocity.settings import IsolocitySettings
 
 
 def _build(now, seed, scale, rate_limit, history_days):
@@ -26,6 +27,9 @@ def _live(app, interval_seconds, seed):
 SIMULATOR = SimulatorEntry(
     "isolocity",
     _build,
-    lambda url: {"ISOLOCITY_BASE_URL": url, "ISOLOCITY_API_TOKEN": "demo-isolocity-token"},
+    lambda url: {
+        IsolocitySettings.BASE_URL_VARIABLE: url,
+        IsolocitySettings.API_TOKEN_VARIABLE: "demo-isolocity-token",
+    },
     _live,
 )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from mfg_pipeline.simulators.serving import SimulatorEntry
+from mfg_pipeline.sources.lagerkoll.settings import LagerkollSettings
 
 
 def _build(now, seed, scale, rate_limit, history_days):
@@ -26,6 +27,10 @@ def _live(app, interval_seconds, seed):
 SIMULATOR = SimulatorEntry(
     "lagerkoll",
     _build,
-    lambda url: {"LAGERKOLL_BASE_URL": url, "LAGERKOLL_STORE": "demo-store", "LAGERKOLL_API_KEY": "demo-api-key"},
+    lambda url: {
+        LagerkollSettings.BASE_URL_VARIABLE: url,
+        LagerkollSettings.STORE_VARIABLE: "demo-store",
+        LagerkollSettings.API_KEY_VARIABLE: "demo-api-key",
+    },
     _live,
 )

@@ -4,6 +4,7 @@ the tests; the app and data modules load only when it is built."""
 from __future__ import annotations
 
 from mfg_pipeline.simulators.serving import SimulatorEntry
+from mfg_pipeline.sources.traede.settings import TraedeSettings
 
 
 def _build(now, seed, scale, rate_limit, history_days):
@@ -25,10 +26,10 @@ SIMULATOR = SimulatorEntry(
     "traede",
     _build,
     lambda url: {
-        "TRAEDE_BASE_URL": url,
-        "TRAEDE_ACCESS_TOKEN": "demo-traede-token",
-        "TRAEDE_APP_KEY": "demo-traede-app-key",
-        "TRAEDE_SYSTEM_ID": "mfg-pipeline-demo",
+        TraedeSettings.BASE_URL_VARIABLE: url,
+        TraedeSettings.ACCESS_TOKEN_VARIABLE: "demo-traede-token",
+        TraedeSettings.APP_KEY_VARIABLE: "demo-traede-app-key",
+        TraedeSettings.SYSTEM_ID_VARIABLE: "mfg-pipeline-demo",
     },
     _live,
 )

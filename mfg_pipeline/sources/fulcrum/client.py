@@ -11,7 +11,7 @@ from mfg_pipeline.http.auth import BearerAuth
 from mfg_pipeline.http.client import ApiClient, Logger, Vendor
 from mfg_pipeline.http.pagination import OffsetPaginator
 from mfg_pipeline.rest import ListShape, RestClient
-from mfg_pipeline.sources.fulcrum.settings import PATH_SETTINGS, FulcrumSettings
+from mfg_pipeline.sources.fulcrum.settings import FulcrumSettings
 
 SYSTEM = "fulcrum"
 
@@ -23,7 +23,7 @@ SORT_BY_ID = {"Sort.Field": "id", "Sort.Dir": "ascending"}
 
 
 def make_fulcrum_client(settings: FulcrumSettings, data_dir: Path, logger: Logger | None = None) -> RestClient:
-    vendor = Vendor(SYSTEM, settings.base_url, "FULCRUM_BASE_URL", ("FULCRUM_API_TOKEN",))
+    vendor = Vendor(SYSTEM, settings.base_url, settings.BASE_URL_VARIABLE, settings.CREDENTIAL_VARIABLES)
     api = ApiClient.for_company(
         vendor,
         auth=BearerAuth(settings.api_token),
@@ -38,4 +38,4 @@ def make_fulcrum_client(settings: FulcrumSettings, data_dir: Path, logger: Logge
         paginator=lambda: OffsetPaginator(take=settings.page_size), filters_in="json_body", query=SORT_BY_ID
     )
     # Every Fulcrum date-time is UTC (`createdUtc`, samples end in `Z`).
-    return RestClient(api, lists, timezone.utc, paths=settings.paths, path_settings=PATH_SETTINGS)
+    return RestClient(api, lists, timezone.utc, paths=settings.paths, path_settings=settings.PATH_SETTINGS)

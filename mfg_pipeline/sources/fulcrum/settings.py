@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from mfg_pipeline.config import env_int, env_str, require_env
 from mfg_pipeline.rest import PathSetting, paths_from_env
@@ -29,6 +30,15 @@ PATH_SETTINGS: Mapping[str, PathSetting] = {
 
 @dataclass(frozen=True)
 class FulcrumSettings:
+    # The environment variables read here: the client names them in errors, the simulator's env sets them.
+    BASE_URL_VARIABLE: ClassVar[str] = "FULCRUM_BASE_URL"
+    API_TOKEN_VARIABLE: ClassVar[str] = "FULCRUM_API_TOKEN"
+    RATE_LIMIT_VARIABLE: ClassVar[str] = "FULCRUM_RATE_LIMIT_PER_MINUTE"
+    PAGE_SIZE_VARIABLE: ClassVar[str] = "FULCRUM_PAGE_SIZE"
+    PATH_SETTINGS: ClassVar[Mapping[str, PathSetting]] = PATH_SETTINGS  # FULCRUM_PATH_*
+    # What a person fixes when Fulcrum refuses us (named in errors; their values are masked).
+    CREDENTIAL_VARIABLES: ClassVar[tuple[str, ...]] = (API_TOKEN_VARIABLE,)
+
     base_url: str
     api_token: str
     rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
@@ -44,9 +54,9 @@ class FulcrumSettings:
     @classmethod
     def from_env(cls) -> FulcrumSettings:
         return cls(
-            base_url=env_str("FULCRUM_BASE_URL", DEFAULT_BASE_URL),
-            api_token=require_env("FULCRUM_API_TOKEN", "Fulcrum Pro API token (a JWT made in the Fulcrum UI)"),
-            rate_limit_per_minute=env_int("FULCRUM_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE),
-            page_size=env_int("FULCRUM_PAGE_SIZE", DEFAULT_PAGE_SIZE),
-            paths=paths_from_env(PATH_SETTINGS),
+            base_url=env_str(cls.BASE_URL_VARIABLE, DEFAULT_BASE_URL),
+            api_token=require_env(cls.API_TOKEN_VARIABLE, "Fulcrum Pro API token (a JWT made in the Fulcrum UI)"),
+            rate_limit_per_minute=env_int(cls.RATE_LIMIT_VARIABLE, DEFAULT_RATE_LIMIT_PER_MINUTE),
+            page_size=env_int(cls.PAGE_SIZE_VARIABLE, DEFAULT_PAGE_SIZE),
+            paths=paths_from_env(cls.PATH_SETTINGS),
         )

@@ -11,7 +11,7 @@ from mfg_pipeline.http.client import ApiClient, Logger, Vendor
 from mfg_pipeline.http.errors import SourcePayloadError
 from mfg_pipeline.http.pagination import PageNumberPaginator
 from mfg_pipeline.rest import ListShape, RestClient
-from mfg_pipeline.sources.fusion_ops.settings import COMPANY_TIMEZONE_VARIABLE, FusionOpsSettings
+from mfg_pipeline.sources.fusion_ops.settings import FusionOpsSettings
 
 SYSTEM = "fusion_ops"
 AUTHORIZATION_PATH = "/api/v1/authorization"
@@ -30,9 +30,7 @@ class FusionOpsClient(RestClient):
             placement="query",
             query_param="access_token",
         )
-        vendor = Vendor(
-            SYSTEM, settings.base_url, "FUSION_OPS_BASE_URL", ("FUSION_OPS_API_KEY", "FUSION_OPS_API_SECRET")
-        )
+        vendor = Vendor(SYSTEM, settings.base_url, settings.BASE_URL_VARIABLE, settings.CREDENTIAL_VARIABLES)
         api = ApiClient.for_company(
             vendor,
             auth=self._token_auth,
@@ -42,7 +40,9 @@ class FusionOpsClient(RestClient):
             logger=logger,
         )
         api.masker.add(*self._basic.secrets())
-        super().__init__(api, LISTS, settings.company_timezone, naive_timezone_variable=COMPANY_TIMEZONE_VARIABLE)
+        super().__init__(
+            api, LISTS, settings.company_timezone, naive_timezone_variable=settings.COMPANY_TIMEZONE_VARIABLE
+        )
 
     def _fetch_token(self, replacing: bool) -> str:
         """GET returns the company's current token (shared with other runs, so no new token per run); POST makes

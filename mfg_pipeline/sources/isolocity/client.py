@@ -9,14 +9,14 @@ from mfg_pipeline.http.auth import BearerAuth
 from mfg_pipeline.http.client import ApiClient, Logger, Vendor
 from mfg_pipeline.http.pagination import PageMetaPaginator
 from mfg_pipeline.rest import ListShape, RestClient
-from mfg_pipeline.sources.isolocity.settings import PATH_SETTINGS, TIMEZONE_VARIABLE, IsolocitySettings
+from mfg_pipeline.sources.isolocity.settings import IsolocitySettings
 from mfg_pipeline.sources.isolocity.shapes import PAGE_SIZE, SYSTEM, EnvelopeSelector
 
 
 class IsolocityClient(RestClient):
     def __init__(self, settings: IsolocitySettings, data_dir: Path, logger: Logger | None = None):
         self.settings = settings
-        vendor = Vendor(SYSTEM, settings.base_url, "ISOLOCITY_BASE_URL", ("ISOLOCITY_API_TOKEN",))
+        vendor = Vendor(SYSTEM, settings.base_url, settings.BASE_URL_VARIABLE, settings.CREDENTIAL_VARIABLES)
         api = ApiClient.for_company(
             vendor,
             auth=BearerAuth(settings.api_token),
@@ -33,8 +33,8 @@ class IsolocityClient(RestClient):
             lists,
             settings.timezone,
             paths=settings.paths,
-            naive_timezone_variable=TIMEZONE_VARIABLE,
-            path_settings=PATH_SETTINGS,
+            naive_timezone_variable=settings.TIMEZONE_VARIABLE,
+            path_settings=settings.PATH_SETTINGS,
         )
 
     def selector(self, endpoint: str) -> EnvelopeSelector:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from mfg_pipeline.config import env_int, env_timezone, require_env
 from mfg_pipeline.rest import PathSetting, paths_from_env
 
 DEFAULT_RATE_LIMIT_PER_MINUTE = 60
-TIMEZONE_VARIABLE = "ISOLOCITY_TIMEZONE"  # the zone of timestamps sent without an offset
 _UNPUBLISHED = "ISOlocity does not publish its paths"
 # Stream name -> the setting of its path.
 PATH_SETTINGS: Mapping[str, PathSetting] = {
@@ -34,6 +34,15 @@ PATH_SETTINGS: Mapping[str, PathSetting] = {
 
 @dataclass(frozen=True)
 class IsolocitySettings:
+    # The environment variables read here: the client names them in errors, the simulator's env sets them.
+    BASE_URL_VARIABLE: ClassVar[str] = "ISOLOCITY_BASE_URL"
+    API_TOKEN_VARIABLE: ClassVar[str] = "ISOLOCITY_API_TOKEN"
+    RATE_LIMIT_VARIABLE: ClassVar[str] = "ISOLOCITY_RATE_LIMIT_PER_MINUTE"
+    TIMEZONE_VARIABLE: ClassVar[str] = "ISOLOCITY_TIMEZONE"  # the zone of timestamps sent without an offset
+    PATH_SETTINGS: ClassVar[Mapping[str, PathSetting]] = PATH_SETTINGS  # ISOLOCITY_PATH_*
+    # What a person fixes when ISOlocity refuses us (named in errors; their values are masked).
+    CREDENTIAL_VARIABLES: ClassVar[tuple[str, ...]] = (API_TOKEN_VARIABLE,)
+
     base_url: str
     api_token: str
     paths: Mapping[str, str] = field(
@@ -52,12 +61,12 @@ class IsolocitySettings:
     def from_env(cls) -> IsolocitySettings:
         return cls(
             base_url=require_env(
-                "ISOLOCITY_BASE_URL",
+                cls.BASE_URL_VARIABLE,
                 "ISOlocity API base URL (not published: ask ISOlocity "
                 "for your organization's host, e.g. https://<host>)",
             ),
-            api_token=require_env("ISOLOCITY_API_TOKEN", "ISOlocity API bearer token"),
-            paths=paths_from_env(PATH_SETTINGS),
-            rate_limit_per_minute=env_int("ISOLOCITY_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE),
-            timezone=env_timezone(TIMEZONE_VARIABLE, "UTC"),
+            api_token=require_env(cls.API_TOKEN_VARIABLE, "ISOlocity API bearer token"),
+            paths=paths_from_env(cls.PATH_SETTINGS),
+            rate_limit_per_minute=env_int(cls.RATE_LIMIT_VARIABLE, DEFAULT_RATE_LIMIT_PER_MINUTE),
+            timezone=env_timezone(cls.TIMEZONE_VARIABLE, "UTC"),
         )

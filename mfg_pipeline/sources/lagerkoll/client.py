@@ -38,12 +38,7 @@ class LagerkollClient(RestClient):
     def __init__(self, settings: LagerkollSettings, data_dir: Path, logger: Logger | None = None):
         self.settings = settings
         auth = credential_auth(settings)
-        variables = (
-            ("LAGERKOLL_STORE", "LAGERKOLL_USER_ID", "LAGERKOLL_USER_TOKEN")
-            if settings.uses_user_token
-            else ("LAGERKOLL_STORE", "LAGERKOLL_API_KEY")
-        )
-        vendor = Vendor(SYSTEM, settings.base_url, "LAGERKOLL_BASE_URL", variables)
+        vendor = Vendor(SYSTEM, settings.base_url, settings.BASE_URL_VARIABLE, settings.credential_variables)
         # The limit belongs to the store, whichever credential style a run uses.
         api = ApiClient.for_company(
             vendor,
@@ -96,7 +91,7 @@ class LagerkollClient(RestClient):
                 raise
             self.log.warning(
                 f"{SYSTEM} {stream.endpoint}: page {start} refused (HTTP {exc.status}); the server's "
-                f"pages must start at {start + 1} (set LAGERKOLL_FIRST_PAGE={start + 1})"
+                f"pages must start at {start + 1} (set {self.settings.FIRST_PAGE_VARIABLE}={start + 1})"
             )
             return None
         if not first.records and (orders_count(first.payload) or 0) > 0 and not self.settings.first_page_fixed:

@@ -8,6 +8,7 @@ otherwise the API key is required.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from mfg_pipeline.config import env_int, env_str, require_env
 from mfg_pipeline.http.errors import MissingCredentialError, SettingError
@@ -19,6 +20,19 @@ DEFAULT_PAGE_SIZE = 50  # the doc's default `limit` on its other lists, so any s
 
 @dataclass(frozen=True)
 class LagerkollSettings:
+    # The environment variables read here: the client names them in errors, the simulator's env sets them.
+    BASE_URL_VARIABLE: ClassVar[str] = "LAGERKOLL_BASE_URL"
+    STORE_VARIABLE: ClassVar[str] = "LAGERKOLL_STORE"
+    API_KEY_VARIABLE: ClassVar[str] = "LAGERKOLL_API_KEY"
+    USER_ID_VARIABLE: ClassVar[str] = "LAGERKOLL_USER_ID"
+    USER_TOKEN_VARIABLE: ClassVar[str] = "LAGERKOLL_USER_TOKEN"
+    RATE_LIMIT_VARIABLE: ClassVar[str] = "LAGERKOLL_RATE_LIMIT_PER_MINUTE"
+    FIRST_PAGE_VARIABLE: ClassVar[str] = "LAGERKOLL_FIRST_PAGE"
+    # What a person fixes when Lagerkoll refuses us, per credential style (named in errors; the secret
+    # headers' values are masked). `credential_variables` is the one in use.
+    API_KEY_CREDENTIAL_VARIABLES: ClassVar[tuple[str, ...]] = (STORE_VARIABLE, API_KEY_VARIABLE)
+    USER_TOKEN_CREDENTIAL_VARIABLES: ClassVar[tuple[str, ...]] = (STORE_VARIABLE, USER_ID_VARIABLE, USER_TOKEN_VARIABLE)
+
     base_url: str
     store: str
     api_key: str | None = None
@@ -39,6 +53,11 @@ class LagerkollSettings:
     def uses_user_token(self) -> bool:
         return bool(self.user_id and self.user_token)
 
+    @property
+    def credential_variables(self) -> tuple[str, ...]:
+        """The variables of the credential style in use."""
+        return self.USER_TOKEN_CREDENTIAL_VARIABLES if self.uses_user_token else self.API_KEY_CREDENTIAL_VARIABLES
+
     def __repr__(self) -> str:  # never print the credentials
         style = "user_id+user_token" if self.uses_user_token else "api_key"
         return (
@@ -48,34 +67,37 @@ class LagerkollSettings:
 
     @classmethod
     def from_env(cls) -> LagerkollSettings:
-        store = require_env("LAGERKOLL_STORE", "Lagerkoll store id (shown where the API was activated)")
-        user_id = env_str("LAGERKOLL_USER_ID", "")
-        user_token = env_str("LAGERKOLL_USER_TOKEN", "")
-        api_key = env_str("LAGERKOLL_API_KEY", "")
+        store = require_env(cls.STORE_VARIABLE, "Lagerkoll store id (shown where the API was activated)")
+        user_id = env_str(cls.USER_ID_VARIABLE, "")
+        user_token = env_str(cls.USER_TOKEN_VARIABLE, "")
+        api_key = env_str(cls.API_KEY_VARIABLE, "")
         if not (user_id and user_token) and not api_key:
             # Half of the user pair set: the other half is what is missing, not the API key.
             if user_id:
                 raise MissingCredentialError(
-                    "LAGERKOLL_USER_TOKEN",
-                    "Lagerkoll user token that goes with LAGERKOLL_USER_ID (or unset it and set LAGERKOLL_API_KEY)",
+                    cls.USER_TOKEN_VARIABLE,
+                    f"Lagerkoll user token that goes with {cls.USER_ID_VARIABLE} "
+                    f"(or unset it and set {cls.API_KEY_VARIABLE})",
                 )
             if user_token:
                 raise MissingCredentialError(
-                    "LAGERKOLL_USER_ID",
-                    "Lagerkoll user id that goes with LAGERKOLL_USER_TOKEN (or unset it and set LAGERKOLL_API_KEY)",
+                    cls.USER_ID_VARIABLE,
+                    f"Lagerkoll user id that goes with {cls.USER_TOKEN_VARIABLE} "
+                    f"(or unset it and set {cls.API_KEY_VARIABLE})",
                 )
             api_key = require_env(
-                "LAGERKOLL_API_KEY", "Lagerkoll API key (or set LAGERKOLL_USER_ID and LAGERKOLL_USER_TOKEN instead)"
+                cls.API_KEY_VARIABLE,
+                f"Lagerkoll API key (or set {cls.USER_ID_VARIABLE} and {cls.USER_TOKEN_VARIABLE} instead)",
             )
         use_user = bool(user_id and user_token)
-        first_page = _first_page(env_str("LAGERKOLL_FIRST_PAGE", "auto"))
+        first_page = _first_page(env_str(cls.FIRST_PAGE_VARIABLE, "auto"))
         return cls(
-            base_url=env_str("LAGERKOLL_BASE_URL", DEFAULT_BASE_URL),
+            base_url=env_str(cls.BASE_URL_VARIABLE, DEFAULT_BASE_URL),
             store=store,
             api_key=None if use_user else api_key,
             user_id=user_id if use_user else None,
             user_token=user_token if use_user else None,
-            rate_limit_per_minute=env_int("LAGERKOLL_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE),
+            rate_limit_per_minute=env_int(cls.RATE_LIMIT_VARIABLE, DEFAULT_RATE_LIMIT_PER_MINUTE),
             first_page=first_page or 0,
             first_page_fixed=first_page is not None,
         )
@@ -88,6 +110,5 @@ def _first_page(raw: str) -> int | None:
         return None
     if value in ("0", "1"):
         return int(value)
-    raise SettingError(
-        "LAGERKOLL_FIRST_PAGE", f"Environment variable LAGERKOLL_FIRST_PAGE must be auto, 0 or 1, got {raw!r}"
-    )
+    variable = LagerkollSettings.FIRST_PAGE_VARIABLE
+    raise SettingError(variable, f"Environment variable {variable} must be auto, 0 or 1, got {raw!r}")

@@ -44,7 +44,7 @@ class TraedeClient(RestClient):
             extra_headers={APP_KEY_HEADER: settings.app_key},
             extra_secret_headers=(APP_KEY_HEADER,),
         )
-        vendor = Vendor(SYSTEM, settings.base_url, "TRAEDE_BASE_URL", ("TRAEDE_ACCESS_TOKEN", "TRAEDE_APP_KEY"))
+        vendor = Vendor(SYSTEM, settings.base_url, settings.BASE_URL_VARIABLE, settings.CREDENTIAL_VARIABLES)
         api = ApiClient.for_company(
             vendor,
             auth=auth,

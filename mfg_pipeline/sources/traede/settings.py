@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from mfg_pipeline.config import env_int, env_str, require_env
 from mfg_pipeline.http.errors import SettingError
@@ -71,6 +71,19 @@ def env_filter_groups(name: str) -> tuple[dict[str, Any], ...]:
 
 @dataclass(frozen=True)
 class TraedeSettings:
+    # The environment variables read here: the client names them in errors, the simulator's env sets them.
+    BASE_URL_VARIABLE: ClassVar[str] = "TRAEDE_BASE_URL"
+    ACCESS_TOKEN_VARIABLE: ClassVar[str] = "TRAEDE_ACCESS_TOKEN"
+    APP_KEY_VARIABLE: ClassVar[str] = "TRAEDE_APP_KEY"
+    SYSTEM_ID_VARIABLE: ClassVar[str] = "TRAEDE_SYSTEM_ID"
+    RATE_LIMIT_VARIABLE: ClassVar[str] = "TRAEDE_RATE_LIMIT_PER_MINUTE"
+    INCLUDE_OPEN_VARIABLE: ClassVar[str] = "TRAEDE_INCLUDE_OPEN"
+    INCLUDE_CLOSED_VARIABLE: ClassVar[str] = "TRAEDE_INCLUDE_CLOSED"
+    NOT_EXPORTED_SINCE_VARIABLE: ClassVar[str] = "TRAEDE_NOT_EXPORTED_SINCE"
+    FILTER_GROUPS_VARIABLE: ClassVar[str] = "TRAEDE_EXPORT_FILTER_GROUPS"
+    # What a person fixes when Traede refuses us (named in errors; their values are masked).
+    CREDENTIAL_VARIABLES: ClassVar[tuple[str, ...]] = (ACCESS_TOKEN_VARIABLE, APP_KEY_VARIABLE)
+
     base_url: str
     access_token: str
     app_key: str
@@ -99,15 +112,16 @@ class TraedeSettings:
     @classmethod
     def from_env(cls) -> TraedeSettings:
         return cls(
-            base_url=env_str("TRAEDE_BASE_URL", DEFAULT_BASE_URL),
-            access_token=require_env("TRAEDE_ACCESS_TOKEN", "Traede API access token (Bearer)"),
-            app_key=require_env("TRAEDE_APP_KEY", "Traede app key (sent as X-Traede-App-Key)"),
+            base_url=env_str(cls.BASE_URL_VARIABLE, DEFAULT_BASE_URL),
+            access_token=require_env(cls.ACCESS_TOKEN_VARIABLE, "Traede API access token (Bearer)"),
+            app_key=require_env(cls.APP_KEY_VARIABLE, "Traede app key (sent as X-Traede-App-Key)"),
             system_id=require_env(
-                "TRAEDE_SYSTEM_ID", "Traede export system_id naming this warehouse (export state is kept per system_id)"
+                cls.SYSTEM_ID_VARIABLE,
+                "Traede export system_id naming this warehouse (export state is kept per system_id)",
             ),
-            rate_limit_per_minute=env_int("TRAEDE_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE),
-            include_open=env_flag("TRAEDE_INCLUDE_OPEN", False),
-            include_closed=env_flag("TRAEDE_INCLUDE_CLOSED", True),
-            not_exported_since=env_instant("TRAEDE_NOT_EXPORTED_SINCE"),
-            filter_groups=env_filter_groups("TRAEDE_EXPORT_FILTER_GROUPS"),
+            rate_limit_per_minute=env_int(cls.RATE_LIMIT_VARIABLE, DEFAULT_RATE_LIMIT_PER_MINUTE),
+            include_open=env_flag(cls.INCLUDE_OPEN_VARIABLE, False),
+            include_closed=env_flag(cls.INCLUDE_CLOSED_VARIABLE, True),
+            not_exported_since=env_instant(cls.NOT_EXPORTED_SINCE_VARIABLE),
+            filter_groups=env_filter_groups(cls.FILTER_GROUPS_VARIABLE),
         )
