@@ -4,6 +4,7 @@ credential variables (for Lagerkoll, those of the credential style in use)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -127,3 +128,13 @@ def test_a_lagerkoll_client_on_a_user_token_names_the_user_pair_variables(vendor
     )
     assert on_user_token.credential_variables == LagerkollSettings.USER_TOKEN_CREDENTIAL_VARIABLES
     assert on_user_token.base_url_variable == LagerkollSettings.BASE_URL_VARIABLE
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[s.name for s in SOURCES])
+def test_the_settings_repr_shows_no_credential(source: SourceSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in simulator_of(source).env("http://127.0.0.1:9").items():
+        monkeypatch.setenv(name, value)
+    settings = settings_class(source).from_env()
+    hidden = [getattr(settings, f.name) for f in dataclasses.fields(settings) if not f.repr]
+    secrets = [value for value in hidden if value]
+    assert secrets and not [value for value in secrets if str(value) in repr(settings)]

@@ -40,16 +40,10 @@ class FulcrumSettings:
     CREDENTIAL_VARIABLES: ClassVar[tuple[str, ...]] = (API_TOKEN_VARIABLE,)
 
     base_url: str
-    api_token: str
+    api_token: str = field(repr=False)  # never in a repr, a log or an error
     rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
     page_size: int = DEFAULT_PAGE_SIZE
     paths: Mapping[str, str] = field(default_factory=dict)  # stream name -> path, for paths FACTS leaves open
-
-    def __repr__(self) -> str:  # never print the token
-        return (
-            f"FulcrumSettings(base_url={self.base_url!r}, rate_limit_per_minute={self.rate_limit_per_minute}, "
-            f"page_size={self.page_size})"
-        )
 
     @classmethod
     def from_env(cls) -> FulcrumSettings:

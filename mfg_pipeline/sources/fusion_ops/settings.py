@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
@@ -25,14 +25,11 @@ class FusionOpsSettings:
     CREDENTIAL_VARIABLES: ClassVar[tuple[str, ...]] = (API_KEY_VARIABLE, API_SECRET_VARIABLE)
 
     base_url: str
-    api_key: str
-    api_secret: str
+    api_key: str = field(repr=False)  # never in a repr, a log or an error
+    api_secret: str = field(repr=False)
     rate_limit_per_minute: int = 120
     token_ttl_seconds: int = 7200  # the doc: tokens last 2 hours
     company_timezone: ZoneInfo = ZoneInfo("UTC")  # for timestamps sent without an offset
-
-    def __repr__(self) -> str:  # never print the credentials
-        return f"FusionOpsSettings(base_url={self.base_url!r}, rate_limit_per_minute={self.rate_limit_per_minute})"
 
     @classmethod
     def from_env(cls) -> FusionOpsSettings:

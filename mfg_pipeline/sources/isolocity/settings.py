@@ -44,18 +44,12 @@ class IsolocitySettings:
     CREDENTIAL_VARIABLES: ClassVar[tuple[str, ...]] = (API_TOKEN_VARIABLE,)
 
     base_url: str
-    api_token: str
+    api_token: str = field(repr=False)  # never in a repr, a log or an error
     paths: Mapping[str, str] = field(
         default_factory=lambda: {name: setting.default for name, setting in PATH_SETTINGS.items()}
     )
     rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
     timezone: ZoneInfo = ZoneInfo("UTC")  # for timestamps sent without an offset
-
-    def __repr__(self) -> str:  # never print the token
-        return (
-            f"IsolocitySettings(base_url={self.base_url!r}, paths={dict(self.paths)!r}, "
-            f"rate_limit_per_minute={self.rate_limit_per_minute}, timezone={self.timezone.key!r})"
-        )
 
     @classmethod
     def from_env(cls) -> IsolocitySettings:

@@ -7,7 +7,7 @@ otherwise the API key is required.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from mfg_pipeline.config import env_int, env_str, require_env
@@ -35,9 +35,10 @@ class LagerkollSettings:
 
     base_url: str
     store: str
-    api_key: str | None = None
-    user_id: str | None = None
-    user_token: str | None = None
+    # Credentials: never in a repr, a log or an error.
+    api_key: str | None = field(default=None, repr=False)
+    user_id: str | None = field(default=None, repr=False)
+    user_token: str | None = field(default=None, repr=False)
     rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
     page_size: int = DEFAULT_PAGE_SIZE
     # FACTS: whether pages count from 0 or 1 is unconfirmed. "auto" starts at the doc's 0 and follows what the
@@ -57,13 +58,6 @@ class LagerkollSettings:
     def credential_variables(self) -> tuple[str, ...]:
         """The variables of the credential style in use."""
         return self.USER_TOKEN_CREDENTIAL_VARIABLES if self.uses_user_token else self.API_KEY_CREDENTIAL_VARIABLES
-
-    def __repr__(self) -> str:  # never print the credentials
-        style = "user_id+user_token" if self.uses_user_token else "api_key"
-        return (
-            f"LagerkollSettings(base_url={self.base_url!r}, store={self.store!r}, credentials={style}, "
-            f"rate_limit_per_minute={self.rate_limit_per_minute})"
-        )
 
     @classmethod
     def from_env(cls) -> LagerkollSettings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -85,8 +85,8 @@ class TraedeSettings:
     CREDENTIAL_VARIABLES: ClassVar[tuple[str, ...]] = (ACCESS_TOKEN_VARIABLE, APP_KEY_VARIABLE)
 
     base_url: str
-    access_token: str
-    app_key: str
+    access_token: str = field(repr=False)  # never in a repr, a log or an error
+    app_key: str = field(repr=False)
     # Export state is kept per system_id: it must name this warehouse alone, or another integration's marks
     # would hide orders from us (and ours from it). Hence no default.
     system_id: str
@@ -100,14 +100,6 @@ class TraedeSettings:
     # A one-off re-export: orders marked at or after this instant come back (e.g. to rebuild the warehouse).
     not_exported_since: datetime | None = None
     filter_groups: tuple[dict[str, Any], ...] = ()
-
-    def __repr__(self) -> str:  # never print the credentials
-        return (
-            f"TraedeSettings(base_url={self.base_url!r}, system_id={self.system_id!r}, "
-            f"rate_limit_per_minute={self.rate_limit_per_minute}, include_open={self.include_open}, "
-            f"include_closed={self.include_closed}, not_exported_since={self.not_exported_since}, "
-            f"filter_groups={self.filter_groups!r})"
-        )
 
     @classmethod
     def from_env(cls) -> TraedeSettings:
