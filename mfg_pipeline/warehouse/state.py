@@ -9,7 +9,6 @@ import duckdb
 
 from mfg_pipeline.warehouse.lake import Lake
 from mfg_pipeline.warehouse.layout import STREAM_STATE
-from mfg_pipeline.warehouse.settings import LAKE_ALIAS
 
 MODIFIED_PASS = "modified_pass"  # when the last modified-since pass started
 CHILD_SWEEP = "child_sweep"  # when the last full pass that swept a slice of child lists started (engine/sweep.py)
@@ -42,10 +41,4 @@ class StreamState:
         self.lake.write(f"{schema} {stream}: recording its {name.replace('_', ' ')}", write)
 
     def _exists(self) -> bool:
-        schema, name = STREAM_STATE.split(".")
-        return bool(
-            self.lake.read(
-                "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-                [LAKE_ALIAS, schema, name],
-            )[0][0]
-        )
+        return self.lake.has_table(*STREAM_STATE.split("."))
