@@ -55,7 +55,13 @@ from dagster import (
 
 from mfg_pipeline import config
 from mfg_pipeline.declarations import Stream
-from mfg_pipeline.orchestration.factory import CHECK_DESCRIPTIONS, SOURCE_TAG, check_result, table_metadata
+from mfg_pipeline.orchestration.factory import (
+    CHECK_DESCRIPTIONS,
+    SOURCE_TAG,
+    check_result,
+    rows_written_check,
+    table_metadata,
+)
 from mfg_pipeline.orchestration.failures import explained_failures
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.records.schema import Table
@@ -254,11 +260,11 @@ def _check_outcome(
         return primary_key_check(warehouse, SYSTEM, table, partitioned, date.fromisoformat(day) if day else None)
     loads = [load for load in report.loads if table.name in load.tables]
     keys = [key for load in loads for key in load.staged_keys]
-    if stream is None or table is stream.table:
+    if stream is None:  # the change log: its rows are keyed by batch and position, not by the changed records
         return rows_for_keys_check(warehouse, SYSTEM, table, table.primary_key, keys, len(keys))
-    columns = [c for c, _ in next(ch.parent_key for ch in stream.children if ch.table is table)]
-    expected = sum(load.rows_staged.get(table.name, 0) for load in loads)
-    return rows_for_keys_check(warehouse, SYSTEM, table, columns, keys, expected)
+    return rows_written_check(
+        warehouse, SYSTEM, stream, table, keys, sum(load.rows_staged.get(table.name, 0) for load in loads)
+    )
 
 
 def _evaluation(key: AssetKey, outcome: Any, partition: str | None) -> AssetCheckEvaluation:

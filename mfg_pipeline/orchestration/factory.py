@@ -308,20 +308,20 @@ def _count_checks(
                 partitioned=stream.partitioned,
                 deleted_flag=stream.deleted_flag,
             )
-        if is_parent:
-            yield rows_for_keys_check(
-                warehouse, schema, table, table.primary_key, report.staged_keys, len(report.staged_keys)
-            )
-        else:
-            link = next(c.parent_key for c in stream.children if c.table is table)
-            yield rows_for_keys_check(
-                warehouse,
-                schema,
-                table,
-                [child for child, _ in link],
-                report.staged_keys,
-                report.rows_staged.get(table.name, 0),
-            )
+        yield rows_written_check(
+            warehouse, schema, stream, table, report.staged_keys, report.rows_staged.get(table.name, 0)
+        )
+
+
+def rows_written_check(
+    warehouse: Warehouse, schema: str, stream: Stream, table: Table, keys: Sequence[tuple], child_rows: int
+) -> CheckOutcome:
+    """The rows a load wrote are in the table: a parent row for each of `keys`, or (a child table) `child_rows`
+    rows under those parents."""
+    if table is stream.table:
+        return rows_for_keys_check(warehouse, schema, table, table.primary_key, keys, len(keys))
+    link = next(c.parent_key for c in stream.children if c.table is table)
+    return rows_for_keys_check(warehouse, schema, table, [child for child, _ in link], keys, child_rows)
 
 
 def _run_metadata(reports: Sequence[LoadReport], table: Table, plan: RefreshPlan) -> dict[str, Any]:
