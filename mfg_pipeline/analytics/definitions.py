@@ -42,19 +42,27 @@ BUILD_CRON = "40 * * * *"
 
 
 class AnalyticsTranslator(DagsterDbtTranslator):
-    """Models and seeds keyed `<schema>/<name>` like the loaded tables (`fusion_ops/productions`), grouped by
-    layer; sources keep the load assets' keys their YAML names (meta.dagster.asset_key)."""
+    """A dbt source `<source>.<table>` is the load asset of that table (`fusion_ops/productions`, the key
+    orchestration/factory.py's `table_key` gives it), so the lineage runs from the loads with no asset key in the
+    YAML; models and seeds are keyed `<schema>/<name>` the same way (`staging/stg_fusion_ops__productions`) and
+    grouped by layer."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        # dagster-dbt asks this for every key it names (specs, their deps, observations of unselected tests).
+        resource_type = dbt_resource_props["resource_type"]
+        if resource_type == "source":
+            return AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        if resource_type in ("model", "seed"):
+            return AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         props = self.get_resource_props(manifest, unique_id)
         if props["resource_type"] not in ("model", "seed"):
             return spec
-        schema = props["schema"]
         return spec.replace_attributes(
-            key=AssetKey([schema, props["name"]]),
-            group_name=f"{ANALYTICS}_{schema}",
-            tags={**spec.tags, SOURCE_TAG: ANALYTICS},
+            group_name=f"{ANALYTICS}_{props['schema']}", tags={**spec.tags, SOURCE_TAG: ANALYTICS}
         )
 
     def get_asset_check_spec(

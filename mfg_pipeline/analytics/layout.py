@@ -9,13 +9,22 @@ from pathlib import Path
 import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent / "dbt_project"
-SOURCES_FILE = PROJECT_DIR / "models" / "sources.yml"
+# dbt's project structure: one folder per source under models/staging, each with its `_<source>__sources.yml`
+# (the source's tables) and `_<source>__models.yml` (its staging models' docs and tests).
+STAGING_DIR = PROJECT_DIR / "models" / "staging"
+SOURCES_FILES = "*/_*__sources.yml"
+
+
+def sources_files() -> list[Path]:
+    """Every staging folder's `_<source>__sources.yml`."""
+    return sorted(STAGING_DIR.glob(SOURCES_FILES))
 
 
 def source_systems() -> frozenset[str]:
     """The loaded systems (DuckDB schemas) the models read: the dbt sources' names."""
-    declared = yaml.safe_load(SOURCES_FILE.read_text())
-    return frozenset(source["name"] for source in declared["sources"])
+    return frozenset(
+        source["name"] for path in sources_files() for source in yaml.safe_load(path.read_text())["sources"]
+    )
 
 
 def switched_off_tables() -> dict[str, dict[str, str]]:

@@ -186,8 +186,8 @@ def test_the_product_key_map_matches_every_systems_ids_to_one_part_number(plant)
     for system, pairs in expected.items():
         landed = set(
             plant.rows(
-                "SELECT source_id, product_code FROM marts.product_key_map WHERE source_system = ? AND is_matched "
-                "AND source_table IN ('items', 'parts', 'products')",
+                "SELECT source_id, product_code FROM intermediate.int_product_key_map WHERE source_system = ? "
+                "AND is_matched AND source_table IN ('items', 'parts', 'products')",
                 [system],
             )
         )

@@ -1,4 +1,4 @@
--- One row per part number, across the five systems (product_key_map says which id in which system it is). The
+-- One row per part number, across the five systems (int_product_key_map says which id in which system it is). The
 -- name comes from the first system that has one, in the order Fusion Operations, Fulcrum, Lagerkoll, ISOlocity,
 -- Traede; unit and prices from Fusion Operations.
 with ranked as (
@@ -9,7 +9,7 @@ with ranked as (
         case source_system
             when 'fusion_ops' then 1 when 'fulcrum' then 2 when 'lagerkoll' then 3 when 'isolocity' then 4 else 5
         end as preference
-    from {{ ref('product_key_map') }}
+    from {{ ref('int_product_key_map') }}
     where product_code is not null
 ),
 
