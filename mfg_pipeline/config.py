@@ -79,7 +79,8 @@ def lookback_days(cycle: str) -> int:
 
 
 def child_sweep_every_days() -> int:
-    """MFG_CHILD_SWEEP_EVERY_DAYS (default 7): the daily cycle fetches the child lists of the open records and of
+    """MFG_CHILD_SWEEP_EVERY_DAYS (default 14): the daily cycle fetches the child lists of the open records and of
     one slice in this many of the others, changed or not, so every record's child lists are fetched at least once
-    in this many days (`engine/sweep.py`); 1 sweeps every record every day."""
-    return env_int("MFG_CHILD_SWEEP_EVERY_DAYS", 7)
+    in this many days (`engine/sweep.py`); 1 sweeps every record every day. 14 keeps Fulcrum's daily cycle under
+    5 % of its budget at five times the simulated volume over two years (7 would cost 5.9 %)."""
+    return env_int("MFG_CHILD_SWEEP_EVERY_DAYS", 14)
