@@ -146,7 +146,8 @@ class Refresh:
             self._walk(load)
             load.commit()
         self._remember_pass(load)
-        if child_sweep is not None and (child_sweep.everything or child_sweep.slices):
+        swept = load.child_sweep  # None when the stream has no child lists: nothing to remember
+        if swept is not None and (swept.everything or swept.slices):
             swept_at = self.plan.cycle_time or load.started_at
             self.warehouse.set_stream_state(self.client.system, self.stream.name, CHILD_SWEEP, swept_at)
         return load.report()

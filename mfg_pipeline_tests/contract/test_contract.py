@@ -20,6 +20,7 @@ from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.engine.refresh import DAILY, HOURLY
 from mfg_pipeline.engine.sweep import slice_of
 from mfg_pipeline.orchestration.cycles import execute_backfill, execute_cycle, failures_of
+from mfg_pipeline.orchestration.factory import CYCLE_TIME_TAG
 from mfg_pipeline.simulators.base import Fault
 from mfg_pipeline.sources.registry import SOURCE_MODULES, all_sources, source_by_name
 from mfg_pipeline.warehouse.checks import TABLE_CHECKS
@@ -344,14 +345,15 @@ def test_a_backfill_of_the_refresh_job_lists_and_sweeps_its_unpartitioned_stream
     def snapshot_requests() -> list[str]:
         return sorted(r.path for r in served.requests() if any(p.match(r.path) for p in patterns))
 
+    same_day = {CYCLE_TIME_TAG: SIM_NOW.isoformat()}  # the simulated day, as the daily cycle's sweep counted it
     served.clear_log()
-    one = job.execute_in_process(instance=cycles.instance, partition_key=days[-1], raise_on_error=False)
+    one = job.execute_in_process(instance=cycles.instance, partition_key=days[-1], tags=same_day, raise_on_error=False)
     assert one.success
     one_run = snapshot_requests()
     assert one_run, "the run made no request for the unpartitioned streams"
 
     served.clear_log()
-    runs = execute_backfill(cycles.defs, cycles.instance, f"{kit.source}_refresh", days, SIM_NOW)
+    runs = execute_backfill(cycles.defs, cycles.instance, f"{kit.source}_refresh", days, SIM_NOW, same_day)
     assert all(r.success for r in runs), failures_of(runs)
     assert len(days) == 10 and snapshot_requests() == one_run
     windows = [r for r in served.requests() if not any(p.match(r.path) for p in patterns)]
