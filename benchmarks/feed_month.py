@@ -75,8 +75,9 @@ def main() -> None:
 
 
 def run(simulator: FusionOpsSimulator, folder: Path, now: datetime, args: argparse.Namespace) -> None:
+    from mfg_pipeline.engine.feed import apply_pending, read_feed
     from mfg_pipeline.sources.fusion_ops import make_client
-    from mfg_pipeline.sources.fusion_ops.changes import ChangeJournal, apply_pending, channels_from_env, read_feed
+    from mfg_pipeline.sources.fusion_ops.changes import FEED
     from mfg_pipeline.sources.fusion_ops.streams import DOWNTIMES, PRODUCTIONS, PUNCH_CLOCKS
     from mfg_pipeline.warehouse.maintenance import data_files, maintain, snapshot_count
     from mfg_pipeline.warehouse.store import Warehouse
@@ -88,9 +89,9 @@ def run(simulator: FusionOpsSimulator, folder: Path, now: datetime, args: argpar
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         for stream in (PRODUCTIONS, DOWNTIMES, PUNCH_CLOCKS):
             load_stream(client, stream, warehouse, window=PartitionWindow(day, start, start + timedelta(days=1)))
-    journal = ChangeJournal.for_warehouse(warehouse)
+    journal = FEED.journal(warehouse)
     shop = LiveShop(simulator, seed=args.seed)
-    channels = channels_from_env()
+    channels = FEED.channels()
     minutes = int(args.days * 1440)
     apply_seconds: list[float] = []
     started = time.monotonic()

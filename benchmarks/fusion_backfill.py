@@ -110,24 +110,19 @@ class SensorTicker(threading.Thread):
         self.errors: list[str] = []
 
     def run(self) -> None:
+        from mfg_pipeline.engine.feed import apply_pending, read_feed
         from mfg_pipeline.sources.fusion_ops import make_client
-        from mfg_pipeline.sources.fusion_ops.changes import (
-            ChangeJournal,
-            apply_pending,
-            channels_from_env,
-            read_feed,
-            tick_budget,
-        )
+        from mfg_pipeline.sources.fusion_ops.changes import FEED
 
-        journal = ChangeJournal.for_warehouse(Warehouse(self.data_dir))
+        journal = FEED.journal(Warehouse(self.data_dir))
         stopping = False
         while not stopping:  # one last tick after the stop, so every change the shop made is applied
             stopping = self.stop_event.wait(self.interval)
             try:
-                max_calls, seconds = tick_budget()
+                max_calls, seconds = FEED.tick_budget()
                 deadline = time.monotonic() + seconds
                 client = make_client(self.data_dir)
-                for channel in channels_from_env():
+                for channel in FEED.channels():
                     max_calls -= read_feed(client, channel, journal, max_calls=max_calls, deadline=deadline).calls
                 client.close()
                 report = apply_pending(journal, Warehouse(self.data_dir), naive_timezone=UTC, partition_timezone=UTC)

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from string import Formatter
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from mfg_pipeline.http.client import Logger, RequestStats
 from mfg_pipeline.http.pagination import Page, Paginator, RecordSelector
 from mfg_pipeline.records.schema import ChildTable, ColumnType, Table
 
 if TYPE_CHECKING:  # the engine builds on these declarations; only the loader's signature names its types
+    from mfg_pipeline.engine.feed import ChangesFeed
     from mfg_pipeline.engine.load import LoadReport, ProgressCallback
     from mfg_pipeline.engine.refresh import RefreshPlan
     from mfg_pipeline.warehouse.store import Warehouse
@@ -265,6 +266,8 @@ class SourceSystem:
     switched_off: tuple[str, ...] = ()  # streams its <NAME>_STREAMS setting leaves out (see registry.selected)
     # The module serving this vendor's simulator (exports `SIMULATOR`), for the demo, `dev` and the tests.
     simulator_module: str | None = None
+    # A changes feed with a destructive read (`engine/feed.py`): the definitions add its sensor and apply job.
+    changes_feed: ChangesFeed | None = None
 
     def stream(self, name: str) -> Stream:
         return next(s for s in self.streams if s.name == name)
@@ -272,6 +275,22 @@ class SourceSystem:
     @property
     def simulator(self) -> str:
         return self.simulator_module or f"mfg_pipeline.simulators.{self.name}"
+
+
+SettingsT = TypeVar("SettingsT")
+ClientT = TypeVar("ClientT")
+
+
+def client_from_env(
+    settings_from_env: Callable[[], SettingsT], build: Callable[[SettingsT, Path, Logger | None], ClientT]
+) -> Callable[[Path, Logger | None], ClientT]:
+    """A source's `make_client`: its settings read from the environment at each call (so a missing credential
+    fails the run that needs it, naming the variable), then its client built from them."""
+
+    def make_client(data_dir: Path, logger: Logger | None = None) -> ClientT:
+        return build(settings_from_env(), data_dir, logger)
+
+    return make_client
 
 
 @runtime_checkable

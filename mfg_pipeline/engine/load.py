@@ -196,6 +196,7 @@ class StreamLoad:
         self._stage: Stage | None = None
         self._staged: dict[str, StagedFile] = {}
         self._keys: dict[str, KeysFile] = {}
+        self._added: dict[str, tuple[Table, StagedFile, bool]] = {}  # tables outside the stream (`add_rows`)
 
     # --- staging -----------------------------------------------------------------------------------------
     def _open_stage(self) -> None:
@@ -402,6 +403,17 @@ class StreamLoad:
         zone = self.placement_timezone
         return [moment.astimezone(zone).date() for moment in parent_rows[self.stream.window.time_column]]
 
+    def add_rows(self, table: Table, columns: dict[str, list], *, partitioned: bool) -> None:
+        """Rows of a table outside the stream (a changes feed's audit rows), upserted by that table's key in the
+        same commit as the stream's; a partitioned table's rows carry their day in `PARTITION_COLUMN`."""
+        self._open_stage()
+        assert self._stage is not None
+        if table.name not in self._added:
+            day = [pa.field(PARTITION_COLUMN, pa.date32(), nullable=False)] if partitioned else []
+            staged = StagedFile(self._stage.file_for(table.name), table.arrow_schema(day))
+            self._added[table.name] = (table, staged, partitioned)
+        self._added[table.name][1].append(columns)
+
     def mark_deleted(self, keys: Sequence[tuple]) -> None:
         """The vendor no longer has these records: soft-delete them (and their child rows) at commit."""
         self._open_stage()
@@ -424,15 +436,18 @@ class StreamLoad:
             return False
         return self.warehouse.live_row_count(schema, table, partition) == len(self.seen)
 
-    def commit(self, extra_loads: Sequence[TableLoad] = ()) -> CommitResult | None:
-        """Land what is staged (and soft-delete what the scope no longer holds) in one transaction; returns None
-        when there was nothing to change. `extra_loads` commit in the same transaction (the feed's audit rows)."""
+    def commit(self) -> CommitResult | None:
+        """Land what is staged (and soft-delete what the scope no longer holds), with the rows `add_rows` staged,
+        in one transaction; returns None when there was nothing to change."""
         self._open_stage()
         try:
-            if not extra_loads and self.nothing_to_commit():
+            if not self._added and self.nothing_to_commit():
                 return None
-            loads = self._table_loads()
-            result = self.warehouse.commit(loads + list(extra_loads))
+            added = [
+                TableLoad(self.client.system, table, staged.close(), partitioned=partitioned)
+                for table, staged, partitioned in self._added.values()
+            ]
+            result = self.warehouse.commit(self._table_loads() + added)
         finally:
             self.discard()
         self.commits.append(result)
@@ -476,11 +491,11 @@ class StreamLoad:
 
     def discard(self) -> None:
         if self._stage is not None:
-            for staged in [*self._staged.values(), *self._keys.values()]:
+            for staged in [*self._staged.values(), *self._keys.values(), *(a[1] for a in self._added.values())]:
                 with contextlib.suppress(Exception):  # already closed, or abandoned after an error
                     staged.close()
             self._stage.discard()
-        self._stage, self._staged, self._keys = None, {}, {}
+        self._stage, self._staged, self._keys, self._added = None, {}, {}, {}
 
     def report(self) -> LoadReport:
         stats = {k: v - self._stats_before.get(k, 0) for k, v in self.client.stats.as_dict().items()}

@@ -1,19 +1,20 @@
-"""Dagster side of the Fusion changes feed: a sensor that journals the feed and asks for an apply run, and the
-apply run itself. The journal (`sources/fusion_ops/changes.py`) is the truth; this module only decides when a run
-applies it.
+"""Dagster side of a source's changes feed (`engine/feed.py`; Fusion's is the one declared today): a sensor that
+journals the feed and asks for an apply run, and the apply run itself. The journal is the truth; this module only
+decides when a run applies it. Every name and setting below is the feed's own (`ChangesFeed`): for Fusion the
+job is `fusion_ops_apply_changes`, the sensor `fusion_ops_changes_sensor`, the settings `FUSION_OPS_...`.
 
 - Every tick reads the feed into the journal (each page committed to the warehouse before the next feed call).
 - While batches are pending and no live apply run is working on them, the tick requests one, whatever happened to
   earlier runs: the run key counts every apply run ever requested for the newest pending batch, so a retried tick
   reuses its key but a run that died never blocks the next.
 - A run whose worker died (kill -9, a host restart) stays STARTED in Dagster: the default run launcher cannot
-  see it. An apply run holds the warehouse's worker lock for as long as it lives (a file lock the kernel releases
+  see it. An apply run holds the feed's worker lock for as long as it lives (a file lock the kernel releases
   when the process dies; with a Postgres catalog an advisory lock the server releases when its connection
   drops), so a tick that finds a STARTED apply run whose lock is free, still STARTED once the lock was seen free
   and silent for WORKER_QUIET_SECONDS, marks it failed and moves on. A run that ends normally frees the lock a
   moment before Dagster records its success, and is never marked failed.
 - Coalescing: an apply run lingers, applying batches as the sensor journals them, for
-  FUSION_OPS_APPLY_LINGER_SECONDS (default 50), and runs start at least FUSION_OPS_APPLY_MIN_INTERVAL_SECONDS
+  `<SYSTEM>_APPLY_LINGER_SECONDS` (default 50), and runs start at least `<SYSTEM>_APPLY_MIN_INTERVAL_SECONDS`
   (default 60) apart: at most 60 apply runs an hour under a continuous trickle, while a change still reaches
   the warehouse one sensor interval (30 s) plus a poll (1 s) after it is made. Lingering holds a run process (~200 MB);
   a shorter linger means more runs, a longer one fewer runs and a process held longer.
@@ -45,6 +46,7 @@ from dagster import (
     MetadataValue,
     RunRequest,
     RunsFilter,
+    SensorDefinition,
     SensorEvaluationContext,
     SkipReason,
     define_asset_job,
@@ -54,7 +56,17 @@ from dagster import (
 )
 
 from mfg_pipeline import config
-from mfg_pipeline.declarations import Stream
+from mfg_pipeline.declarations import SourceSystem, Stream
+from mfg_pipeline.engine.feed import (
+    ApplyReport,
+    ChangeJournal,
+    ChangesFeed,
+    Channel,
+    FeedClient,
+    apply_pending,
+    read_feed,
+)
+from mfg_pipeline.http.errors import ConfigurationError
 from mfg_pipeline.orchestration.factory import (
     CHECK_DESCRIPTIONS,
     SOURCE_TAG,
@@ -65,28 +77,15 @@ from mfg_pipeline.orchestration.factory import (
 from mfg_pipeline.orchestration.failures import explained_failures
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.records.schema import Table
-from mfg_pipeline.sources.fusion_ops.changes import (
-    CHANGE_LOG,
-    SYSTEM,
-    ApplyReport,
-    ChangeJournal,
-    Channel,
-    apply_pending,
-    channels_from_env,
-    read_feed,
-    tick_budget,
-)
-from mfg_pipeline.sources.fusion_ops.settings import COMPANY_TIMEZONE_VARIABLE
+from mfg_pipeline.sources.registry import streams_variable
 from mfg_pipeline.warehouse.checks import PRIMARY_KEY_CHECK, primary_key_check, rows_for_keys_check
 from mfg_pipeline.warehouse.locks import Locks
 from mfg_pipeline.warehouse.store import Warehouse
 
-APPLY_JOB_NAME = "fusion_ops_apply_changes"
 THROUGH_TAG = "mfg/changes_through"
 REQUESTED_AT_TAG = "mfg/requested_at"  # the start of the tick that requested the run (epoch seconds)
 TICK_JITTER_SECONDS = 1.0  # how much earlier than its interval a tick may start
 SENSOR_INTERVAL_SECONDS = 30
-CHANGE_LOG_KEY = AssetKey([SYSTEM, CHANGE_LOG.name])
 IN_PROGRESS = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -98,92 +97,81 @@ WORKER_QUIET_SECONDS = 10  # a run that freed its worker lock to end writes its 
 POLL_SECONDS = 1.0
 
 
-def linger_seconds() -> float:
-    return float(config.env_int("FUSION_OPS_APPLY_LINGER_SECONDS", 50, minimum=0))
+def change_log_key(feed: ChangesFeed) -> AssetKey:
+    return AssetKey([feed.system, feed.change_log.name])
 
 
-def min_interval_seconds() -> float:
-    return float(config.env_int("FUSION_OPS_APPLY_MIN_INTERVAL_SECONDS", 60, minimum=0))
-
-
-WORKER_LOCK = f"worker-{APPLY_JOB_NAME}"  # held by a live apply run's process (or host, with a Postgres catalog)
-
-
-def feed_tables(channels: list[Channel]) -> dict[str, list[Table]]:
-    """Stream name -> tables the configured channels write."""
-    return {channel.stream.name: list(channel.stream.tables) for channel in channels}
-
-
-def feed_upstream(channels: list[Channel]) -> dict[str, list[AssetKey]]:
-    """For the lineage: every listed stream the feed writes into has `change_log` upstream."""
-    return {name: [CHANGE_LOG_KEY] for name in feed_tables(channels)}
+def feed_upstream(feed: ChangesFeed, channels: list[Channel]) -> dict[str, list[AssetKey]]:
+    """For the lineage: every listed stream the feed writes into has the change log upstream."""
+    return {channel.stream.name: [change_log_key(feed)] for channel in channels if not channel.change_type.feed_only}
 
 
 def _feed_only(channels: list[Channel]) -> list[tuple[Stream, Table]]:
-    """The tables only the changes feed fills (stock), for the channels configured."""
+    """The tables only the changes feed fills (Fusion's stock), for the channels configured."""
     streams = {c.stream.name: c.stream for c in channels if c.change_type.feed_only}
     return [(stream, table) for stream in streams.values() for table in stream.tables]
 
 
-def build_apply_asset(channels: list[Channel]) -> Any:
-    """`fusion_ops/change_log` plus the feed-only tables of the configured channels, materialized together by
+def build_apply_asset(feed: ChangesFeed, channels: list[Channel]) -> Any:
+    """`<system>/change_log` plus the feed-only tables of the configured channels, materialized together by
     applying the journal (the listed tables it also changes are reported as materializations of theirs)."""
+    system, change_log, log_key = feed.system, feed.change_log, change_log_key(feed)
     feed_only = _feed_only(channels)
     specs = [
         AssetSpec(
-            CHANGE_LOG_KEY,
-            group_name=SYSTEM,
+            log_key,
+            group_name=system,
             kinds={"duckdb", "parquet"},
-            tags={"source": SYSTEM},
-            description=CHANGE_LOG.description + " Materializing it applies every journaled feed batch, "
-            "in read order, to the Fusion tables (upserts and soft deletes); fusion_ops_changes_sensor "
+            tags={"source": system},
+            description=change_log.description + " Materializing it applies every journaled feed batch, "
+            f"in read order, to the {feed.title} tables (upserts and soft deletes); {feed.sensor_name} "
             "requests it.",
             metadata={
-                "dagster/table_name": f"{SYSTEM}.{CHANGE_LOG.name}",
-                "primary_key": ", ".join(CHANGE_LOG.primary_key),
-                "parquet_path": f"parquet/{SYSTEM}/{CHANGE_LOG.name}/date=YYYY-MM-DD/ (read day)",
+                "dagster/table_name": f"{system}.{change_log.name}",
+                "primary_key": ", ".join(change_log.primary_key),
+                "parquet_path": f"parquet/{system}/{change_log.name}/date=YYYY-MM-DD/ (read day)",
             },
         )
     ]
     specs += [
         AssetSpec(
-            AssetKey([SYSTEM, table.name]),
-            group_name=SYSTEM,
+            AssetKey([system, table.name]),
+            group_name=system,
             kinds={"duckdb", "parquet"},
             description=table.description or stream.description,
             skippable=True,
-            deps=[CHANGE_LOG_KEY] if table is stream.table else [AssetKey([SYSTEM, stream.table.name])],
-            metadata=table_metadata(SYSTEM, stream, table),
-            tags={"source": SYSTEM},
+            deps=[log_key] if table is stream.table else [AssetKey([system, stream.table.name])],
+            metadata=table_metadata(system, stream, table),
+            tags={"source": system},
         )
         for stream, table in feed_only
     ]
-    owned = {CHANGE_LOG.name, *(table.name for _, table in feed_only)}
+    owned = {change_log.name, *(table.name for _, table in feed_only)}
     check_specs = [
-        AssetCheckSpec(name, asset=AssetKey([SYSTEM, table_name]), description=description)
+        AssetCheckSpec(name, asset=AssetKey([system, table_name]), description=description)
         for table_name in sorted(owned)
         for name, description in CHECK_DESCRIPTIONS.items()
-        if table_name != CHANGE_LOG.name or name == PRIMARY_KEY_CHECK
+        if table_name != change_log.name or name == PRIMARY_KEY_CHECK
     ]
     tables = {t.name: (c.stream, t) for c in channels for t in c.stream.tables}
 
-    @multi_asset(name="fusion_ops_changes", specs=specs, check_specs=check_specs)
+    @multi_asset(name=f"{system}_changes", specs=specs, check_specs=check_specs)
     def apply_changes(context, warehouse: WarehouseResource) -> Iterator[Any]:  # context: see factory
         store = warehouse.warehouse()
-        journal = ChangeJournal.for_warehouse(store)
+        journal = feed.journal(store)
         totals = ApplyReport()
         # The worker lock is held until the run's last result is out: a tick that finds it free sees a run that
         # died, or one whose last events are being written (see `_worker_died`).
-        with explained_failures(SYSTEM, "changes feed"), store.locks.hold(WORKER_LOCK, None, APPLY_JOB_NAME):
+        with explained_failures(system, "changes feed"), store.locks.hold(feed.worker_lock, None, feed.apply_job_name):
             for report in _apply_rounds(journal, store, context):
                 totals.add(report)
-                for event in _round_events(report, store, tables, owned):
+                for event in _round_events(feed, report, store, tables, owned):
                     context.log_event(event)
             context.log.info(
                 f"applied {totals.batches_applied} batches ({totals.changes} changes, {totals.deletions} deletions)"
             )
             yield MaterializeResult(
-                asset_key=CHANGE_LOG_KEY,
+                asset_key=log_key,
                 metadata={
                     "batches_applied": MetadataValue.int(totals.batches_applied),
                     "changes": MetadataValue.int(totals.changes),
@@ -192,13 +180,13 @@ def build_apply_asset(channels: list[Channel]) -> Any:
             )
             for _, table in feed_only:
                 yield MaterializeResult(
-                    asset_key=AssetKey([SYSTEM, table.name]),
+                    asset_key=AssetKey([system, table.name]),
                     metadata={"changes_in_run": MetadataValue.int(totals.changes)},
                 )
             for spec in check_specs:
                 key = spec.asset_key
-                stream, table = (None, CHANGE_LOG) if key == CHANGE_LOG_KEY else tables[key.path[-1]]
-                yield check_result(key, _check_outcome(spec.name, store, table, totals, stream))
+                stream, table = (None, change_log) if key == log_key else tables[key.path[-1]]
+                yield check_result(key, _check_outcome(feed, spec.name, store, table, totals, stream))
 
     return apply_changes
 
@@ -208,8 +196,9 @@ def _apply_rounds(
 ) -> Iterator[ApplyReport]:
     """Apply what is pending, then keep applying what the sensor journals until the run has lingered long enough
     (it leaves as soon as the linger time is up, pending or not: the next run picks the rest up)."""
-    started, linger = time.monotonic(), linger_seconds()
-    naive_timezone = config.env_timezone(COMPANY_TIMEZONE_VARIABLE, "UTC")
+    feed = journal.feed
+    started, linger = time.monotonic(), feed.linger_seconds()
+    naive_timezone = feed.naive_timezone()
     while True:
         report = apply_pending(
             journal, warehouse, naive_timezone=naive_timezone, partition_timezone=config.partition_timezone()
@@ -224,7 +213,11 @@ def _apply_rounds(
 
 
 def _round_events(
-    report: ApplyReport, warehouse: Warehouse, tables: dict[str, tuple[Stream, Table]], owned: set[str]
+    feed: ChangesFeed,
+    report: ApplyReport,
+    warehouse: Warehouse,
+    tables: dict[str, tuple[Stream, Table]],
+    owned: set[str],
 ) -> Iterator[Any]:
     """Materializations of the listed tables a round changed, each followed by its checks' evaluations."""
     first_day = date.fromisoformat(config.partition_start_date())
@@ -237,17 +230,18 @@ def _round_events(
         if table_name in owned or table_name not in tables:
             continue
         stream, table = tables[table_name]
-        key = AssetKey([SYSTEM, table_name])
+        key = AssetKey([feed.system, table_name])
         for day in sorted(days, key=str):
             if day is not None and date.fromisoformat(day) < first_day:
                 continue  # a change to a record older than the first partition: landed, nothing to report
             yield AssetMaterialization(asset_key=key, partition=day, metadata=changed)
             for name in CHECK_DESCRIPTIONS:
-                outcome = _check_outcome(name, warehouse, table, report, stream, day)
+                outcome = _check_outcome(feed, name, warehouse, table, report, stream, day)
                 yield _evaluation(key, outcome, partition=day)
 
 
 def _check_outcome(
+    feed: ChangesFeed,
     name: str,
     warehouse: Warehouse,
     table: Table,
@@ -255,15 +249,16 @@ def _check_outcome(
     stream: Stream | None = None,
     day: str | None = None,
 ) -> Any:
-    partitioned = table is CHANGE_LOG or bool(stream and stream.partitioned)
+    system = feed.system
+    partitioned = table is feed.change_log or bool(stream and stream.partitioned)
     if name == PRIMARY_KEY_CHECK:
-        return primary_key_check(warehouse, SYSTEM, table, partitioned, date.fromisoformat(day) if day else None)
+        return primary_key_check(warehouse, system, table, partitioned, date.fromisoformat(day) if day else None)
     loads = [load for load in report.loads if table.name in load.tables]
     keys = [key for load in loads for key in load.staged_keys]
     if stream is None:  # the change log: its rows are keyed by batch and position, not by the changed records
-        return rows_for_keys_check(warehouse, SYSTEM, table, table.primary_key, keys, len(keys))
+        return rows_for_keys_check(warehouse, system, table, table.primary_key, keys, len(keys))
     return rows_written_check(
-        warehouse, SYSTEM, stream, table, keys, sum(load.rows_staged.get(table.name, 0) for load in loads)
+        warehouse, system, stream, table, keys, sum(load.rows_staged.get(table.name, 0) for load in loads)
     )
 
 
@@ -278,14 +273,14 @@ def _evaluation(key: AssetKey, outcome: Any, partition: str | None) -> AssetChec
     )
 
 
-def apply_job() -> Any:
+def apply_job(feed: ChangesFeed) -> Any:
     return define_asset_job(
-        APPLY_JOB_NAME,
-        tags={SOURCE_TAG: SYSTEM, "dagster/max_runtime": "900"},
+        feed.apply_job_name,
+        tags={SOURCE_TAG: feed.system, "dagster/max_runtime": "900"},
         executor_def=in_process_executor,
-        selection=AssetSelection.assets(CHANGE_LOG_KEY).required_multi_asset_neighbors(),
-        description="Apply the journaled Fusion Operations changes-feed batches to the warehouse (requested by "
-        "fusion_ops_changes_sensor; lingers FUSION_OPS_APPLY_LINGER_SECONDS to apply what follows).",
+        selection=AssetSelection.assets(change_log_key(feed)).required_multi_asset_neighbors(),
+        description=f"Apply the journaled {feed.title} changes-feed batches to the warehouse (requested by "
+        f"{feed.sensor_name}; lingers {feed.linger_variable} to apply what follows).",
     )
 
 
@@ -297,14 +292,15 @@ class TickDecision:
 
 def decide(context: SensorEvaluationContext, journal: ChangeJournal, now: float | None = None) -> TickDecision:
     """Whether this tick requests an apply run (see the module docstring)."""
+    feed = journal.feed
     pending = journal.pending_ids()
     if not pending:
         return TickDecision(None, "no pending changes")
     instance, now = context.instance, now if now is not None else time.time()
     live = []
     locks = journal.pages.warehouse.locks
-    for record in instance.get_run_records(RunsFilter(job_name=APPLY_JOB_NAME, statuses=IN_PROGRESS)):
-        if _worker_died(instance, record, locks, now):
+    for record in instance.get_run_records(RunsFilter(job_name=feed.apply_job_name, statuses=IN_PROGRESS)):
+        if _worker_died(instance, record, locks, feed.worker_lock, now):
             instance.report_run_failed(
                 record.dagster_run,
                 message="the apply run's worker died (its worker lock "
@@ -317,7 +313,7 @@ def decide(context: SensorEvaluationContext, journal: ChangeJournal, now: float 
             None,
             f"apply run {live[0].dagster_run.run_id[:8]} is applying; it picks the {len(pending)} pending batches up",
         )
-    latest = instance.get_run_records(RunsFilter(job_name=APPLY_JOB_NAME), limit=1)
+    latest = instance.get_run_records(RunsFilter(job_name=feed.apply_job_name), limit=1)
     if latest:
         # Measured between the starts of the ticks that request runs (ticks start SENSOR_INTERVAL_SECONDS apart),
         # less a second for the scheduler's jitter, so every other tick may request one under a steady trickle:
@@ -325,28 +321,28 @@ def decide(context: SensorEvaluationContext, journal: ChangeJournal, now: float 
         # which would make the second tick after it miss by that much and double the wait.)
         requested = latest[0].dagster_run.tags.get(REQUESTED_AT_TAG)
         since = now - (float(requested) if requested else latest[0].create_timestamp.timestamp())
-        if since < min_interval_seconds() - TICK_JITTER_SECONDS:
+        if since < feed.min_interval_seconds() - TICK_JITTER_SECONDS:
             return TickDecision(
                 None,
                 f"coalescing: the last apply run started {since:.0f}s ago "
-                f"(FUSION_OPS_APPLY_MIN_INTERVAL_SECONDS={min_interval_seconds():.0f})",
+                f"({feed.min_interval_variable}={feed.min_interval_seconds():.0f})",
             )
     through = pending[-1]
-    earlier = instance.get_runs_count(RunsFilter(job_name=APPLY_JOB_NAME, tags={THROUGH_TAG: through}))
+    earlier = instance.get_runs_count(RunsFilter(job_name=feed.apply_job_name, tags={THROUGH_TAG: through}))
     return TickDecision(
         RunRequest(run_key=f"{through}#{earlier}", tags={THROUGH_TAG: through, REQUESTED_AT_TAG: f"{now:.3f}"}),
         f"{len(pending)} batches pending",
     )
 
 
-def _worker_died(instance: DagsterInstance, record: Any, locks: Locks, now: float) -> bool:
+def _worker_died(instance: DagsterInstance, record: Any, locks: Locks, worker_lock: str, now: float) -> bool:
     """A STARTED run whose process is gone. Its worker lock is free then; but a run that ends normally frees it
     too, a moment before Dagster records its success. So the run must still be STARTED after the lock was seen
     free, and have written no event for WORKER_QUIET_SECONDS (a run that is ending writes its last events)."""
     if record.dagster_run.status != DagsterRunStatus.STARTED:
         return False
     started = record.start_time or record.create_timestamp.timestamp()
-    if now - started < STARTUP_GRACE_SECONDS or not locks.is_free(WORKER_LOCK):
+    if now - started < STARTUP_GRACE_SECONDS or not locks.is_free(worker_lock):
         return False
     run_id = record.dagster_run.run_id
     fresh = instance.get_run_record_by_id(run_id)
@@ -357,40 +353,55 @@ def _worker_died(instance: DagsterInstance, record: Any, locks: Locks, now: floa
     return now - last_event_at >= WORKER_QUIET_SECONDS
 
 
-@sensor(
-    name="fusion_ops_changes_sensor",
-    job_name=APPLY_JOB_NAME,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Reads the Fusion Operations changes feed (FUSION_OPS_CHANGE_CHANNELS) into a durable journal "
-    "and requests an apply run while batches are pending and none is applying. Each tick spends at "
-    "most FUSION_OPS_FEED_CALLS_PER_TICK calls and FUSION_OPS_FEED_SECONDS_PER_TICK seconds.",
-)
-def changes_sensor(
-    context: SensorEvaluationContext, sources: SourcesResource, warehouse: WarehouseResource
-) -> RunRequest | SkipReason:
-    tick_started = time.time()
-    store = warehouse.warehouse()
-    journal = ChangeJournal.for_warehouse(store)
-    max_calls, seconds = tick_budget()
-    deadline = time.monotonic() + seconds
-    with explained_failures(SYSTEM, "changes feed"):
-        client = sources.client(SYSTEM, logger=context.log)
-        try:
-            for channel in channels_from_env():
-                report = read_feed(client, channel, journal, max_calls=max_calls, deadline=deadline)
-                max_calls -= report.calls
-                if report.records:
-                    context.log.info(
-                        f"channel {channel.name}: {report.records} changes in {report.calls} calls "
-                        f"({report.stopped_because})"
-                    )
-        finally:
-            client.close()
-    decision = decide(context, journal, now=tick_started)
-    return decision.run if decision.run is not None else SkipReason(decision.reason)
+def build_changes_sensor(feed: ChangesFeed) -> SensorDefinition:
+    calls, seconds = feed.calls_per_tick_variable, feed.seconds_per_tick_variable
+
+    @sensor(
+        name=feed.sensor_name,
+        job_name=feed.apply_job_name,
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"Reads the {feed.title} changes feed ({feed.channels_variable}) into a durable journal "
+        f"and requests an apply run while batches are pending and none is applying. Each tick spends at "
+        f"most {calls} calls and {seconds} seconds.",
+    )
+    def changes_sensor(
+        context: SensorEvaluationContext, sources: SourcesResource, warehouse: WarehouseResource
+    ) -> RunRequest | SkipReason:
+        tick_started = time.time()
+        journal = feed.journal(warehouse.warehouse())
+        max_calls, seconds = feed.tick_budget()
+        deadline = time.monotonic() + seconds
+        with explained_failures(feed.system, "changes feed"):
+            client = sources.client(feed.system, logger=context.log)
+            if not isinstance(client, FeedClient):
+                raise TypeError(f"{feed.system}: a source with a changes feed needs a client with read_changes")
+            try:
+                for channel in feed.channels():
+                    report = read_feed(client, channel, journal, max_calls=max_calls, deadline=deadline)
+                    max_calls -= report.calls
+                    if report.records:
+                        context.log.info(
+                            f"channel {channel.name}: {report.records} changes in {report.calls} calls "
+                            f"({report.stopped_because})"
+                        )
+            finally:
+                client.close()
+        decision = decide(context, journal, now=tick_started)
+        return decision.run if decision.run is not None else SkipReason(decision.reason)
+
+    return changes_sensor
 
 
-def changes_feed_definitions() -> Definitions:
-    channels = channels_from_env()
-    return Definitions(assets=[build_apply_asset(channels)], jobs=[apply_job()], sensors=[changes_sensor])
+def changes_feed_definitions(source: SourceSystem, feed: ChangesFeed, channels: list[Channel]) -> Definitions:
+    """The feed's apply asset (its change log and the tables only it writes), job and sensor. A configured channel
+    must write into a stream the source loads."""
+    fed_but_off = sorted({c.stream.name for c in channels if not c.change_type.feed_only} & set(source.switched_off))
+    if fed_but_off:
+        raise ConfigurationError(
+            f"{streams_variable(source)} leaves out {', '.join(fed_but_off)}, which the changes feed writes: leave "
+            f"their channels out of {feed.channels_variable} too, or keep the streams"
+        )
+    return Definitions(
+        assets=[build_apply_asset(feed, channels)], jobs=[apply_job(feed)], sensors=[build_changes_sensor(feed)]
+    )

@@ -9,7 +9,7 @@ materialized too (their checks run when selected).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -388,7 +388,9 @@ def switched_off_note(source: SourceSystem) -> str:
 
 
 def source_definitions(
-    source: SourceSystem, partitions: DailyPartitionsDefinition, upstream: dict[str, Sequence[AssetKey]] | None = None
+    source: SourceSystem,
+    partitions: DailyPartitionsDefinition,
+    upstream: Mapping[str, Sequence[AssetKey]] | None = None,
 ) -> Definitions:
     """Assets, jobs and schedules of one source. `upstream`: stream name -> assets that also write its table."""
     assets = [

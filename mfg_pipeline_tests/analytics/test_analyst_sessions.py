@@ -17,11 +17,12 @@ import duckdb
 import pytest
 from dagster import AssetKey
 
+from mfg_pipeline.engine.feed import apply_pending, read_feed
 from mfg_pipeline.engine.refresh import HOURLY
 from mfg_pipeline.orchestration.cycles import QUIET, execute_cycle, failures_of
 from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE
 from mfg_pipeline.sources.fusion_ops import make_client
-from mfg_pipeline.sources.fusion_ops.changes import ChangeJournal, apply_pending, channels_from_env, read_feed
+from mfg_pipeline.sources.fusion_ops.changes import FEED
 from mfg_pipeline.sources.registry import source_by_name
 from mfg_pipeline_tests import analyst_session, readme
 from mfg_pipeline_tests.conftest import SIM_NOW
@@ -46,9 +47,9 @@ def test_an_open_analyst_session_does_not_stop_a_load_a_feed_apply_or_a_dbt_buil
     # A feed apply: a change read from the feed and applied.
     production = next(p for p in reversed(fusion.data.productions) if not p.deleted)
     fusion.update_production(production.id, quantity=float(production.body["quantity"]) + 1)
-    journal = ChangeJournal.for_warehouse(plant.warehouse)
+    journal = FEED.journal(plant.warehouse)
     client = make_client(plant.data_dir)
-    for channel in channels_from_env():
+    for channel in FEED.channels():
         read_feed(client, channel, journal, max_calls=50, deadline=time.monotonic() + 60)
     report = apply_pending(
         journal, plant.warehouse, naive_timezone=timezone.utc, partition_timezone=ZoneInfo(PLANT_TIMEZONE)

@@ -18,10 +18,14 @@ from datetime import datetime
 from dagster import DagsterInstance, build_sensor_context
 
 from mfg_pipeline.definitions import build_definitions
-from mfg_pipeline.orchestration.changes_feed import APPLY_JOB_NAME, changes_sensor
+from mfg_pipeline.orchestration.changes_feed import build_changes_sensor
 from mfg_pipeline.orchestration.cycles import QUIET, execute_cycle
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
+from mfg_pipeline.sources.fusion_ops.changes import FEED
 from mfg_pipeline.sources.registry import source_by_name
+
+APPLY_JOB_NAME = FEED.apply_job_name
+changes_sensor = build_changes_sensor(FEED)
 
 
 def failures_with_causes(results: list) -> list[str]:

@@ -42,13 +42,14 @@ import time
 from datetime import timezone
 from mfg_pipeline import config
 from mfg_pipeline.sources.fusion_ops import make_client
-from mfg_pipeline.sources.fusion_ops.changes import ChangeJournal, apply_pending, channels_from_env, read_feed
+from mfg_pipeline.engine.feed import apply_pending, read_feed
+from mfg_pipeline.sources.fusion_ops.changes import FEED
 from mfg_pipeline.warehouse.store import Warehouse
 warehouse = Warehouse(config.data_dir())
-journal = ChangeJournal.for_warehouse(warehouse)
+journal = FEED.journal(warehouse)
 client = make_client(config.data_dir())
 for _ in range(3):  # three ticks and their applies, while the loads commit
-    for channel in channels_from_env():
+    for channel in FEED.channels():
         read_feed(client, channel, journal, max_calls=100, deadline=time.monotonic() + 60)
     apply_pending(journal, warehouse, naive_timezone=timezone.utc, partition_timezone=timezone.utc)
 """

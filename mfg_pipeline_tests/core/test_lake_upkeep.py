@@ -125,9 +125,9 @@ def test_migrate_copies_every_table_with_equal_rows_and_keys_and_leaves_the_old_
     assert warehouse.stream_state("fusion_ops", "products", "modified_pass") == datetime(
         2026, 11, 12, 13, tzinfo=timezone.utc
     )
-    from mfg_pipeline.sources.fusion_ops.changes import ChangeJournal
+    from mfg_pipeline.sources.fusion_ops.changes import FEED
 
-    assert ChangeJournal.for_warehouse(warehouse).pending_ids() == ["20261112T140000000000Z-production-1a2b3c4d"]
+    assert FEED.journal(warehouse).pending_ids() == ["20261112T140000000000Z-production-1a2b3c4d"]
     unpublished = warehouse.query('SELECT table_name, partition_date FROM main."_mfg_unpublished_fusion_ops"')
     assert unpublished == [("productions", date(2026, 11, 2))]  # the export the old file still owed
     with pytest.raises(MigrationError, match="already holds rows"):

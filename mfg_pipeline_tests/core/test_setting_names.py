@@ -17,7 +17,7 @@ from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.http.client import Vendor
 from mfg_pipeline.simulators.serving import simulator_of
 from mfg_pipeline.sources.lagerkoll.settings import LagerkollSettings
-from mfg_pipeline.sources.registry import all_sources
+from mfg_pipeline.sources.registry import SOURCE_MODULES, all_sources
 
 SOURCES = all_sources()
 SIMULATOR_URL = "http://127.0.0.1:9"  # building a client sends no request, so nothing needs to listen here
@@ -25,7 +25,8 @@ SIMULATOR_URL = "http://127.0.0.1:9"  # building a client sends no request, so n
 
 def settings_class(source: SourceSystem) -> Any:
     """The class with `from_env` in the source package's `settings.py` (README: one folder per vendor)."""
-    module = importlib.import_module(f"{source.make_client.__module__}.settings")
+    (package,) = [name for name in SOURCE_MODULES if importlib.import_module(name).SOURCE is source]
+    module = importlib.import_module(f"{package}.settings")
     (found,) = [
         value
         for value in vars(module).values()

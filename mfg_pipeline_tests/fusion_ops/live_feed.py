@@ -14,11 +14,15 @@ from typing import Any
 from dagster import DagsterInstance, RunRequest, RunsFilter, build_sensor_context
 
 from mfg_pipeline.definitions import build_definitions
-from mfg_pipeline.orchestration.changes_feed import APPLY_JOB_NAME, REQUESTED_AT_TAG, changes_sensor
+from mfg_pipeline.orchestration.changes_feed import REQUESTED_AT_TAG, build_changes_sensor
 from mfg_pipeline.orchestration.cycles import QUIET
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.simulators.fusion_ops.live import LiveShop
+from mfg_pipeline.sources.fusion_ops.changes import FEED
 from mfg_pipeline.warehouse.store import Warehouse
+
+APPLY_JOB_NAME = FEED.apply_job_name
+changes_sensor = build_changes_sensor(FEED)
 
 TABLE_BY_TYPE = {"PRODUCTION": "productions", "DOWN_TIME": "downtimes", "PUNCH_CLOCK": "punch_clocks"}
 

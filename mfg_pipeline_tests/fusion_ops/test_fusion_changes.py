@@ -19,23 +19,26 @@ from dagster import DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter, S
 
 from mfg_pipeline.declarations import PartitionWindow
 from mfg_pipeline.definitions import build_definitions
+from mfg_pipeline.engine.feed import apply_pending, read_feed
 from mfg_pipeline.engine.refresh import load_stream
 from mfg_pipeline.http.ratelimit import acquire
 from mfg_pipeline.orchestration.changes_feed import (
-    APPLY_JOB_NAME,
     STARTUP_GRACE_SECONDS,
     TICK_JITTER_SECONDS,
-    changes_sensor,
+    build_changes_sensor,
     decide,
 )
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.simulators.fusion_ops.data import FusionDataset, feed_record
 from mfg_pipeline.simulators.fusion_ops.live import LiveShop
 from mfg_pipeline.sources.fusion_ops import make_client
-from mfg_pipeline.sources.fusion_ops.changes import ChangeJournal, Channel, apply_pending, channels_from_env, read_feed
+from mfg_pipeline.sources.fusion_ops.changes import FEED
 from mfg_pipeline.sources.fusion_ops.streams import DOWNTIMES, PRODUCTIONS, PRODUCTS, PUNCH_CLOCKS
 from mfg_pipeline.warehouse.store import Warehouse
 from mfg_pipeline_tests.fusion_ops.live_feed import TABLE_BY_TYPE, run_live_feed
+
+APPLY_JOB_NAME = FEED.apply_job_name
+changes_sensor = build_changes_sensor(FEED)
 
 UTC = timezone.utc
 RECORDS_BY_TYPE = {"PRODUCTION": "productions", "DOWN_TIME": "downtimes", "PUNCH_CLOCK": "punchclocks"}
@@ -47,9 +50,9 @@ class CrashAfterFeedCall(RuntimeError):
 
 def drain_and_apply(data_dir) -> None:
     """One sensor tick's work and its run, without Dagster: read every channel, apply what is pending."""
-    journal = ChangeJournal.for_warehouse(Warehouse(data_dir))
+    journal = FEED.journal(Warehouse(data_dir))
     client = make_client(data_dir)
-    for channel in channels_from_env():
+    for channel in FEED.channels():
         read_feed(client, channel, journal, max_calls=1000, deadline=time.monotonic() + 60)
     apply_pending(journal, Warehouse(data_dir), naive_timezone=UTC, partition_timezone=UTC)
 
@@ -79,9 +82,9 @@ def make_changes(fusion, count: int, seed: int = 3) -> None:
 
 def test_a_crash_right_after_a_feed_call_loses_no_change_and_each_applies_once(fusion, data_dir):
     make_changes(fusion, 120)
-    journal = ChangeJournal.for_warehouse(Warehouse(data_dir))
+    journal = FEED.journal(Warehouse(data_dir))
     client = make_client(data_dir)
-    channel = channels_from_env()[0]
+    channel = FEED.channels()[0]
 
     def crash(batch):
         raise CrashAfterFeedCall(batch.id)
@@ -112,9 +115,9 @@ def test_a_crash_right_after_a_feed_call_loses_no_change_and_each_applies_once(f
 
 def test_a_crash_right_after_a_batch_commits_does_not_apply_it_twice(fusion, data_dir, monkeypatch):
     make_changes(fusion, 30)
-    journal = ChangeJournal.for_warehouse(Warehouse(data_dir))
+    journal = FEED.journal(Warehouse(data_dir))
     client = make_client(data_dir)
-    for channel in channels_from_env():
+    for channel in FEED.channels():
         read_feed(client, channel, journal, max_calls=100, deadline=time.monotonic() + 60)
     pending = journal.pending()
     assert len(pending) > 1
@@ -229,9 +232,9 @@ def test_a_tick_stops_at_its_deadline_when_the_company_budget_is_used_up_by_othe
     limiter, name = client.api._limiter, client.api._limiter_name
     for _ in range(5):  # another run spent the whole minute
         assert acquire(limiter, name, timeout=1.0)
-    journal = ChangeJournal.for_warehouse(Warehouse(data_dir))
+    journal = FEED.journal(Warehouse(data_dir))
     started = time.monotonic()
-    report = read_feed(client, channels_from_env()[0], journal, max_calls=12, deadline=started + 2.0)
+    report = read_feed(client, FEED.channels()[0], journal, max_calls=12, deadline=started + 2.0)
     assert time.monotonic() - started < 3.5
     assert report.calls == 0 and "rate limit" in report.stopped_because
     assert not fusion.requests("/api/v1/changes") and not journal.pending()
@@ -263,8 +266,8 @@ DOC_STOCK = {"product-code": "P1", "stock": 2395.0, "lot": [{"code": "Lot 0086",
 
 
 def test_product_and_stock_channels_land_by_code_and_a_deleted_product_is_hidden(data_dir):
-    journal = ChangeJournal.for_warehouse(Warehouse(data_dir))
-    products, stock = Channel("products", "PRODUCT"), Channel("stock", "STOCK")
+    journal = FEED.journal(Warehouse(data_dir))
+    products, stock = FEED.channel("products", "PRODUCT"), FEED.channel("stock", "STOCK")
     read_at = datetime(2026, 11, 12, 9, 0, tzinfo=UTC)
     journal.save(products, [DOC_PRODUCT, {**DOC_PRODUCT, "code": "P1", "name": "Table", "unit-price": 12.5}], read_at)
     journal.save(stock, [DOC_STOCK], read_at + timedelta(seconds=1))
@@ -341,9 +344,9 @@ def test_an_apply_run_killed_mid_commit_is_marked_failed_and_every_change_lands_
     fusion, data_dir, tmp_path, monkeypatch
 ):
     make_changes(fusion, 1500)  # ~60 batches: the run is killed while it is still committing them
-    journal = ChangeJournal.for_warehouse(Warehouse(data_dir))
+    journal = FEED.journal(Warehouse(data_dir))
     client = make_client(data_dir)
-    for channel in channels_from_env():
+    for channel in FEED.channels():
         read_feed(client, channel, journal, max_calls=1000, deadline=time.monotonic() + 120)
     expected = {(b.channel.type, key) for b in journal.pending() for key in {r.get("id") for r in b.records}}
     expected_pending = journal.pending_ids()
@@ -406,10 +409,10 @@ def test_a_feed_change_keeps_the_fields_only_the_lists_carry(fusion, data_dir):
     fed_production = {**feed_record("PRODUCTION", production), "quantity": 4321.0}
     fed_product = {**feed_record("PRODUCT", fusion.data.products[product_code]), "name": "Renamed"}
     assert "name" not in fed_production["worker"] and "standard-uom" not in fed_product  # the feed's shape
-    journal = ChangeJournal.for_warehouse(Warehouse(data_dir))
+    journal = FEED.journal(Warehouse(data_dir))
     read_at = datetime(2026, 11, 12, 9, 0, tzinfo=UTC)
-    journal.save(Channel("production", "PRODUCTION"), [fed_production], read_at)
-    journal.save(Channel("products", "PRODUCT"), [fed_product], read_at)
+    journal.save(FEED.channel("production", "PRODUCTION"), [fed_production], read_at)
+    journal.save(FEED.channel("products", "PRODUCT"), [fed_product], read_at)
     apply_pending(journal, warehouse, naive_timezone=UTC, partition_timezone=UTC)
 
     assert warehouse.query(

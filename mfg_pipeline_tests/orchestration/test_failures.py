@@ -22,7 +22,7 @@ from mfg_pipeline.http.errors import ConfigurationError
 from mfg_pipeline.http.ratelimit import shared_limiter
 from mfg_pipeline.orchestration.failures import failure_for
 from mfg_pipeline.simulators.base import Fault, SimulatorServer
-from mfg_pipeline.sources.fusion_ops.changes import channels_from_env
+from mfg_pipeline.sources.fusion_ops.changes import FEED
 from mfg_pipeline.sources.lagerkoll.streams import PRODUCTION_ORDERS as LAGERKOLL_ORDERS
 from mfg_pipeline.sources.registry import source_by_name
 from mfg_pipeline.sources.traede.settings import env_filter_groups
@@ -118,7 +118,7 @@ def test_a_missing_credential_is_a_one_line_failure_with_metadata_and_one_line_i
 
 
 BAD_SETTINGS = [
-    ("FUSION_OPS_CHANGE_CHANNELS", "production=NOT_A_TYPE", lambda: channels_from_env()),
+    ("FUSION_OPS_CHANGE_CHANNELS", "production=NOT_A_TYPE", lambda: FEED.channels()),
     ("MFG_CHILD_SWEEP_EVERY_DAYS", "weekly", lambda: config.child_sweep_every_days()),
     ("MFG_PARTITION_TIMEZONE", "Mars/Olympus", lambda: config.partition_timezone()),
     ("LAGERKOLL_OPEN_STATES", "new,developing", lambda: open_values(LAGERKOLL_ORDERS.open_records)),

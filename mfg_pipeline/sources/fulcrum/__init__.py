@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from mfg_pipeline.declarations import SourceSystem
-from mfg_pipeline.http.client import Logger
-from mfg_pipeline.rest import RestClient
+from mfg_pipeline.declarations import SourceSystem, client_from_env
 from mfg_pipeline.sources.fulcrum.client import SYSTEM, make_fulcrum_client
 from mfg_pipeline.sources.fulcrum.settings import FulcrumSettings
 from mfg_pipeline.sources.fulcrum.streams import STREAMS
 
-
-def make_client(data_dir: Path, logger: Logger | None = None) -> RestClient:
-    return make_fulcrum_client(FulcrumSettings.from_env(), data_dir, logger)
-
+make_client = client_from_env(FulcrumSettings.from_env, make_fulcrum_client)
 
 SOURCE = SourceSystem(
     name=SYSTEM,  # the one name: schema, asset keys, checks and the client's errors

@@ -3,18 +3,13 @@ products, and the changes feed that keeps them fresh within a minute (`changes.p
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from mfg_pipeline.declarations import SourceSystem
-from mfg_pipeline.http.client import Logger
+from mfg_pipeline.declarations import SourceSystem, client_from_env
+from mfg_pipeline.sources.fusion_ops.changes import FEED
 from mfg_pipeline.sources.fusion_ops.client import SYSTEM, FusionOpsClient
 from mfg_pipeline.sources.fusion_ops.settings import FusionOpsSettings
 from mfg_pipeline.sources.fusion_ops.streams import STREAMS
 
-
-def make_client(data_dir: Path, logger: Logger | None = None) -> FusionOpsClient:
-    return FusionOpsClient(FusionOpsSettings.from_env(), data_dir, logger)
-
+make_client = client_from_env(FusionOpsSettings.from_env, FusionOpsClient)
 
 SOURCE = SourceSystem(
     name=SYSTEM,  # the one name: schema, asset keys, checks and the client's errors
@@ -24,4 +19,5 @@ SOURCE = SourceSystem(
     streams=STREAMS,
     make_client=make_client,
     concurrency_limit=4,
+    changes_feed=FEED,
 )

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from mfg_pipeline.declarations import SourceSystem
-from mfg_pipeline.http.client import Logger
+from mfg_pipeline.declarations import SourceSystem, client_from_env
 from mfg_pipeline.sources.isolocity.client import IsolocityClient
 from mfg_pipeline.sources.isolocity.settings import IsolocitySettings
 from mfg_pipeline.sources.isolocity.shapes import SYSTEM
 from mfg_pipeline.sources.isolocity.streams import STREAMS
 
-
-def make_client(data_dir: Path, logger: Logger | None = None) -> IsolocityClient:
-    return IsolocityClient(IsolocitySettings.from_env(), data_dir, logger)
-
+make_client = client_from_env(IsolocitySettings.from_env, IsolocityClient)
 
 SOURCE = SourceSystem(
     name=SYSTEM,  # the one name: schema, asset keys, checks and the client's errors

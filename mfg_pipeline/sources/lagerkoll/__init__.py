@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from mfg_pipeline.declarations import SourceSystem
-from mfg_pipeline.http.client import Logger
+from mfg_pipeline.declarations import SourceSystem, client_from_env
 from mfg_pipeline.sources.lagerkoll.client import SYSTEM, LagerkollClient
 from mfg_pipeline.sources.lagerkoll.settings import LagerkollSettings
 from mfg_pipeline.sources.lagerkoll.streams import STREAMS
 
-
-def make_client(data_dir: Path, logger: Logger | None = None) -> LagerkollClient:
-    return LagerkollClient(LagerkollSettings.from_env(), data_dir, logger)
-
+make_client = client_from_env(LagerkollSettings.from_env, LagerkollClient)
 
 SOURCE = SourceSystem(
     name=SYSTEM,  # the one name: schema, asset keys, checks and the client's errors

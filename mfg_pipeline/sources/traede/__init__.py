@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from mfg_pipeline.declarations import SourceSystem
-from mfg_pipeline.http.client import Logger
+from mfg_pipeline.declarations import SourceSystem, client_from_env
 from mfg_pipeline.sources.traede.client import TraedeClient
 from mfg_pipeline.sources.traede.settings import TraedeSettings
 from mfg_pipeline.sources.traede.shapes import SYSTEM
 from mfg_pipeline.sources.traede.streams import STREAMS
 
-
-def make_client(data_dir: Path, logger: Logger | None = None) -> TraedeClient:
-    return TraedeClient(TraedeSettings.from_env(), data_dir, logger)
-
+make_client = client_from_env(TraedeSettings.from_env, TraedeClient)
 
 SOURCE = SourceSystem(
     name=SYSTEM,  # the one name: schema, asset keys, checks and the client's errors
