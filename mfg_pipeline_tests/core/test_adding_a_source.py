@@ -247,7 +247,7 @@ def test_a_toy_source_with_a_changes_feed_gets_a_sensor_and_an_apply_job_that_la
     graph = defs.resolve_asset_graph()
     change_log = AssetKey(["toyfeed", "change_log"])
     assert change_log in graph.get(AssetKey(["toyfeed", "gadgets"])).parent_keys
-    sensor = defs.get_sensor_def("toyfeed_changes_sensor")
+    sensor = defs.resolve_sensor_def("toyfeed_changes_sensor")
     instance = DagsterInstance.ephemeral()
     resources = {"sources": SourcesResource(), "warehouse": WarehouseResource()}
     request = sensor(build_sensor_context(instance=instance, resources=resources))

@@ -39,6 +39,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Concatenate, ParamSpec
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
@@ -60,6 +61,52 @@ class Change:
     type: str  # the channel type it feeds: PRODUCTION, DOWN_TIME, PUNCH_CLOCK, PRODUCTION_ORDER, PRODUCT or STOCK
     entity_id: int | str  # the record id; for PRODUCT and STOCK the product code
     op: str  # "create", "update" or "delete"
+
+
+P = ParamSpec("P")
+
+
+def _creates(
+    channel_type: str, add: Callable[Concatenate[FusionDataset, P], SimRecord]
+) -> Callable[Concatenate[FusionOpsSimulator, P], Any]:
+    """A mutation that makes a record with the dataset's `add` and feeds it; returns its id (a product's code)."""
+
+    def create(self: FusionOpsSimulator, *args: P.args, **kwargs: P.kwargs) -> Any:
+        with self.lock:
+            record = add(self.data, *args, **kwargs)
+            self._changed(channel_type, record, "create")
+            return record.id
+
+    create.__doc__ = add.__doc__
+    return create
+
+
+def _updates(
+    channel_type: str, edit: Callable[Concatenate[FusionDataset, SimRecord, P], None]
+) -> Callable[Concatenate[FusionOpsSimulator, int | str, P], None]:
+    """A mutation that changes a live record (KeyError if unknown or deleted) with the dataset's `edit` and feeds
+    it."""
+
+    def update(self: FusionOpsSimulator, record_id: int | str, *args: P.args, **kwargs: P.kwargs) -> None:
+        with self.lock:
+            record = self.data.find(FEED_KIND[channel_type], record_id)
+            edit(self.data, record, *args, **kwargs)
+            self._changed(channel_type, record, "update")
+
+    update.__doc__ = edit.__doc__
+    return update
+
+
+def _deletes(channel_type: str) -> Callable[[FusionOpsSimulator, int | str], None]:
+    """A mutation that deletes a live record: it leaves the lists, and its channels show it deleted."""
+
+    def delete(self: FusionOpsSimulator, record_id: int | str) -> None:
+        with self.lock:
+            record = self.data.find(FEED_KIND[channel_type], record_id)
+            record.deleted = True
+            self._changed(channel_type, record, "delete")
+
+    return delete
 
 
 class FusionOpsSimulator(SimulatorApp):
@@ -379,236 +426,24 @@ class FusionOpsSimulator(SimulatorApp):
                 self._drop_expired(stack, change.time)
         return change
 
-    def _delete(self, channel_type: str, record_id: int | str) -> None:
-        with self.lock:
-            record = self.data.find(FEED_KIND[channel_type], record_id)
-            record.deleted = True
-            self._changed(channel_type, record, "delete")
-
-    # --- mutations: productions --------------------------------------------------------------------------
-    def create_production(
-        self,
-        *,
-        worker: int | None = None,
-        order_id: int | None = None,
-        machine: str | None = None,
-        quantity: float = 10,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        operation: str | None = None,
-        duration_seconds: int = 1800,
-    ) -> int:
-        """A checked-out production (ending now and `duration_seconds` long unless told); returns its id.
-
-        Defaults: the first worker and machine, the newest production order running at `start`, that order's first
-        product and its first operation. The order's quantities are left alone (no cascade onto PRODUCTION_ORDER).
-        """
-        with self.lock:
-            record = self.data.add_production(
-                worker=worker,
-                order_id=order_id,
-                machine=machine,
-                quantity=quantity,
-                start=start,
-                end=end,
-                operation=operation,
-                duration_seconds=duration_seconds,
-            )
-            self._changed("PRODUCTION", record, "create")
-            return int(record.id)
-
-    def update_production(
-        self,
-        production_id: int,
-        *,
-        quantity: float | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        worker: int | None = None,
-        machine: str | None = None,
-        checked_out: bool | None = None,
-        operation: str | None = None,
-    ) -> None:
-        """Change fields of a live production; new start/end also move `work-time`. KeyError if unknown/deleted."""
-        with self.lock:
-            record = self.data.find("production", production_id)
-            self.data.edit_production(
-                record,
-                quantity=quantity,
-                start=start,
-                end=end,
-                worker=worker,
-                machine=machine,
-                checked_out=checked_out,
-                operation=operation,
-            )
-            self._changed("PRODUCTION", record, "update")
-
-    def delete_production(self, production_id: int) -> None:
-        self._delete("PRODUCTION", production_id)
-
-    # --- mutations: downtimes ----------------------------------------------------------------------------
-    def create_downtime(
-        self,
-        *,
-        machine: str | None = None,
-        downtime_type: str = "Malfunction",
-        start: datetime | None = None,
-        end: datetime | None = None,
-        worker: int | None = None,
-        product: str = "",
-        production_order: str = "",
-        duration_seconds: int = 600,
-    ) -> int:
-        """A closed downtime on `machine` (default the first), ending now unless told; returns its id."""
-        with self.lock:
-            record = self.data.add_downtime(
-                machine=machine,
-                downtime_type=downtime_type,
-                start=start,
-                end=end,
-                worker=worker,
-                product=product,
-                production_order=production_order,
-                duration_seconds=duration_seconds,
-            )
-            self._changed("DOWN_TIME", record, "create")
-            return int(record.id)
-
-    def update_downtime(
-        self,
-        downtime_id: int,
-        *,
-        downtime_type: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        machine: str | None = None,
-        closed_by: int | None = None,
-    ) -> None:
-        """Change fields of a live downtime; new start/end also move `time-spent`."""
-        with self.lock:
-            record = self.data.find("downtime", downtime_id)
-            self.data.edit_downtime(
-                record, downtime_type=downtime_type, start=start, end=end, machine=machine, closed_by=closed_by
-            )
-            self._changed("DOWN_TIME", record, "update")
-
-    def delete_downtime(self, downtime_id: int) -> None:
-        self._delete("DOWN_TIME", downtime_id)
-
-    # --- mutations: punch clocks -------------------------------------------------------------------------
-    def create_punch_clock(self, *, worker: int | None = None, kind: int = 1, at: datetime | None = None) -> int:
-        """A punch (`kind` 1 = in, 0 = out: the list's `type`, the feed's `entry`) at `at` (default now)."""
-        with self.lock:
-            record = self.data.add_punch_clock(worker=worker, kind=kind, at=at)
-            self._changed("PUNCH_CLOCK", record, "create")
-            return int(record.id)
-
-    def update_punch_clock(
-        self, punch_id: int, *, kind: int | None = None, at: datetime | None = None, worker: int | None = None
-    ) -> None:
-        with self.lock:
-            record = self.data.find("punch", punch_id)
-            self.data.edit_punch_clock(record, kind=kind, at=at, worker=worker)
-            self._changed("PUNCH_CLOCK", record, "update")
-
-    def delete_punch_clock(self, punch_id: int) -> None:
-        self._delete("PUNCH_CLOCK", punch_id)
-
-    # --- mutations: production orders --------------------------------------------------------------------
-    def create_production_order(
-        self,
-        *,
-        products: Mapping[str, float] | None = None,
-        start: datetime | None = None,
-        due: datetime | None = None,
-        code: str | None = None,
-        notes: str = "",
-        description: str | None = None,
-    ) -> int:
-        """An order for `products` (code -> quantity ordered; default 100 of the first catalog product), starting
-        at `start` (default now) and due a week later unless told; statuses settled against the wall clock."""
-        with self.lock:
-            record = self.data.add_production_order(
-                products=dict(products) if products else None,
-                start=start,
-                due=due,
-                code=code,
-                notes=notes,
-                description=description,
-            )
-            self._changed("PRODUCTION_ORDER", record, "create")
-            return int(record.id)
-
-    def update_production_order(
-        self,
-        order_id: int,
-        *,
-        quantity_produced: Mapping[str, float] | None = None,
-        quantity_ordered: Mapping[str, float] | None = None,
-        start: datetime | None = None,
-        due: datetime | None = None,
-        notes: str | None = None,
-        description: str | None = None,
-    ) -> None:
-        """Change an order's lines (by product code), dates or texts; its statuses are settled again."""
-        with self.lock:
-            record = self.data.find("order", order_id)
-            self.data.edit_production_order(
-                record,
-                quantity_produced=dict(quantity_produced) if quantity_produced else None,
-                quantity_ordered=dict(quantity_ordered) if quantity_ordered else None,
-                start=start,
-                due=due,
-                notes=notes,
-                description=description,
-            )
-            self._changed("PRODUCTION_ORDER", record, "update")
-
-    def delete_production_order(self, order_id: int) -> None:
-        self._delete("PRODUCTION_ORDER", order_id)
-
-    # --- mutations: products (keyed by code) --------------------------------------------------------------
-    def create_product(
-        self,
-        code: str,
-        name: str,
-        *,
-        unit_price: float | None = None,
-        unit_cost: float | None = None,
-        operations: tuple[str, ...] | list[str] = (),
-        observations: str = "",
-    ) -> str:
-        """A new product (ValueError if a live one has the code; a deleted one's code may be reused), with an empty
-        stock record if it had none (no STOCK change); returns its code. It is not added to the shared catalog."""
-        with self.lock:
-            record = self.data.add_product(
-                code, name, unit_price=unit_price, unit_cost=unit_cost, operations=operations, observations=observations
-            )
-            self._changed("PRODUCT", record, "create")
-            return code
-
-    def update_product(
-        self,
-        code: str,
-        *,
-        name: str | None = None,
-        unit_price: float | None = None,
-        unit_cost: float | None = None,
-        observations: str | None = None,
-    ) -> None:
-        """Change fields of a live product (KeyError if unknown or deleted); the others stay."""
-        with self.lock:
-            record = self.data.find("product", code)
-            self.data.edit_product(
-                record, name=name, unit_price=unit_price, unit_cost=unit_cost, observations=observations
-            )
-            self._changed("PRODUCT", record, "update")
-
-    def delete_product(self, code: str) -> None:
-        """The product leaves the products endpoints; the PRODUCT feed shows it with `"notification":
-        "product_deleted"`. Its stock record stays (and cannot be set any more)."""
-        self._delete("PRODUCT", code)
+    # --- mutations: each a dataset method (same arguments) whose record then feeds its channels --------------
+    create_production = _creates("PRODUCTION", FusionDataset.add_production)
+    update_production = _updates("PRODUCTION", FusionDataset.edit_production)
+    delete_production = _deletes("PRODUCTION")
+    create_downtime = _creates("DOWN_TIME", FusionDataset.add_downtime)
+    update_downtime = _updates("DOWN_TIME", FusionDataset.edit_downtime)
+    delete_downtime = _deletes("DOWN_TIME")
+    create_punch_clock = _creates("PUNCH_CLOCK", FusionDataset.add_punch_clock)
+    update_punch_clock = _updates("PUNCH_CLOCK", FusionDataset.edit_punch_clock)
+    delete_punch_clock = _deletes("PUNCH_CLOCK")
+    create_production_order = _creates("PRODUCTION_ORDER", FusionDataset.add_production_order)
+    update_production_order = _updates("PRODUCTION_ORDER", FusionDataset.edit_production_order)
+    delete_production_order = _deletes("PRODUCTION_ORDER")
+    # Keyed by code. A deleted product leaves the products endpoints and shows on the PRODUCT feed with
+    # `"notification": "product_deleted"`; its stock record stays (and cannot be set any more).
+    create_product = _creates("PRODUCT", FusionDataset.add_product)
+    update_product = _updates("PRODUCT", FusionDataset.edit_product)
+    delete_product = _deletes("PRODUCT")
 
     # --- mutations: stock ---------------------------------------------------------------------------------
     def set_stock(self, product_code: str, stock: float, lots: Mapping[str, float] | None = None) -> None:

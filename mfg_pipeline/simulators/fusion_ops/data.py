@@ -26,6 +26,7 @@ import math
 import random
 import re
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -428,6 +429,11 @@ class FusionDataset:
         operation: str | None = None,
         duration_seconds: int = 1800,
     ) -> SimRecord:
+        """A checked-out production (ending now and `duration_seconds` long unless told).
+
+        Defaults: the first worker and machine, the newest production order running at `start`, that order's first
+        product and its first operation. The order's quantities are left alone (no cascade onto PRODUCTION_ORDER).
+        """
         start, end = self._span(start, end, duration_seconds)
         order = self._live_order(start, order_id)
         product_code = order.body["products"][0]["product"]
@@ -465,6 +471,7 @@ class FusionDataset:
         checked_out: bool | None = None,
         operation: str | None = None,
     ) -> None:
+        """Change fields of a live production; new start/end also move `work-time`."""
         body = record.body
         self._edit_span(record, start, end, "work-time")
         if quantity is not None:
@@ -504,6 +511,7 @@ class FusionDataset:
         production_order: str = "",
         duration_seconds: int = 600,
     ) -> SimRecord:
+        """A closed downtime on `machine` (default the first), ending now unless told."""
         start, end = self._span(start, end, duration_seconds)
         number = worker if worker is not None else self.workers[0]["number"]
         downtime_id = self.new_id("downtime")
@@ -535,6 +543,7 @@ class FusionDataset:
         machine: str | None = None,
         closed_by: int | None = None,
     ) -> None:
+        """Change fields of a live downtime; new start/end also move `time-spent`."""
         self._edit_span(record, start, end, "time-spent")
         if downtime_type is not None:
             record.body["downtime-type"] = downtime_type
@@ -544,6 +553,7 @@ class FusionDataset:
             record.body["closed-by"] = {"number": closed_by}
 
     def add_punch_clock(self, *, worker: int | None = None, kind: int = 1, at: datetime | None = None) -> SimRecord:
+        """A punch (`kind` 1 = in, 0 = out: the list's `type`, the feed's `entry`) at `at` (default now)."""
         if kind not in (0, 1):
             raise ValueError("kind is 1 (in) or 0 (out)")
         moment = self.instant(at if at is not None else live_now())
@@ -574,7 +584,7 @@ class FusionDataset:
     def add_production_order(
         self,
         *,
-        products: dict[str, float] | None = None,
+        products: Mapping[str, float] | None = None,
         start: datetime | None = None,
         due: datetime | None = None,
         code: str | None = None,
@@ -582,6 +592,8 @@ class FusionDataset:
         description: str | None = None,
         now: datetime | None = None,
     ) -> SimRecord:
+        """An order for `products` (code -> quantity ordered; default 100 of the first catalog product), starting
+        at `start` (default now) and due a week later unless told; statuses settled against the wall clock."""
         start = self.instant(start if start is not None else live_now())
         due = self.instant(due) if due is not None else start + timedelta(days=7)
         if due < start:
@@ -620,14 +632,15 @@ class FusionDataset:
         self,
         record: SimRecord,
         *,
-        quantity_produced: dict[str, float] | None = None,
-        quantity_ordered: dict[str, float] | None = None,
+        quantity_produced: Mapping[str, float] | None = None,
+        quantity_ordered: Mapping[str, float] | None = None,
         start: datetime | None = None,
         due: datetime | None = None,
         notes: str | None = None,
         description: str | None = None,
         now: datetime | None = None,
     ) -> None:
+        """Change an order's lines (by product code), dates or texts; its statuses are settled again."""
         body = record.body
         lines = {line["product"]: line for line in body["products"]}
         edits = [
@@ -667,7 +680,8 @@ class FusionDataset:
         operations: tuple[str, ...] | list[str] = (),
         observations: str = "",
     ) -> SimRecord:
-        """A new product (a deleted one's code may be used again), with an empty stock record if it has none."""
+        """A new product (ValueError if a live one has the code; a deleted one's code may be reused), with an empty
+        stock record if it had none (no STOCK change). It is not added to the shared catalog."""
         if code in self.products and not self.products[code].deleted:
             raise ValueError(f"product {code!r} exists")
         body = product_body(
@@ -693,6 +707,7 @@ class FusionDataset:
         unit_cost: float | None = None,
         observations: str | None = None,
     ) -> None:
+        """Change fields of a live product; the others stay."""
         body = record.body
         if name is not None:
             body["name"] = name
