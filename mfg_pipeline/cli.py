@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -148,17 +148,36 @@ def simulators(port: int, sources: str, live_interval: float) -> None:
 @click.argument("dagster_args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--port", default=DEFAULT_SIM_PORT, show_default=True, help="First simulator port.")
 @LIVE_OPTION
-def dev(dagster_args: tuple[str, ...], port: int, live_interval: float) -> None:
+@click.option(
+    "--preload-days",
+    default=7,
+    show_default=True,
+    help="On the first start (nothing loaded yet), load this many days as the demo does before the UI opens, so "
+    "it shows data and evaluated checks (0: start empty).",
+)
+def dev(dagster_args: tuple[str, ...], port: int, live_interval: float, preload_days: int) -> None:
     """`dagster dev` with the simulators running, live, and the environment pointing at them.
 
     Its warehouse and Dagster history live under data/dev/ (MFG_DATA_DIR), apart from the demo's, so the
-    simulators' live changes never mix with a demo run. Schedules and the sensor are on; extra arguments go to
-    `dagster dev`."""
+    simulators' live changes never mix with a demo run. On the first start it loads what the demo loads. Schedules
+    and the sensor are on; extra arguments go to `dagster dev`."""
+    from mfg_pipeline.warehouse.store import Warehouse
+
     os.environ["MFG_DATA_DIR"] = str(dev_data_dir())
-    running = _start_simulators(_selected(""), first_port=port, live_interval=live_interval)
+    sources = _selected("")
+    running = _start_simulators(sources, first_port=port, live_interval=live_interval)
     home = _dagster_home()
     click.echo("Simulators: " + ", ".join(f"{n} {s.url}" for n, s in running.servers.items()))
     click.echo(f"Data: {config.data_dir()}  (Dagster home {home})")
+    if preload_days > 0 and Warehouse(config.data_dir()).first_partition_day() is None:
+        from mfg_pipeline.demo import run_demo
+
+        click.echo(
+            f"First start: loading {preload_days} day{'s' * (preload_days != 1)} as the demo does, so the UI opens "
+            "on data and evaluated checks (--preload-days 0 skips this; the runs show in the UI)"
+        )
+        if failed := run_demo(sources, preload_days, echo=click.echo):
+            click.echo(f"{failed} preload run(s) failed; the UI shows why", err=True)
     # Run from DAGSTER_HOME: `dagster dev` warns about any dagster.yaml in its working folder that is not the
     # home's, and the repository's copy (the template) is exactly that.
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"), *dagster_args]
@@ -203,6 +222,13 @@ def run_command(target: str, partition: str | None, against: str | None) -> None
         running = _start_simulators(_selected(""), first_port=0)
     try:
         home = _dagster_home()
+        if partition:
+            from mfg_pipeline.orchestration.factory import reach_back_to
+
+            try:
+                reach_back_to(date.fromisoformat(partition))
+            except ValueError:
+                raise click.BadParameter(f"{partition!r} is not a day (YYYY-MM-DD)", param_hint="--partition") from None
         defs, job_name = _job_for(target, partition)
         click.echo(f"Data: {config.data_dir()}  (Dagster runs recorded in {home})")
         from dagster import DagsterInstance

@@ -11,7 +11,7 @@ from mfg_pipeline.http.errors import MissingCredentialError, SettingError
 
 PARTITION_ZONE_VARIABLE = "MFG_PARTITION_TIMEZONE"
 
-DEFAULT_PARTITION_START = "2026-01-01"
+PARTITION_START_VARIABLE = "MFG_PARTITION_START_DATE"
 
 
 def env_str(name: str, default: str) -> str:
@@ -63,11 +63,18 @@ def partition_timezone() -> ZoneInfo:
     return env_timezone(PARTITION_ZONE_VARIABLE, "UTC")
 
 
-def partition_start_date() -> str:
-    """MFG_PARTITION_START_DATE (default 2026-01-01): the first daily partition."""
-    raw = env_str("MFG_PARTITION_START_DATE", DEFAULT_PARTITION_START)
-    date.fromisoformat(raw)
-    return raw
+def partition_start_setting() -> date | None:
+    """MFG_PARTITION_START_DATE, if set: the first daily partition. Unset, the first partition follows the history
+    the warehouse holds (`orchestration.factory.partition_start`)."""
+    raw = os.environ.get(PARTITION_START_VARIABLE, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise SettingError(
+            PARTITION_START_VARIABLE, f"{PARTITION_START_VARIABLE}={raw!r} is not a date (YYYY-MM-DD)"
+        ) from None
 
 
 def lookback_days(cycle: str) -> int:

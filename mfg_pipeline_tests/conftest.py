@@ -3,6 +3,7 @@ environment pointing at them, and both code locations' definitions joined as the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 
 # The simulators' "now" in tests: fixed, so the ground truth does not move with the wall clock.
 SIM_NOW = datetime(2026, 11, 12, 14, 30, tzinfo=timezone.utc)
+# That history ends weeks before the wall clock, so the first partition is set before it, as a plant that loads
+# older history sets it (unset, it follows the warehouse's history: orchestration/test_partition_start.py).
+os.environ.setdefault("MFG_PARTITION_START_DATE", "2026-01-01")
 LIFTED_RATE_LIMIT = 100_000  # requests per minute: no rate limit in a test's way
 
 

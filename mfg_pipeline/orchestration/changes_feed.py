@@ -31,7 +31,6 @@ from datetime import date
 from typing import Any
 
 from dagster import (
-    AssetCheckEvaluation,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
@@ -40,6 +39,7 @@ from dagster import (
     AssetSpec,
     DagsterInstance,
     DagsterRunStatus,
+    DailyPartitionsDefinition,
     DefaultSensorStatus,
     Definitions,
     MaterializeResult,
@@ -70,6 +70,7 @@ from mfg_pipeline.http.errors import ConfigurationError
 from mfg_pipeline.orchestration.factory import (
     CHECK_DESCRIPTIONS,
     SOURCE_TAG,
+    check_evaluation,
     check_result,
     rows_written_check,
     table_metadata,
@@ -78,7 +79,7 @@ from mfg_pipeline.orchestration.failures import explained_failures
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.records.schema import Table
 from mfg_pipeline.sources.registry import streams_variable
-from mfg_pipeline.warehouse.checks import PRIMARY_KEY_CHECK, primary_key_check, rows_for_keys_check
+from mfg_pipeline.warehouse.checks import PRIMARY_KEY_CHECK, CheckOutcome, primary_key_check, rows_for_keys_check
 from mfg_pipeline.warehouse.locks import Locks
 from mfg_pipeline.warehouse.store import Warehouse
 
@@ -112,7 +113,7 @@ def _feed_only(channels: list[Channel]) -> list[tuple[Stream, Table]]:
     return [(stream, table) for stream in streams.values() for table in stream.tables]
 
 
-def build_apply_asset(feed: ChangesFeed, channels: list[Channel]) -> Any:
+def build_apply_asset(feed: ChangesFeed, channels: list[Channel], first_day: date) -> Any:
     """`<system>/change_log` plus the feed-only tables of the configured channels, materialized together by
     applying the journal (the listed tables it also changes are reported as materializations of theirs)."""
     system, change_log, log_key = feed.system, feed.change_log, change_log_key(feed)
@@ -165,7 +166,7 @@ def build_apply_asset(feed: ChangesFeed, channels: list[Channel]) -> Any:
         with explained_failures(system, "changes feed"), store.locks.hold(feed.worker_lock, None, feed.apply_job_name):
             for report in _apply_rounds(journal, store, context):
                 totals.add(report)
-                for event in _round_events(feed, report, store, tables, owned):
+                for event in _round_events(feed, report, store, tables, owned, first_day):
                     context.log_event(event)
             context.log.info(
                 f"applied {totals.batches_applied} batches ({totals.changes} changes, {totals.deletions} deletions)"
@@ -218,9 +219,10 @@ def _round_events(
     warehouse: Warehouse,
     tables: dict[str, tuple[Stream, Table]],
     owned: set[str],
+    first_day: date,
 ) -> Iterator[Any]:
-    """Materializations of the listed tables a round changed, each followed by its checks' evaluations."""
-    first_day = date.fromisoformat(config.partition_start_date())
+    """Materializations of the listed tables a round changed (in days from `first_day`, the first partition),
+    each followed by its checks' evaluations."""
     changed = {
         "applied_from": MetadataValue.text("changes feed"),
         "changes_in_round": MetadataValue.int(report.changes),
@@ -237,7 +239,7 @@ def _round_events(
             yield AssetMaterialization(asset_key=key, partition=day, metadata=changed)
             for name in CHECK_DESCRIPTIONS:
                 outcome = _check_outcome(feed, name, warehouse, table, report, stream, day)
-                yield _evaluation(key, outcome, partition=day)
+                yield check_evaluation(key, outcome, partition=day)
 
 
 def _check_outcome(
@@ -248,7 +250,7 @@ def _check_outcome(
     report: ApplyReport,
     stream: Stream | None = None,
     day: str | None = None,
-) -> Any:
+) -> CheckOutcome:
     system = feed.system
     partitioned = table is feed.change_log or bool(stream and stream.partitioned)
     if name == PRIMARY_KEY_CHECK:
@@ -259,17 +261,6 @@ def _check_outcome(
         return rows_for_keys_check(warehouse, system, table, table.primary_key, keys, len(keys))
     return rows_written_check(
         warehouse, system, stream, table, keys, sum(load.rows_staged.get(table.name, 0) for load in loads)
-    )
-
-
-def _evaluation(key: AssetKey, outcome: Any, partition: str | None) -> AssetCheckEvaluation:
-    return AssetCheckEvaluation(
-        asset_key=key,
-        check_name=outcome.name,
-        passed=outcome.passed,
-        metadata=outcome.metadata,
-        description=outcome.description,
-        partition=partition,
     )
 
 
@@ -393,7 +384,9 @@ def build_changes_sensor(feed: ChangesFeed) -> SensorDefinition:
     return changes_sensor
 
 
-def changes_feed_definitions(source: SourceSystem, feed: ChangesFeed, channels: list[Channel]) -> Definitions:
+def changes_feed_definitions(
+    source: SourceSystem, feed: ChangesFeed, channels: list[Channel], partitions: DailyPartitionsDefinition
+) -> Definitions:
     """The feed's apply asset (its change log and the tables only it writes), job and sensor. A configured channel
     must write into a stream the source loads."""
     fed_but_off = sorted({c.stream.name for c in channels if not c.change_type.feed_only} & set(source.switched_off))
@@ -403,5 +396,7 @@ def changes_feed_definitions(source: SourceSystem, feed: ChangesFeed, channels: 
             f"their channels out of {feed.channels_variable} too, or keep the streams"
         )
     return Definitions(
-        assets=[build_apply_asset(feed, channels)], jobs=[apply_job(feed)], sensors=[build_changes_sensor(feed)]
+        assets=[build_apply_asset(feed, channels, partitions.start.date())],
+        jobs=[apply_job(feed)],
+        sensors=[build_changes_sensor(feed)],
     )

@@ -9,12 +9,16 @@ materialized too (their checks run when selected).
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import duckdb
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -77,10 +81,38 @@ CYCLE_TIME_TAG = "mfg/cycle_time"  # when the cycle's schedule fired (ISO): the 
 BACKFILL_ID_TAG, PARTITION_NAME_TAG = "dagster/backfill", "dagster/partition"
 
 
+def partition_start() -> date:
+    """The first daily partition: MFG_PARTITION_START_DATE when set; else the history the warehouse holds, i.e.
+    the earliest day loaded or backfilled, or, earlier still, the first day the daily cycle loads (today less
+    MFG_DAILY_LOOKBACK_DAYS). So the UI shows no partitions nobody loaded; to backfill older days, set the
+    variable (they then stay in the history)."""
+    explicit = config.partition_start_setting()
+    if explicit is not None:
+        return explicit
+    daily_first = datetime.now(config.partition_timezone()).date() - timedelta(days=config.lookback_days("daily"))
+    try:
+        loaded = Warehouse(config.data_dir()).first_partition_day()
+    except (duckdb.Error, OSError) as exc:  # the definitions must load even while the catalog is unreachable
+        logging.getLogger(__name__).warning(
+            f"partitions start at {daily_first} (the daily cycle's first day): the warehouse's history could not "
+            f"be read ({type(exc).__name__}); set {config.PARTITION_START_VARIABLE} to fix the start"
+        )
+        loaded = None
+    return min(loaded, daily_first) if loaded is not None else daily_first
+
+
+def reach_back_to(day: date) -> None:
+    """Start this process's partitions at `day` when they would start later and MFG_PARTITION_START_DATE is unset:
+    a run that loads an older day (the demo, `mfg-pipeline run --partition`) extends the history, and later
+    processes follow the warehouse, which then holds it."""
+    if config.partition_start_setting() is None and day < partition_start():
+        os.environ[config.PARTITION_START_VARIABLE] = day.isoformat()
+
+
 def daily_partitions() -> DailyPartitionsDefinition:
     # end_offset=1: today's partition exists, so the schedule can keep the current day fresh.
     return DailyPartitionsDefinition(
-        start_date=config.partition_start_date(), timezone=config.partition_timezone().key, end_offset=1
+        start_date=partition_start().isoformat(), timezone=config.partition_timezone().key, end_offset=1
     )
 
 
@@ -114,6 +146,7 @@ class StreamAssets:
 
     source: SourceSystem
     stream: Stream
+    first_day: date  # the first daily partition
     upstream: tuple[AssetKey, ...] = ()  # e.g. the changes feed's change_log, which writes into the table
 
     def key(self, table: Table) -> AssetKey:
@@ -150,7 +183,7 @@ class StreamAssets:
 def stream_assets(
     source: SourceSystem, stream: Stream, partitions: DailyPartitionsDefinition, upstream: Sequence[AssetKey] = ()
 ) -> Any:
-    described = StreamAssets(source, stream, tuple(upstream))
+    described = StreamAssets(source, stream, partitions.start.date(), tuple(upstream))
 
     @multi_asset(
         name=f"{source.name}__{stream.name}",
@@ -249,7 +282,7 @@ def _run_stream(
             yield MaterializeResult(asset_key=key, metadata=metadata)
         else:  # written with the stream all the same: say so, without claiming its checks
             context.log_event(AssetMaterialization(asset_key=key, partition=run_partition, metadata=metadata))
-        for day in _other_partitions(reports, table, run_partition):
+        for day in _other_partitions(reports, table, run_partition, described.first_day):
             context.log_event(
                 AssetMaterialization(
                     asset_key=key,
@@ -264,9 +297,8 @@ def _run_stream(
     return reports, warehouse, run_partition
 
 
-def _other_partitions(reports: Sequence[LoadReport], table: Table, run_partition: str | None) -> list[str]:
+def _other_partitions(reports: Sequence[LoadReport], table: Table, run_partition: str | None, first: date) -> list[str]:
     """Days a cross-day pass (open, full) republished, other than the run's own partition, that exist."""
-    first = date.fromisoformat(config.partition_start_date())
     days = {day for report in reports for day in report.touched_partitions.get(table.name, set())}
     return sorted(d.isoformat() for d in days if d is not None and d >= first and d.isoformat() != run_partition)
 
@@ -366,6 +398,7 @@ def _run_metadata(reports: Sequence[LoadReport], table: Table, plan: RefreshPlan
 
 
 def check_result(key: AssetKey, outcome: CheckOutcome) -> AssetCheckResult:
+    """A check's outcome as the result an asset yields."""
     return AssetCheckResult(
         asset_key=key,
         check_name=outcome.name,
@@ -373,6 +406,19 @@ def check_result(key: AssetKey, outcome: CheckOutcome) -> AssetCheckResult:
         severity=AssetCheckSeverity.ERROR,
         description=outcome.description,
         metadata=outcome.metadata,
+    )
+
+
+def check_evaluation(key: AssetKey, outcome: CheckOutcome, partition: str | None) -> AssetCheckEvaluation:
+    """A check's outcome as an event logged mid-run, for one partition (the changes feed's apply rounds)."""
+    return AssetCheckEvaluation(
+        asset_key=key,
+        check_name=outcome.name,
+        passed=outcome.passed,
+        severity=AssetCheckSeverity.ERROR,
+        description=outcome.description,
+        metadata=outcome.metadata,
+        partition=partition,
     )
 
 

@@ -21,7 +21,7 @@ def source_parts(source: SourceSystem, partitions: DailyPartitionsDefinition) ->
     channels = feed.channels()
     return [
         source_definitions(source, partitions, feed_upstream(feed, channels)),
-        changes_feed_definitions(source, feed, channels),
+        changes_feed_definitions(source, feed, channels, partitions),
     ]
 
 

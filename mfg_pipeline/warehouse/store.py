@@ -40,6 +40,7 @@ from mfg_pipeline.warehouse.lake import Lake
 from mfg_pipeline.warehouse.layout import (
     DELETED_AT_COLUMN,
     FINGERPRINT_COLUMN,
+    INTERNAL_SCHEMA,
     PARQUET_FILE,
     PARTITION_COLUMN,
     published_glob,
@@ -55,7 +56,7 @@ from mfg_pipeline.warehouse.publish import (
     publish_unpublished,
     record_unpublished,
 )
-from mfg_pipeline.warehouse.settings import WarehouseSettingError, WarehouseSettings
+from mfg_pipeline.warehouse.settings import LAKE_ALIAS, WarehouseSettingError, WarehouseSettings
 from mfg_pipeline.warehouse.state import StreamState
 
 __all__ = ["SUBSET", "CommitResult", "Scope", "Stage", "TableLoad", "Warehouse"]
@@ -113,6 +114,22 @@ class Warehouse:
 
     def has_table(self, schema: str, table: str) -> bool:
         return self.lake.has_table(schema, table)
+
+    def first_partition_day(self) -> date | None:
+        """The earliest day any loaded table has held rows for: the lowest `PARTITION_COLUMN` value in the lake's
+        table statistics (the DuckLake spec's catalog tables; one catalog query, no data file read, inlined rows
+        included). None before anything partitioned is loaded."""
+        metadata = f"__ducklake_metadata_{LAKE_ALIAS}"
+        (first,) = self.query(
+            f"SELECT min(TRY_CAST(s.min_value AS DATE)) FROM {metadata}.ducklake_table_column_stats s "
+            f"JOIN {metadata}.ducklake_column c ON c.table_id = s.table_id AND c.column_id = s.column_id "
+            f"JOIN {metadata}.ducklake_table t ON t.table_id = s.table_id "
+            f"JOIN {metadata}.ducklake_schema n ON n.schema_id = t.schema_id "
+            "WHERE c.end_snapshot IS NULL AND t.end_snapshot IS NULL AND n.end_snapshot IS NULL "
+            "AND c.column_name = ? AND n.schema_name <> ?",
+            [PARTITION_COLUMN, INTERNAL_SCHEMA],
+        )[0]
+        return first
 
     def live_row_count(self, schema: str, table: str, partition: date | None = None) -> int:
         """Rows not soft-deleted, in one partition or in the whole table."""

@@ -152,13 +152,15 @@ def test_dev_keeps_its_data_apart_from_the_demos(monkeypatch):
     assert dev_data_dir() == Path("/somewhere/else")
 
 
-def test_dev_starts_the_webserver_without_a_warning(data_dir, tmp_path):
+def test_dev_loads_what_the_demo_loads_on_its_first_start_then_serves_the_webserver_without_a_warning(
+    data_dir, tmp_path
+):
     executable = Path(sys.executable).with_name("mfg-pipeline")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         webserver_port = str(probe.getsockname()[1])
     process = subprocess.Popen(
-        [str(executable), "dev", "--port", "0", "--live-interval", "0", "-p", webserver_port],
+        [str(executable), "dev", "--port", "0", "--live-interval", "0", "--preload-days", "1", "-p", webserver_port],
         env={**os.environ, "MFG_DATA_DIR": str(data_dir)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -167,7 +169,7 @@ def test_dev_starts_the_webserver_without_a_warning(data_dir, tmp_path):
     )
     output = []
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # the preload, then the webserver
         assert process.stdout is not None
         while time.monotonic() < deadline:
             line = process.stdout.readline()
@@ -184,9 +186,13 @@ def test_dev_starts_the_webserver_without_a_warning(data_dir, tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
     text = "".join(output)
     assert "Serving dagster-webserver" in text, text[-3000:]
-    for noise in ("will not be used", "Warning", "superseded", "Invalid -W"):
+    for noise in ("will not be used", "Warning", "superseded", "Invalid -W", "FAILED"):
         assert noise not in text, f"{noise!r} in:\n{text}"
+    assert "First start: loading 1 day as the demo does" in text
+    assert "- fusion_ops_refresh [" in text and "- analytics_build ..." in text, text
     assert (data_dir / "dagster_home" / "dagster.yaml").exists()
+    instance_runs = DagsterInstance.from_config(str(data_dir / "dagster_home")).get_runs_count()
+    assert instance_runs >= 6  # the preload's runs are on dev's instance: the UI shows them
 
 
 @pytest.fixture

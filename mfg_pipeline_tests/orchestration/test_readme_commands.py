@@ -29,7 +29,7 @@ RUN_ELSEWHERE = {
         "one_line_per_run (and .ci/run, the install)"
     ),
     ".venv/bin/mfg-pipeline dev": "mfg_pipeline_tests/orchestration/test_definitions.py::"
-    "test_dev_starts_the_webserver_without_a_warning",
+    "test_dev_loads_what_the_demo_loads_on_its_first_start_then_serves_the_webserver_without_a_warning",
     ".venv/bin/mfg-pipeline migrate": "mfg_pipeline_tests/core/test_lake_upkeep.py::"
     "test_migrate_copies_every_table_with_equal_rows_and_keys_and_leaves_the_old_file_alone",
 }

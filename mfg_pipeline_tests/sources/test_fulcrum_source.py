@@ -358,9 +358,8 @@ def test_a_429_on_a_child_list_is_retried_after_retry_after(fulcrum, data_dir, f
 
 # --- through Dagster ------------------------------------------------------------------------------------------
 def test_dagster_materializes_a_jobs_partition_and_the_snapshots_with_every_check_passing(
-    fulcrum, data_dir, fulcrum_dataset, monkeypatch
+    fulcrum, data_dir, fulcrum_dataset
 ):
-    monkeypatch.delenv("MFG_PARTITION_START_DATE", raising=False)
     assets = source_definitions(SOURCE, daily_partitions()).assets
     resources = {"sources": SourcesResource(), "warehouse": WarehouseResource(data_dir=str(data_dir))}
     partitioned = [table_key(SOURCE, t) for s in SOURCE.streams if s.partitioned for t in s.tables]
