@@ -397,29 +397,25 @@ def _run_metadata(reports: Sequence[LoadReport], table: Table, plan: RefreshPlan
     return metadata
 
 
+def _check_fields(key: AssetKey, outcome: CheckOutcome) -> dict[str, Any]:
+    return {
+        "asset_key": key,
+        "check_name": outcome.name,
+        "passed": outcome.passed,
+        "severity": AssetCheckSeverity.ERROR,
+        "description": outcome.description,
+        "metadata": outcome.metadata,
+    }
+
+
 def check_result(key: AssetKey, outcome: CheckOutcome) -> AssetCheckResult:
     """A check's outcome as the result an asset yields."""
-    return AssetCheckResult(
-        asset_key=key,
-        check_name=outcome.name,
-        passed=outcome.passed,
-        severity=AssetCheckSeverity.ERROR,
-        description=outcome.description,
-        metadata=outcome.metadata,
-    )
+    return AssetCheckResult(**_check_fields(key, outcome))
 
 
 def check_evaluation(key: AssetKey, outcome: CheckOutcome, partition: str | None) -> AssetCheckEvaluation:
     """A check's outcome as an event logged mid-run, for one partition (the changes feed's apply rounds)."""
-    return AssetCheckEvaluation(
-        asset_key=key,
-        check_name=outcome.name,
-        passed=outcome.passed,
-        severity=AssetCheckSeverity.ERROR,
-        description=outcome.description,
-        metadata=outcome.metadata,
-        partition=partition,
-    )
+    return AssetCheckEvaluation(**_check_fields(key, outcome), partition=partition)
 
 
 # --- jobs and schedules -------------------------------------------------------------------------------------------

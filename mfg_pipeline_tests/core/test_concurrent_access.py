@@ -139,7 +139,8 @@ def test_a_commit_that_keeps_losing_races_fails_naming_the_table_and_the_setting
         )
         cursor.execute("INSERT INTO main.race VALUES (1)")
 
-    monkeypatch.setenv("MFG_WAREHOUSE_COMMIT_RETRY_SECONDS", "1")
+    # Longer than one overtaking commit (a Python process: seconds on a busy machine), so it is retried at least once.
+    monkeypatch.setenv("MFG_WAREHOUSE_COMMIT_RETRY_SECONDS", "10")
     started = time.monotonic()
     with pytest.raises(CommitConflictError, match=r"writing main\.race.*MFG_WAREHOUSE_COMMIT_RETRY_SECONDS"):
         warehouse.lake.write("writing main.race", overtaken)
