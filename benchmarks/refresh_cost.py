@@ -115,6 +115,8 @@ def measure(source_name: str, history: int, scale: int) -> Row:
         env = {
             **entry.env(server.url),
             "MFG_DATA_DIR": work,
+            # The simulated history ends at NOW, before the wall clock: the partitions reach back to its start.
+            "MFG_PARTITION_START_DATE": (NOW - timedelta(days=history)).date().isoformat(),
             f"{source_name.upper()}_RATE_LIMIT_PER_MINUTE": "1000000",
             "FUSION_OPS_APPLY_LINGER_SECONDS": "0",
             "FUSION_OPS_APPLY_MIN_INTERVAL_SECONDS": "0",

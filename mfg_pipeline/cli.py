@@ -169,25 +169,36 @@ def dev(dagster_args: tuple[str, ...], port: int, live_interval: float, preload_
     home = _dagster_home()
     click.echo("Simulators: " + ", ".join(f"{n} {s.url}" for n, s in running.servers.items()))
     click.echo(f"Data: {config.data_dir()}  (Dagster home {home})")
-    if preload_days > 0 and Warehouse(config.data_dir()).first_partition_day() is None:
-        from mfg_pipeline.demo import run_demo
-
-        click.echo(
-            f"First start: loading {preload_days} day{'s' * (preload_days != 1)} as the demo does, so the UI opens "
-            "on data and evaluated checks (--preload-days 0 skips this; the runs show in the UI)"
-        )
-        if failed := run_demo(sources, preload_days, echo=click.echo):
-            click.echo(f"{failed} preload run(s) failed; the UI shows why", err=True)
-    # Run from DAGSTER_HOME: `dagster dev` warns about any dagster.yaml in its working folder that is not the
-    # home's, and the repository's copy (the template) is exactly that.
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"), *dagster_args]
-    # `dagster dev` says it is superseded by `dg dev`; both run the same webserver and daemon, and `dg dev` would
-    # run from the repository (and warn about its dagster.yaml). Silence only that warning (by its message).
-    env = {**os.environ, "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
     try:
+        if preload_days > 0 and Warehouse(config.data_dir()).first_partition_day() is None:
+            _preload(sources, preload_days)
+        # Run from DAGSTER_HOME: `dagster dev` warns about any dagster.yaml in its working folder that is not the
+        # home's, and the repository's copy (the template) is exactly that.
+        command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"), *dagster_args]
+        # `dagster dev` says it is superseded by `dg dev`; both run the same webserver and daemon, and `dg dev`
+        # would run from the repository (and warn about its dagster.yaml). Silence only that warning (by its
+        # message).
+        env = {**os.environ, "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
         raise SystemExit(subprocess.call(command, env=env, cwd=home))
     finally:
         running.stop()
+
+
+def _preload(sources: Sequence[SourceSystem], days: int) -> None:
+    """Load what the demo loads, into dev's warehouse and instance (the UI then shows those runs)."""
+    from mfg_pipeline.demo import run_demo
+
+    click.echo(
+        f"First start: loading {days} day{'s' * (days != 1)} as the demo does, so the UI opens on data and "
+        "evaluated checks (--preload-days 0 skips this; the runs show in the UI)"
+    )
+    start_setting = os.environ.get(config.PARTITION_START_VARIABLE)
+    try:
+        if failed := run_demo(sources, days, echo=click.echo):
+            click.echo(f"{failed} preload run(s) failed; the UI shows why", err=True)
+    finally:  # the demo may reach the partitions back to its first day; dev then follows the warehouse
+        if start_setting is None:
+            os.environ.pop(config.PARTITION_START_VARIABLE, None)
 
 
 @main.command(name="run")
@@ -226,9 +237,10 @@ def run_command(target: str, partition: str | None, against: str | None) -> None
             from mfg_pipeline.orchestration.factory import reach_back_to
 
             try:
-                reach_back_to(date.fromisoformat(partition))
+                day = date.fromisoformat(partition)
             except ValueError:
                 raise click.BadParameter(f"{partition!r} is not a day (YYYY-MM-DD)", param_hint="--partition") from None
+            reach_back_to(day)
         defs, job_name = _job_for(target, partition)
         click.echo(f"Data: {config.data_dir()}  (Dagster runs recorded in {home})")
         from dagster import DagsterInstance

@@ -279,11 +279,16 @@ class SourceSystem:
 
 SettingsT = TypeVar("SettingsT")
 ClientT = TypeVar("ClientT")
+ClientT_co = TypeVar("ClientT_co", covariant=True)
+
+
+class ClientFactory(Protocol[ClientT_co]):
+    def __call__(self, data_dir: Path, logger: Logger | None = None) -> ClientT_co: ...
 
 
 def client_from_env(
     settings_from_env: Callable[[], SettingsT], build: Callable[[SettingsT, Path, Logger | None], ClientT]
-) -> Callable[[Path, Logger | None], ClientT]:
+) -> ClientFactory[ClientT]:
     """A source's `make_client`: its settings read from the environment at each call (so a missing credential
     fails the run that needs it, naming the variable), then its client built from them."""
 

@@ -158,12 +158,12 @@ class ChangesFeed:
                 Column(
                     "channel", STRING, description=f"The changes channel it was read from ({self.channels_variable})."
                 ),
-                Column("entity_type", STRING, description=f"{', '.join(names[:-1])} or {names[-1]}."),
+                Column("entity_type", STRING, description=_one_of(names) + "."),
                 Column(
                     "entity_id",
                     INT,
                     description="Id of the changed record"
-                    + (f" (NULL for {' and '.join(by_code)} changes)." if by_code else "."),
+                    + (f" (NULL for {_one_of(by_code, 'and')} changes)." if by_code else "."),
                 ),
                 Column("entity_code", STRING, description="Code of a changed record keyed by a code."),
                 Column("deleted", BOOL, description="Whether the change was a deletion."),
@@ -213,6 +213,11 @@ class ChangesFeed:
 
     def naive_timezone(self) -> tzinfo:
         return config.env_timezone(self.naive_timezone_variable, "UTC")
+
+
+def _one_of(names: list[str], conjunction: str = "or") -> str:
+    """`A, B or C` (`A` alone)."""
+    return f"{', '.join(names[:-1])} {conjunction} {names[-1]}" if len(names) > 1 else names[0]
 
 
 def _keyed_by_code(stream: Stream) -> bool:

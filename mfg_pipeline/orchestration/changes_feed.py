@@ -365,9 +365,9 @@ def build_changes_sensor(feed: ChangesFeed) -> SensorDefinition:
         deadline = time.monotonic() + seconds
         with explained_failures(feed.system, "changes feed"):
             client = sources.client(feed.system, logger=context.log)
-            if not isinstance(client, FeedClient):
-                raise TypeError(f"{feed.system}: a source with a changes feed needs a client with read_changes")
             try:
+                if not isinstance(client, FeedClient):
+                    raise TypeError(f"{feed.system}: a source with a changes feed needs a client with read_changes")
                 for channel in feed.channels():
                     report = read_feed(client, channel, journal, max_calls=max_calls, deadline=deadline)
                     max_calls -= report.calls

@@ -83,22 +83,24 @@ BACKFILL_ID_TAG, PARTITION_NAME_TAG = "dagster/backfill", "dagster/partition"
 
 def partition_start() -> date:
     """The first daily partition: MFG_PARTITION_START_DATE when set; else the history the warehouse holds, i.e.
-    the earliest day loaded or backfilled, or, earlier still, the first day the daily cycle loads (today less
-    MFG_DAILY_LOOKBACK_DAYS). So the UI shows no partitions nobody loaded; to backfill older days, set the
-    variable (they then stay in the history)."""
+    the earliest day loaded or backfilled, or, earlier still, the first day the cycles load (today less the larger
+    of MFG_DAILY_LOOKBACK_DAYS and MFG_SCHEDULE_LOOKBACK_DAYS). So the UI shows no partitions nobody loaded; to
+    backfill older days, set the variable (they then stay in the history). A record a full or open pass lands on
+    an old day counts as loaded history too."""
     explicit = config.partition_start_setting()
     if explicit is not None:
         return explicit
-    daily_first = datetime.now(config.partition_timezone()).date() - timedelta(days=config.lookback_days("daily"))
+    lookback = max(config.lookback_days("daily"), config.lookback_days("hourly"))
+    cycles_first = datetime.now(config.partition_timezone()).date() - timedelta(days=lookback)
     try:
         loaded = Warehouse(config.data_dir()).first_partition_day()
-    except (duckdb.Error, OSError) as exc:  # the definitions must load even while the catalog is unreachable
+    except (duckdb.Error, OSError, RuntimeError) as exc:  # the definitions load even while the catalog is down
         logging.getLogger(__name__).warning(
-            f"partitions start at {daily_first} (the daily cycle's first day): the warehouse's history could not "
-            f"be read ({type(exc).__name__}); set {config.PARTITION_START_VARIABLE} to fix the start"
+            f"partitions start at {cycles_first} (the cycles' first day): the warehouse's history could not be "
+            f"read ({type(exc).__name__}); set {config.PARTITION_START_VARIABLE} to fix the start"
         )
         loaded = None
-    return min(loaded, daily_first) if loaded is not None else daily_first
+    return min(loaded, cycles_first) if loaded is not None else cycles_first
 
 
 def reach_back_to(day: date) -> None:
