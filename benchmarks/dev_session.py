@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,14 +23,9 @@ sys.path.insert(0, str(BENCHMARKS.parent))
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus  # noqa: E402
 
 from mfg_pipeline.sources.fusion_ops.changes import FEED  # noqa: E402
+from mfg_pipeline_tests.servers import free_port, interrupt_group  # noqa: E402
 
 READY = "Serving dagster-webserver"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def run_dev(data_dir: Path, minutes: float, preload_days: int) -> tuple[float, float]:
@@ -68,11 +61,7 @@ def run_dev(data_dir: Path, minutes: float, preload_days: int) -> tuple[float, f
                 log.write(line)
         return ready, time.monotonic() - started - ready
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        interrupt_group(process, timeout=60)
         log.close()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -35,6 +36,16 @@ def free_port(below: int = 55_000) -> int:
             port = probe.getsockname()[1]
         if port < below and _free(port + 10_000):
             return port
+
+
+def interrupt_group(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Ctrl-C to a process started in its own session, as a terminal sends it to `dagster dev` and its children;
+    SIGKILL if they are still there after `timeout` seconds."""
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _free(port: int) -> bool:

@@ -8,8 +8,6 @@ apart from the demo's."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +34,7 @@ from mfg_pipeline.orchestration.pools import pool_name
 from mfg_pipeline.sources.registry import all_sources, source_by_name
 from mfg_pipeline.warehouse.store import Warehouse
 from mfg_pipeline_tests.conftest import serve_simulators, workspace_definitions
+from mfg_pipeline_tests.servers import free_port, interrupt_group
 
 SNAPSHOT = Path(__file__).with_name("definitions.snapshot.txt")
 
@@ -156,9 +155,7 @@ def test_dev_loads_what_the_demo_loads_on_its_first_start_then_serves_the_webser
     data_dir, tmp_path
 ):
     executable = Path(sys.executable).with_name("mfg-pipeline")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        webserver_port = str(probe.getsockname()[1])
+    webserver_port = str(free_port())
     process = subprocess.Popen(
         [str(executable), "dev", "--port", "0", "--live-interval", "0", "--preload-days", "1", "-p", webserver_port],
         env={**os.environ, "MFG_DATA_DIR": str(data_dir)},
@@ -179,11 +176,7 @@ def test_dev_loads_what_the_demo_loads_on_its_first_start_then_serves_the_webser
             if "Serving dagster-webserver" in line:
                 break
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        interrupt_group(process)
     text = "".join(output)
     assert "Serving dagster-webserver" in text, text[-3000:]
     for noise in ("will not be used", "Warning", "superseded", "Invalid -W", "FAILED"):
