@@ -8,7 +8,10 @@ overtook fails (`database is locked` from a SQLite catalog, a transaction confli
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetCheckResult, AssetMaterialization, AssetObservation, Output
@@ -19,6 +22,8 @@ from mfg_pipeline.warehouse.lake import CONFLICT_MARKERS
 from mfg_pipeline.warehouse.settings import WarehouseSettings
 
 MAX_RETRIES = 5
+KEPT_INVOCATIONS = 10  # dbt's artifacts (run_results, compiled SQL) of the newest builds, for looking into one
+SETTLED_SECONDS = 3600  # an invocation folder younger than this may belong to a build still running
 
 
 def dbt_environment(settings: WarehouseSettings) -> dict[str, str]:
@@ -34,6 +39,9 @@ def dbt_environment(settings: WarehouseSettings) -> dict[str, str]:
 def run_build(context: Any, dbt: DbtCliResource) -> tuple[list[Any], str | None]:
     """`dbt build`, then `dbt retry` while every failure is a lost commit race; returns the events (the last of
     each asset's and check's) and the first line of the error that remained, if any."""
+    # dagster-dbt's own default for where invocations write (relative to the project)
+    target = Path(dbt.project_dir) / os.getenv("DBT_TARGET_PATH", "target")
+    prune_invocations(target, f"{context.op_execution_context.op.name}-")
     invocation = dbt.cli(["build", *dbt_vars()], context=context, raise_on_error=False)
     events = list(invocation.stream())
     for attempt in range(1, MAX_RETRIES + 1):
@@ -51,6 +59,20 @@ def run_build(context: Any, dbt: DbtCliResource) -> tuple[list[Any], str | None]
     if invocation.is_successful():
         return _latest(events), None
     return _latest(events), failure_line(_failures(invocation), invocation.get_error())
+
+
+def prune_invocations(target: Path, prefix: str, keep: int = KEPT_INVOCATIONS) -> list[Path]:
+    """Remove the artifact folders dagster-dbt leaves per invocation (`target/<op>-<run>-<id>/`) beyond the newest
+    `keep`, except any younger than SETTLED_SECONDS; returns what was removed. Without this `target/` grows by one
+    folder per build, forever."""
+    folders = sorted(
+        (path for path in target.glob(f"{prefix}*") if path.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    settled_before = time.time() - SETTLED_SECONDS
+    removed = [path for path in folders[keep:] if path.stat().st_mtime < settled_before]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
 
 
 def failure_line(failed: dict[str, str], error: BaseException | None) -> str:
