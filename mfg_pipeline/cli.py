@@ -192,13 +192,8 @@ def _preload(sources: Sequence[SourceSystem], days: int) -> None:
         f"First start: loading {days} day{'s' * (days != 1)} as the demo does, so the UI opens on data and "
         "evaluated checks (--preload-days 0 skips this; the runs show in the UI)"
     )
-    start_setting = os.environ.get(config.PARTITION_START_VARIABLE)
-    try:
-        if failed := run_demo(sources, days, echo=click.echo):
-            click.echo(f"{failed} preload run(s) failed; the UI shows why", err=True)
-    finally:  # the demo may reach the partitions back to its first day; dev then follows the warehouse
-        if start_setting is None:
-            os.environ.pop(config.PARTITION_START_VARIABLE, None)
+    if failed := run_demo(sources, days, echo=click.echo):
+        click.echo(f"{failed} preload run(s) failed; the UI shows why", err=True)
 
 
 @main.command(name="run")
@@ -233,14 +228,6 @@ def run_command(target: str, partition: str | None, against: str | None) -> None
         running = _start_simulators(_selected(""), first_port=0)
     try:
         home = _dagster_home()
-        if partition:
-            from mfg_pipeline.orchestration.factory import reach_back_to
-
-            try:
-                day = date.fromisoformat(partition)
-            except ValueError:
-                raise click.BadParameter(f"{partition!r} is not a day (YYYY-MM-DD)", param_hint="--partition") from None
-            reach_back_to(day)
         defs, job_name = _job_for(target, partition)
         click.echo(f"Data: {config.data_dir()}  (Dagster runs recorded in {home})")
         from dagster import DagsterInstance
@@ -264,7 +251,11 @@ def _job_for(target: str, partition: str | None) -> tuple[Any, str]:
         return build_analytics_definitions(), BUILD_JOB
     from mfg_pipeline.definitions import build_definitions
 
-    defs = build_definitions()
+    try:
+        day = date.fromisoformat(partition) if partition else None
+    except ValueError:
+        raise click.BadParameter(f"{partition!r} is not a day (YYYY-MM-DD)", param_hint="--partition") from None
+    defs = build_definitions(reach_back_to=day)
     names = {s.name for s in all_sources()}
     job_name = (f"{target}_daily" if partition else f"{target}_refresh") if target in names else target
     jobs = sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__"))

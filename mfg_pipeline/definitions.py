@@ -3,6 +3,8 @@ changes feed), the warehouse's daily maintenance, and the resources they share, 
 
 from __future__ import annotations
 
+from datetime import date
+
 from dagster import Definitions, in_process_executor
 
 from mfg_pipeline.orchestration.factory import daily_partitions
@@ -12,8 +14,9 @@ from mfg_pipeline.orchestration.source_parts import feed_journals, source_parts
 from mfg_pipeline.sources.registry import selected_sources
 
 
-def build_definitions() -> Definitions:
-    partitions = daily_partitions()
+def build_definitions(reach_back_to: date | None = None) -> Definitions:
+    """`reach_back_to`: a day this process loads, which the partitions then include (`factory.partition_start`)."""
+    partitions = daily_partitions(reach_back_to)
     sources = selected_sources()
     parts = [part for source in sources for part in source_parts(source, partitions)]
     parts.append(maintenance_definitions(feed_journals(sources)))

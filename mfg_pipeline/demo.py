@@ -19,7 +19,6 @@ from mfg_pipeline.analytics.layout import source_systems
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.orchestration.cycles import QUIET
-from mfg_pipeline.orchestration.factory import reach_back_to
 from mfg_pipeline.sources.registry import selected
 from mfg_pipeline.warehouse.settings import LAKE_ALIAS
 from mfg_pipeline.warehouse.store import Warehouse
@@ -43,8 +42,7 @@ def demo_runs(source: SourceSystem, days: int) -> list[tuple[str, str | None]]:
 def run_demo(sources: Sequence[SourceSystem], days: int, echo: Echo) -> int:
     """Run every source's demo runs, then build the analytics layer when every system it reads was loaded;
     returns how many runs failed. Prints the warehouse's tables at the end."""
-    reach_back_to(datetime.now(config.partition_timezone()).date() - timedelta(days=days - 1))
-    defs = build_definitions()
+    defs = build_definitions(reach_back_to=datetime.now(config.partition_timezone()).date() - timedelta(days=days - 1))
     failures = 0
     seen_errors: set[str] = set()
     with DagsterInstance.get() as instance:

@@ -12,7 +12,7 @@ from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.utils import make_new_backfill_id
 
 from mfg_pipeline.declarations import SourceSystem
-from mfg_pipeline.orchestration.factory import BACKFILL_ID_TAG, cycle_run_requests, daily_partitions, table_key
+from mfg_pipeline.orchestration.factory import BACKFILL_ID_TAG, cycle_run_requests, table_key
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are reported by the caller
 
@@ -31,7 +31,8 @@ def execute_cycle(
     job = defs.resolve_job_def(f"{source.name}_refresh")
     partitioned = [table_key(source, t) for s in source.streams if s.partitioned for t in s.tables]
     results = []
-    for request in cycle_run_requests(source, daily_partitions(), cycle, now, partitioned):
+    # The job's own partitions: the days its runs accept (the schedule's requests are built from the same).
+    for request in cycle_run_requests(source, job.partitions_def, cycle, now, partitioned):
         results.append(
             job.execute_in_process(
                 instance=instance,

@@ -10,7 +10,6 @@ materialized too (their checks run when selected).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -33,6 +32,7 @@ from dagster import (
     FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
+    PartitionsDefinition,
     RunRequest,
     ScheduleEvaluationContext,
     TableColumn,
@@ -81,12 +81,13 @@ CYCLE_TIME_TAG = "mfg/cycle_time"  # when the cycle's schedule fired (ISO): the 
 BACKFILL_ID_TAG, PARTITION_NAME_TAG = "dagster/backfill", "dagster/partition"
 
 
-def partition_start() -> date:
+def partition_start(reach_back_to: date | None = None) -> date:
     """The first daily partition: MFG_PARTITION_START_DATE when set; else the history the warehouse holds, i.e.
     the earliest day loaded or backfilled, or, earlier still, the first day the cycles load (today less the larger
-    of MFG_DAILY_LOOKBACK_DAYS and MFG_SCHEDULE_LOOKBACK_DAYS). So the UI shows no partitions nobody loaded; to
-    backfill older days, set the variable (they then stay in the history). A record a full or open pass lands on
-    an old day counts as loaded history too."""
+    of MFG_DAILY_LOOKBACK_DAYS and MFG_SCHEDULE_LOOKBACK_DAYS), or `reach_back_to`, a day this process is about to
+    load (the demo's first, `mfg-pipeline run --partition`; later processes find it in the warehouse). So the UI
+    shows no partitions nobody loaded; to backfill older days, set the variable (they then stay in the history).
+    A record a full or open pass lands on an old day counts as loaded history too."""
     explicit = config.partition_start_setting()
     if explicit is not None:
         return explicit
@@ -100,21 +101,13 @@ def partition_start() -> date:
             f"read ({type(exc).__name__}); set {config.PARTITION_START_VARIABLE} to fix the start"
         )
         loaded = None
-    return min(loaded, cycles_first) if loaded is not None else cycles_first
+    return min(day for day in (loaded, cycles_first, reach_back_to) if day is not None)
 
 
-def reach_back_to(day: date) -> None:
-    """Start this process's partitions at `day` when they would start later and MFG_PARTITION_START_DATE is unset:
-    a run that loads an older day (the demo, `mfg-pipeline run --partition`) extends the history, and later
-    processes follow the warehouse, which then holds it."""
-    if config.partition_start_setting() is None and day < partition_start():
-        os.environ[config.PARTITION_START_VARIABLE] = day.isoformat()
-
-
-def daily_partitions() -> DailyPartitionsDefinition:
+def daily_partitions(reach_back_to: date | None = None) -> DailyPartitionsDefinition:
     # end_offset=1: today's partition exists, so the schedule can keep the current day fresh.
     return DailyPartitionsDefinition(
-        start_date=partition_start().isoformat(), timezone=config.partition_timezone().key, end_offset=1
+        start_date=partition_start(reach_back_to).isoformat(), timezone=config.partition_timezone().key, end_offset=1
     )
 
 
@@ -494,13 +487,14 @@ def cycle_schedule(
 
 def cycle_run_requests(
     source: SourceSystem,
-    partitions: DailyPartitionsDefinition,
+    partitions: PartitionsDefinition | None,
     cycle: str,
     now: datetime,
     partitioned_keys: Sequence[AssetKey],
 ) -> Iterator[RunRequest]:
     """The runs of one cycle: every stream for today (the anchor run), plus the recent days of the partitioned
-    streams (MFG_SCHEDULE_LOOKBACK_DAYS hourly, MFG_DAILY_LOOKBACK_DAYS daily)."""
+    streams (MFG_SCHEDULE_LOOKBACK_DAYS hourly, MFG_DAILY_LOOKBACK_DAYS daily) that `partitions` (the refresh
+    job's; None for a source with no partitioned stream) holds."""
     today = now.astimezone(config.partition_timezone()).date()
     stamp = now.isoformat()
     tags = {CYCLE_TAG: cycle, SOURCE_TAG: source.name, CYCLE_TIME_TAG: stamp}
@@ -508,6 +502,7 @@ def cycle_run_requests(
     if not partitioned_keys:
         yield RunRequest(run_key=f"{cycle}@{stamp}", tags=anchor)
         return
+    assert partitions is not None, f"{source.name}: a source with partitioned streams has a partitioned job"
     existing = set(partitions.get_partition_keys(current_time=now))
     lookback = config.lookback_days(cycle)
     for days_back in range(lookback + 1):
