@@ -66,9 +66,9 @@ def connect(data_dir: Path | str | None = None) -> duckdb.DuckDBPyConnection:
     from mfg_pipeline.config import data_dir as configured_data_dir
 
     settings = WarehouseSettings.from_env(data_dir or configured_data_dir())
-    ensure_installed(settings.extension_dir, extensions_for(settings))
     connection = duckdb.connect(config={"extension_directory": str(settings.extension_dir)})
     try:
+        ensure_installed(connection, settings.extension_dir, extensions_for(settings))
         for statement in session_statements(settings, read_only=True):
             connection.execute(statement)
     except duckdb.Error:

@@ -94,8 +94,6 @@ class Lake:
     # --- opening -------------------------------------------------------------------------------------------------
     def _open(self) -> duckdb.DuckDBPyConnection:
         settings = self.settings
-        names = extensions_for(settings)
-        ensure_installed(settings.extension_dir, names)
         if settings.catalog.kind == "sqlite":
             prepare_sqlite_catalog(Path(settings.catalog.target))
         for attempt in range(1, ATTACH_ATTEMPTS + 1):
@@ -106,6 +104,7 @@ class Lake:
                 }
             )
             try:
+                ensure_installed(connection, settings.extension_dir, extensions_for(settings))
                 for statement in session_statements(settings, read_only=False):
                     connection.execute(statement)
                 return connection
