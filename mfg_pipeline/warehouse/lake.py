@@ -199,6 +199,16 @@ class Lake:
         return int(self.read(sql)[0][0])
 
 
+def insert_rows(cursor: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Rows into a lake table as one statement: `executemany` runs one INSERT a row, and each costs the lake its
+    own catalog round trips (and inlined-data write)."""
+    if not rows:
+        return
+    width = len(rows[0])
+    values = ", ".join(["(" + ", ".join(["?"] * width) + ")"] * len(rows))
+    cursor.execute(f"INSERT INTO {table} VALUES {values}", [value for row in rows for value in row])
+
+
 def _lost_creation_race(error: duckdb.Error) -> bool:
     text = str(error).lower()
     return is_conflict(error) or "duplicate key" in text or "already exists" in text

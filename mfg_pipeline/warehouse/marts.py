@@ -18,6 +18,7 @@ from datetime import date
 
 import duckdb
 
+from mfg_pipeline.warehouse.lake import insert_rows
 from mfg_pipeline.warehouse.layout import INTERNAL_SCHEMA, PARQUET_FILE, quote
 from mfg_pipeline.warehouse.publish import ParquetStore
 from mfg_pipeline.warehouse.settings import LAKE_ALIAS
@@ -73,11 +74,11 @@ def publish(
         store.remove(gone)
         report.removed.append(gone)
     connection.execute(f"DELETE FROM {PUBLISHED} WHERE schema_name = ? AND table_name = ?", [table.schema, table.name])
-    if current:
-        connection.executemany(
-            f"INSERT INTO {PUBLISHED} VALUES (?, ?, ?, ?)",
-            [[table.schema, table.name, partition, fingerprint] for partition, fingerprint in current.items()],
-        )
+    insert_rows(
+        connection,
+        PUBLISHED,
+        [[table.schema, table.name, partition, fingerprint] for partition, fingerprint in current.items()],
+    )
     return report
 
 

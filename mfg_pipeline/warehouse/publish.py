@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from mfg_pipeline.warehouse.lake import Lake
+from mfg_pipeline.warehouse.lake import Lake, insert_rows
 from mfg_pipeline.warehouse.layout import (
     CURRENT_VIEW_SUFFIX,
     INTERNAL_SCHEMA,
@@ -207,7 +207,7 @@ def record_unpublished(
         f"CREATE TABLE IF NOT EXISTS {pending} (table_name VARCHAR, partition_date DATE, partitioned BOOLEAN, "
         "order_by VARCHAR[])"
     )
-    cursor.executemany(f"INSERT INTO {pending} VALUES (?, ?, ?, ?)", rows)
+    insert_rows(cursor, pending, rows)
 
 
 def publish_unpublished(lake: Lake, store: ParquetStore, parquet_path: str, schema: str) -> dict[str, set[date | None]]:
