@@ -107,10 +107,18 @@ class Warehouse:
 
     def query_with(self, sql: str, params: Sequence[Any] = (), **relations: pa.Table) -> list[tuple]:
         """`query`, with Arrow tables registered under the given names (e.g. a page's keys to join on)."""
-        with self.lake.cursor() as cursor:
+        cursor = self.lake.reader()
+        try:
             for name, relation in relations.items():
                 cursor.register(name, relation)
             return cursor.execute(sql, list(params)).fetchall()
+        finally:
+            for name in relations:
+                cursor.unregister(name)
+
+    def snapshot(self) -> contextlib.AbstractContextManager[None]:
+        """This thread's queries in the block read one snapshot (`Lake.snapshot`)."""
+        return self.lake.snapshot()
 
     def has_table(self, schema: str, table: str) -> bool:
         return self.lake.has_table(schema, table)
