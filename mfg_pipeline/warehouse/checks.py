@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import pyarrow as pa
-
 from mfg_pipeline.records.schema import Table
-from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, PARTITION_COLUMN, quote
+from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, PARTITION_COLUMN, keys_relation, quote
 from mfg_pipeline.warehouse.store import Warehouse
 
 # The two checks every loaded table carries (their names in Dagster).
@@ -139,11 +137,10 @@ def rows_for_keys_check(
     """The rows this load wrote are in DuckDB: for `keys` (of the table, or of its parent through `key_columns`),
     DuckDB holds exactly `expected_rows` rows, live or marked deleted."""
     if keys:
-        relation = pa.Table.from_pylist([dict(zip(key_columns, key, strict=True)) for key in keys])
+        written, params = keys_relation(key_columns, keys)
         using = ", ".join(quote(c) for c in key_columns)
-        held = warehouse.query_with(
-            f"SELECT count(*) FROM {quote(schema)}.{quote(table.name)} SEMI JOIN written USING ({using})",
-            written=relation,
+        held = warehouse.query(
+            f"SELECT count(*) FROM {quote(schema)}.{quote(table.name)} SEMI JOIN {written} USING ({using})", params
         )[0][0]
     else:
         held = 0

@@ -14,6 +14,7 @@ S3 object appears when its upload completes), so readers see the old file or the
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -23,7 +24,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -131,14 +131,13 @@ class ParquetStore:
 
 
 def _runs(batch: pa.RecordBatch, column: str) -> Iterator[tuple[Any, pa.RecordBatch]]:
-    """(value, rows) for each run of equal values of `column` in a batch ordered by it."""
-    values = batch.column(column)
-    if batch.num_rows == 0:
-        return
-    changes = pc.indices_nonzero(pc.not_equal(values.slice(1), values.slice(0, batch.num_rows - 1))).to_pylist()
-    starts = [0] + [index + 1 for index in changes]
-    for start, end in zip(starts, [*starts[1:], batch.num_rows], strict=True):
-        yield values[start].as_py(), batch.slice(start, end - start)
+    """(value, rows) for each run of equal values of `column` in a batch ordered by it. In Python, not with
+    pyarrow.compute: importing that costs every run about 10 MB, and one column of a batch is quick to walk."""
+    start = 0
+    for value, run in itertools.groupby(batch.column(column).to_pylist()):
+        length = sum(1 for _ in run)
+        yield value, batch.slice(start, length)
+        start += length
 
 
 class _ParquetFile:

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from mfg_pipeline.engine.staging import Stage, StagingArea
 from mfg_pipeline.records.schema import Table
@@ -43,6 +42,7 @@ from mfg_pipeline.warehouse.layout import (
     INTERNAL_SCHEMA,
     PARQUET_FILE,
     PARTITION_COLUMN,
+    keys_relation,
     published_glob,
     published_path,
     qualified,
@@ -105,17 +105,6 @@ class Warehouse:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.lake.read(sql, params)
 
-    def query_with(self, sql: str, params: Sequence[Any] = (), **relations: pa.Table) -> list[tuple]:
-        """`query`, with Arrow tables registered under the given names (e.g. a page's keys to join on)."""
-        cursor = self.lake.reader()
-        try:
-            for name, relation in relations.items():
-                cursor.register(name, relation)
-            return cursor.execute(sql, list(params)).fetchall()
-        finally:
-            for name in relations:
-                cursor.unregister(name)
-
     def snapshot(self) -> contextlib.AbstractContextManager[None]:
         """This thread's queries in the block read one snapshot (`Lake.snapshot`)."""
         return self.lake.snapshot()
@@ -153,13 +142,13 @@ class Warehouse:
         if not keys:
             return {}
         key_columns = list(table.primary_key)
-        relation = pa.Table.from_pylist([dict(zip(key_columns, key, strict=True)) for key in keys])
+        wanted, params = keys_relation(key_columns, keys)
         using = ", ".join(quote(c) for c in key_columns)
         selected = ", ".join(f"t.{quote(c)}" for c in key_columns)
-        rows = self.query_with(
+        rows = self.query(
             f"SELECT {selected}, t.{FINGERPRINT_COLUMN} FROM {qualified(schema, table.name)} t "
-            f"JOIN wanted USING ({using}) WHERE t.{DELETED_AT_COLUMN} IS NULL",
-            wanted=relation,
+            f"JOIN {wanted} USING ({using}) WHERE t.{DELETED_AT_COLUMN} IS NULL",
+            params,
         )
         return {tuple(row[:-1]): row[-1] for row in rows}
 
