@@ -164,7 +164,9 @@ def start_reader(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen, Pat
         ensure_installed(connection, settings.extension_dir, extensions_for(settings))  # attach.sql only loads
     attach = write_attach_file(settings)
     stop = root / "reader" / "stop"
-    return analyst_session.start("poll", attach, COUNT, str(stop), "0.25", env=env), stop
+    # A new session a second: each one loads the extensions and attaches the lake (a few hundred ms of CPU); the
+    # quarter-second case is core/test_concurrent_access.py's.
+    return analyst_session.start("poll", attach, COUNT, str(stop), "1", env=env), stop
 
 
 def assert_every_record_landed_once(warehouse: Warehouse, apps: dict, days: set[date]) -> None:
