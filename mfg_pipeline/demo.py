@@ -20,7 +20,7 @@ from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.orchestration.cycles import QUIET
 from mfg_pipeline.sources.registry import selected
-from mfg_pipeline.warehouse.settings import LAKE_ALIAS
+from mfg_pipeline.warehouse.layout import INTERNAL_SCHEMA
 from mfg_pipeline.warehouse.store import Warehouse
 
 Echo = Callable[..., Any]
@@ -114,11 +114,7 @@ def run_job(
 
 def print_tables(echo: Echo) -> None:
     warehouse = Warehouse(config.data_dir())
-    rows = warehouse.query(
-        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name <> 'main' "
-        "ORDER BY schema_name, table_name",
-        [LAKE_ALIAS],
-    )
+    rows = [(schema, table) for schema, table in warehouse.lake.tables() if schema != INTERNAL_SCHEMA]
     where = warehouse.settings.describe()
     echo(f"\nWarehouse (DuckLake): catalog {where['catalog']}, data files {where['data_path']}")
     echo(f"  {'table':45} {'rows':>8}")

@@ -18,9 +18,10 @@ import duckdb
 from mfg_pipeline.config import PARTITION_ZONE_VARIABLE
 from mfg_pipeline.http.errors import ConfigurationError
 from mfg_pipeline.records.schema import Table
+from mfg_pipeline.warehouse.lake import tables
 from mfg_pipeline.warehouse.layout import INTERNAL_SCHEMA, PARTITION_COLUMN, literal, qualified, quote
 from mfg_pipeline.warehouse.publish import PublishedTable, record_unpublished
-from mfg_pipeline.warehouse.settings import LAKE_ALIAS, WarehouseSettings
+from mfg_pipeline.warehouse.settings import WarehouseSettings
 
 BUILT_WITH = f"{INTERNAL_SCHEMA}._mfg_built_with"
 
@@ -89,11 +90,7 @@ def built_with_for(settings: WarehouseSettings) -> BuiltWith:
 def recorded_settings(cursor: duckdb.DuckDBPyConnection, *, create: bool = False) -> dict[str, str]:
     """variable -> value the warehouse was built with (empty for a warehouse that never recorded one)."""
     schema, name = BUILT_WITH.split(".")
-    exists = cursor.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-        [LAKE_ALIAS, schema, name],
-    ).fetchone()
-    if not (exists and exists[0]):
+    if (schema, name) not in tables(cursor, schema):
         if create:
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS {BUILT_WITH} (variable VARCHAR, value VARCHAR, recorded_at TIMESTAMPTZ)"

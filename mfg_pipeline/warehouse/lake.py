@@ -202,15 +202,14 @@ class Lake:
     def has_table(self, schema: str, table: str) -> bool:
         if (schema, table) in self._tables:
             return True
-        exists = bool(
-            self.read(
-                "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-                [LAKE_ALIAS, schema, table],
-            )[0][0]
-        )
+        exists = (schema, table) in tables(self.reader(), schema)
         if exists:
             self._tables.add((schema, table))
         return exists
+
+    def tables(self, schema: str | None = None) -> list[tuple[str, str]]:
+        """(schema, table) of every table of the lake, or of one schema, in order (views aside)."""
+        return tables(self.reader(), schema)
 
     def snapshot_id(self, cursor: duckdb.DuckDBPyConnection | None = None) -> int:
         """The lake's latest snapshot."""
@@ -218,6 +217,16 @@ class Lake:
         if cursor is not None:
             return int(cursor.execute(sql).fetchone()[0])  # type: ignore[index]
         return int(self.read(sql)[0][0])
+
+
+def tables(cursor: duckdb.DuckDBPyConnection, schema: str | None = None) -> list[tuple[str, str]]:
+    """(schema, table) of every table the lake holds as `cursor` sees it (inside its transaction, if any), or of
+    one schema, in order."""
+    where, params = ("AND schema_name = ?", [LAKE_ALIAS, schema]) if schema is not None else ("", [LAKE_ALIAS])
+    rows = cursor.execute(
+        f"SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? {where} ORDER BY ALL", params
+    ).fetchall()
+    return [(row[0], row[1]) for row in rows]
 
 
 def insert_rows(cursor: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[Any]]) -> None:

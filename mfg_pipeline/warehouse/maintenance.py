@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 
+from mfg_pipeline.warehouse.lake import tables
 from mfg_pipeline.warehouse.publish import publish_unpublished
 from mfg_pipeline.warehouse.settings import LAKE_ALIAS, WarehouseSettingError
 from mfg_pipeline.warehouse.store import Warehouse
@@ -98,31 +99,21 @@ def _compact(cursor: duckdb.DuckDBPyConnection, schema: str, table: str) -> None
 
 def _schemas(warehouse: Warehouse) -> list[str]:
     """Every schema that holds tables: a source's (its writer group), the analytics layer's, the pipeline's own."""
-    rows = warehouse.query(
-        "SELECT DISTINCT schema_name FROM duckdb_tables() WHERE database_name = ? ORDER BY 1", [LAKE_ALIAS]
-    )
-    return [schema for (schema,) in rows]
+    return sorted({schema for schema, _ in warehouse.lake.tables()})
 
 
 def _tables(cursor: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
-    rows = cursor.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? ORDER BY 1",
-        [LAKE_ALIAS, schema],
-    ).fetchall()
-    return [table for (table,) in rows]
+    return [table for _, table in tables(cursor, schema)]
 
 
 def data_files(warehouse: Warehouse) -> int:
     """The Parquet data files the lake's current snapshot reads (inlined rows are in the catalog, not in files)."""
     total = 0
     with warehouse.lake.cursor() as cursor:
-        for (schema,) in cursor.execute(
-            "SELECT DISTINCT schema_name FROM duckdb_tables() WHERE database_name = ?", [LAKE_ALIAS]
-        ).fetchall():
-            for table in _tables(cursor, schema):
-                total += cursor.execute(
-                    f"SELECT count(*) FROM ducklake_list_files('{LAKE_ALIAS}', ?, schema => ?)", [table, schema]
-                ).fetchone()[0]  # type: ignore[index]
+        for schema, table in tables(cursor):
+            total += cursor.execute(
+                f"SELECT count(*) FROM ducklake_list_files('{LAKE_ALIAS}', ?, schema => ?)", [table, schema]
+            ).fetchone()[0]  # type: ignore[index]
     return total
 
 
