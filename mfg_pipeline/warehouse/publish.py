@@ -13,8 +13,8 @@ S3 object appears when its upload completes), so readers see the old file or the
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
-import itertools
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -131,13 +131,18 @@ class ParquetStore:
 
 
 def _runs(batch: pa.RecordBatch, column: str) -> Iterator[tuple[Any, pa.RecordBatch]]:
-    """(value, rows) for each run of equal values of `column` in a batch ordered by it. In Python, not with
-    pyarrow.compute: importing that costs every run about 10 MB, and one column of a batch is quick to walk."""
+    """(value, rows) for each run of equal values of `column` (a DATE, the partition column) in a batch ordered by
+    it: each run's end by binary search over the column's days. Not pyarrow.compute: importing it costs every run
+    about 10 MB; nor a walk of the values as Python dates, which costs more than writing the files."""
+    values = batch.column(column)
+    if not pa.types.is_date32(values.type) or values.null_count:
+        raise TypeError(f"published files are split by a DATE column without nulls, not {column} {values.type}")
+    days = memoryview(values.buffers()[1]).cast("i")[values.offset : values.offset + len(values)]
     start = 0
-    for value, run in itertools.groupby(batch.column(column).to_pylist()):
-        length = sum(1 for _ in run)
-        yield value, batch.slice(start, length)
-        start += length
+    while start < len(days):
+        end = bisect.bisect_right(days, days[start], lo=start)
+        yield values[start].as_py(), batch.slice(start, end - start)
+        start = end
 
 
 class _ParquetFile:
