@@ -71,7 +71,7 @@ def connect(data_dir: Path | str | None = None) -> duckdb.DuckDBPyConnection:
         ensure_installed(connection, settings.extension_dir, extensions_for(settings))
         for statement in session_statements(settings, read_only=True):
             connection.execute(statement)
-    except duckdb.Error:
+    except BaseException:
         connection.close()
         raise
     return connection

@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -105,6 +105,10 @@ class Lake:
             )
             try:
                 ensure_installed(connection, settings.extension_dir, extensions_for(settings))
+            except BaseException:
+                connection.close()
+                raise
+            try:
                 for statement in session_statements(settings, read_only=False):
                     connection.execute(statement)
                 return connection
@@ -150,25 +154,8 @@ class Lake:
         return cursor
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        """One query in a transaction of its own (it sees the latest committed snapshot), or in the `snapshot()`
-        this thread holds open."""
+        """One query in a transaction of its own (it sees the latest committed snapshot)."""
         return self.reader().execute(sql, list(params)).fetchall()
-
-    @contextlib.contextmanager
-    def snapshot(self) -> Iterator[None]:
-        """This thread's reads in the block share one read transaction, so they see one snapshot: a commit that
-        lands meanwhile (the feed's, say) cannot make two checks of the same load disagree."""
-        if getattr(self._readers, "pinned", False):
-            yield
-            return
-        cursor = self.reader()
-        cursor.execute("BEGIN TRANSACTION")
-        self._readers.pinned = True
-        try:
-            yield
-        finally:
-            self._readers.pinned = False
-            _rollback(cursor)  # it wrote nothing
 
     def write(self, what: str, body: Callable[[duckdb.DuckDBPyConnection], T], budget: float | None = None) -> T:
         """Run `body` in one transaction and commit it; a transaction another writer's commit invalidated is run
