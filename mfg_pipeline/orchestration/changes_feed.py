@@ -228,21 +228,18 @@ def _round_events(
         "changes_in_round": MetadataValue.int(report.changes),
         "deletions_in_round": MetadataValue.int(report.deletions),
     }
-    events: list[Any] = []
-    with warehouse.snapshot():  # the round's checks read the same state, whatever commits meanwhile
-        for table_name, days in sorted(report.partitions_by_table.items()):
-            if table_name in owned or table_name not in tables:
-                continue
-            stream, table = tables[table_name]
-            key = AssetKey([feed.system, table_name])
-            for day in sorted(days, key=str):
-                if day is not None and date.fromisoformat(day) < first_day:
-                    continue  # a change to a record older than the first partition: landed, nothing to report
-                events.append(AssetMaterialization(asset_key=key, partition=day, metadata=changed))
-                for name in CHECK_DESCRIPTIONS:
-                    outcome = _check_outcome(feed, name, warehouse, table, report, stream, day)
-                    events.append(check_evaluation(key, outcome, partition=day))
-    yield from events
+    for table_name, days in sorted(report.partitions_by_table.items()):
+        if table_name in owned or table_name not in tables:
+            continue
+        stream, table = tables[table_name]
+        key = AssetKey([feed.system, table_name])
+        for day in sorted(days, key=str):
+            if day is not None and date.fromisoformat(day) < first_day:
+                continue  # a change to a record older than the first partition: landed, nothing to report
+            yield AssetMaterialization(asset_key=key, partition=day, metadata=changed)
+            for name in CHECK_DESCRIPTIONS:
+                outcome = _check_outcome(feed, name, warehouse, table, report, stream, day)
+                yield check_evaluation(key, outcome, partition=day)
 
 
 def _check_outcome(

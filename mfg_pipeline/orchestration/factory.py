@@ -308,17 +308,15 @@ def _checks(
     source, stream = described.source, described.stream
     selected = context.selected_asset_check_keys
     partition = date.fromisoformat(run_partition) if run_partition else None
-    results = []
-    with warehouse.snapshot():  # every check of the stream reads the same state, whatever commits meanwhile
-        for table in stream.tables:
-            key = described.key(table)
-            if any(c.asset_key == key and c.name == PRIMARY_KEY_CHECK for c in selected):
-                outcome = primary_key_check(warehouse, source.name, table, stream.partitioned, partition)
-                results.append(check_result(key, outcome))
-            if any(c.asset_key == key and c.name == ROW_COUNT_CHECK for c in selected):
-                outcome = combined(list(_count_checks(warehouse, source.name, stream, table, reports)))
-                results.append(check_result(key, outcome))
-    yield from results
+    for table in stream.tables:
+        key = described.key(table)
+        outcomes = []
+        if any(c.asset_key == key and c.name == PRIMARY_KEY_CHECK for c in selected):
+            outcomes.append(primary_key_check(warehouse, source.name, table, stream.partitioned, partition))
+        if any(c.asset_key == key and c.name == ROW_COUNT_CHECK for c in selected):
+            outcomes.append(combined(list(_count_checks(warehouse, source.name, stream, table, reports))))
+        for outcome in outcomes:
+            yield check_result(key, outcome)
 
 
 def _count_checks(

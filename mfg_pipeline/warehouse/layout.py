@@ -56,5 +56,7 @@ def keys_relation(key_columns: Sequence[str], keys: Sequence[tuple]) -> tuple[st
     """A relation of `keys` (one column each of `key_columns`) for a query to join on, and its parameters: one
     list per column, unnested side by side. Not an Arrow table registered with DuckDB: scanning one makes DuckDB
     import pyarrow.dataset and its engines (with pyarrow.compute, 15 MB more in every run)."""
+    if any(len(key) != len(key_columns) for key in keys):
+        raise ValueError(f"keys of {len(key_columns)} columns ({', '.join(key_columns)}) expected")
     columns = ", ".join(f"unnest(?) AS {quote(name)}" for name in key_columns)
     return f"(SELECT {columns})", [list(values) for values in zip(*keys, strict=True)]

@@ -131,9 +131,10 @@ class ParquetStore:
 
 
 def _runs(batch: pa.RecordBatch, column: str) -> Iterator[tuple[Any, pa.RecordBatch]]:
-    """(value, rows) for each run of equal values of `column` (a DATE, the partition column) in a batch ordered by
-    it: each run's end by binary search over the column's days. Not pyarrow.compute: importing it costs every run
-    about 10 MB; nor a walk of the values as Python dates, which costs more than writing the files."""
+    """(value, rows) for each run of equal values of `column` (a DATE, the partition column) in a batch in its
+    ascending order: each run's end by binary search over the column's days. Not pyarrow.compute: importing it
+    costs every run about 10 MB; nor a walk of the values as Python dates, which costs more than writing the
+    files."""
     values = batch.column(column)
     if not pa.types.is_date32(values.type) or values.null_count:
         raise TypeError(f"published files are split by a DATE column without nulls, not {column} {values.type}")

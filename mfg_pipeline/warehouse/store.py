@@ -105,10 +105,6 @@ class Warehouse:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.lake.read(sql, params)
 
-    def snapshot(self) -> contextlib.AbstractContextManager[None]:
-        """This thread's queries in the block read one snapshot (`Lake.snapshot`)."""
-        return self.lake.snapshot()
-
     def has_table(self, schema: str, table: str) -> bool:
         return self.lake.has_table(schema, table)
 

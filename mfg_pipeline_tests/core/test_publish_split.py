@@ -1,5 +1,5 @@
 """Publishing splits one ordered query into one Parquet file per day: every row in its day's file once, whatever
-batches the rows arrive in, and a day without rows gets an empty file."""
+batches the rows arrive in, a day without rows gets an empty file, and a split by anything but a date is refused."""
 
 from __future__ import annotations
 

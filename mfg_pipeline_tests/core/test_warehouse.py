@@ -1,6 +1,5 @@
 """The warehouse: commits from several processes at once all land (one writer at a time, none fails on DuckDB's
-lock), a failed commit changes nothing, the published Parquet always equals DuckDB, and reads in a snapshot see
-one state."""
+lock), a failed commit changes nothing, and the published Parquet always equals DuckDB."""
 
 from __future__ import annotations
 
@@ -98,19 +97,3 @@ def test_every_parquet_file_of_a_table_has_the_same_nullable_schema_so_a_folder_
     assert schemas[0] == schemas[1] and all(f.nullable for f in schemas[0])
     folder = warehouse.parquet_file("demo", "events", DAY).parent.parent
     assert sorted(pq.read_table(folder).column("id").to_pylist()) == [1, 2, 3]
-
-
-def test_reads_inside_a_snapshot_see_one_state_while_another_commit_lands(tmp_path):
-    warehouse = Warehouse(tmp_path)
-    first = stage_rows(warehouse, [(1, "a")], DAY)
-    warehouse.commit([TableLoad("demo", TABLE, first, partitioned=True, scope=Scope.day(DAY))])
-    count = "SELECT count(*) FROM demo.events"
-    with warehouse.snapshot():
-        before = warehouse.query(count)[0][0]
-        more = stage_rows(warehouse, [(1, "a"), (2, "b")], DAY)
-        warehouse.commit([TableLoad("demo", TABLE, more, partitioned=True, scope=Scope.day(DAY))])  # its own cursor
-        inside = warehouse.query(count)[0][0]
-        with warehouse.snapshot():  # nested: the same snapshot
-            nested = warehouse.query(count)[0][0]
-    assert (before, inside, nested) == (1, 1, 1)
-    assert warehouse.query(count)[0][0] == 2  # after the block: the latest state
