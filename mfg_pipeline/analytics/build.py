@@ -8,6 +8,7 @@ overtook fails (`database is locked` from a SQLite catalog, a transaction confli
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -65,11 +66,14 @@ def prune_invocations(target: Path, prefix: str, keep: int = KEPT_INVOCATIONS) -
     """Remove the artifact folders dagster-dbt leaves per invocation (`target/<op>-<run>-<id>/`) beyond the newest
     `keep`, except any younger than SETTLED_SECONDS; returns what was removed. Without this `target/` grows by one
     folder per build, forever."""
-    folders = sorted(
-        (path for path in target.glob(f"{prefix}*") if path.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True
-    )
+    modified = {}
+    for path in target.glob(f"{prefix}*"):
+        with contextlib.suppress(OSError):  # another build pruning at the same time may have removed it
+            if path.is_dir():
+                modified[path] = path.stat().st_mtime
+    folders = sorted(modified, key=modified.__getitem__, reverse=True)
     settled_before = time.time() - SETTLED_SECONDS
-    removed = [path for path in folders[keep:] if path.stat().st_mtime < settled_before]
+    removed = [path for path in folders[keep:] if modified[path] < settled_before]
     for path in removed:
         shutil.rmtree(path, ignore_errors=True)
     return removed
