@@ -68,7 +68,7 @@ def connect(data_dir: Path | str | None = None) -> duckdb.DuckDBPyConnection:
     settings = WarehouseSettings.from_env(data_dir or configured_data_dir())
     connection = duckdb.connect(config={"extension_directory": str(settings.extension_dir)})
     try:
-        ensure_installed(connection, settings.extension_dir, extensions_for(settings))
+        ensure_installed(connection, extensions_for(settings))
         for statement in session_statements(settings, read_only=True):
             connection.execute(statement)
     except BaseException:

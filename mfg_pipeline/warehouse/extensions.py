@@ -49,20 +49,22 @@ def wheel_file(name: str) -> Path:
     return found[0]
 
 
-def platform_dir(connection: duckdb.DuckDBPyConnection, extension_dir: Path) -> Path:
-    """Where DuckDB keeps installed extensions under `extension_dir` (its version and platform folder)."""
+def platform_dir(connection: duckdb.DuckDBPyConnection) -> Path:
+    """Where the connection keeps installed extensions: its extension directory's version and platform folder."""
+    directory = connection.execute("SELECT current_setting('extension_directory')").fetchone()[0]  # type: ignore[index]
     platform = connection.execute("PRAGMA platform").fetchone()[0]  # type: ignore[index]
-    return extension_dir / f"v{duckdb.__version__}" / str(platform)
+    return Path(directory) / f"v{duckdb.__version__}" / str(platform)
 
 
-def ensure_installed(connection: duckdb.DuckDBPyConnection, extension_dir: Path, names: tuple[str, ...]) -> None:
-    """Install each extension from its wheel into `extension_dir` (the connection's extension directory), once
-    (processes starting together wait for one install instead of writing the same file at once). Through the
-    caller's connection: a second in-process DuckDB database would hold its own memory for the process's life."""
-    target = platform_dir(connection, extension_dir)
+def ensure_installed(connection: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:
+    """Install each extension from its wheel into the connection's extension directory, once (processes starting
+    together wait for one install instead of writing the same file at once). Through the caller's connection: a
+    second in-process DuckDB database would hold its own memory for the process's life."""
+    target = platform_dir(connection)
     missing = [n for n in names if not (target / f"{WHEELS[n][1]}.duckdb_extension").exists()]
     if not missing:
         return
+    extension_dir = target.parents[1]
     extension_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(extension_dir / ".install.lock"), timeout=300):
         for name in missing:

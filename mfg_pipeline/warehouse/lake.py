@@ -104,7 +104,7 @@ class Lake:
                 }
             )
             try:
-                ensure_installed(connection, settings.extension_dir, extensions_for(settings))
+                ensure_installed(connection, extensions_for(settings))
             except BaseException:
                 connection.close()
                 raise

@@ -161,7 +161,7 @@ def test_two_hosts_sharing_only_postgres_and_s3_land_everything_once(servers, mo
 def start_reader(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
     settings = WarehouseSettings.from_env(root / "reader")
     with duckdb.connect(config={"extension_directory": str(settings.extension_dir)}) as connection:
-        ensure_installed(connection, settings.extension_dir, extensions_for(settings))  # attach.sql only loads
+        ensure_installed(connection, extensions_for(settings))  # attach.sql only loads
     attach = write_attach_file(settings)
     stop = root / "reader" / "stop"
     # A new session a second: each one loads the extensions and attaches the lake (a few hundred ms of CPU); the
