@@ -65,11 +65,12 @@ def maintain(warehouse: Warehouse, now: datetime | None = None, days: int | None
     now = now or datetime.now(timezone.utc)
     lake = warehouse.lake
     report = MaintenanceReport(data_files_before=data_files(warehouse), snapshots_before=snapshot_count(warehouse))
-    for schema in _schemas(warehouse):
+    # Every schema that holds tables: a source's (its writer group), the analytics layer's, the pipeline's own.
+    for schema in sorted({schema for schema, _ in lake.tables()}):
         with warehouse.writer(schema, f"maintaining {schema}"):
             publish_unpublished(lake, warehouse.parquet, warehouse.parquet_path, schema)
             with lake.cursor() as cursor:
-                for table in _tables(cursor, schema):
+                for _, table in tables(cursor, schema):
                     _compact(cursor, schema, table)
         report.groups.append(schema)
     retention = timedelta(days=days or retention_days())
@@ -95,15 +96,6 @@ def _compact(cursor: duckdb.DuckDBPyConnection, schema: str, table: str) -> None
         f"CALL ducklake_rewrite_data_files('{LAKE_ALIAS}', ?, schema => ?, delete_threshold => ?)",
         [table, schema, REWRITE_DELETE_SHARE],
     )
-
-
-def _schemas(warehouse: Warehouse) -> list[str]:
-    """Every schema that holds tables: a source's (its writer group), the analytics layer's, the pipeline's own."""
-    return sorted({schema for schema, _ in warehouse.lake.tables()})
-
-
-def _tables(cursor: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
-    return [table for _, table in tables(cursor, schema)]
 
 
 def data_files(warehouse: Warehouse) -> int:
