@@ -61,16 +61,19 @@ def _selected(names: str) -> list[SourceSystem]:
     return sources
 
 
-def _start_simulators(sources: Sequence[SourceSystem], first_port: int, live_interval: float = 0.0) -> Any:
+def _start_simulators(
+    sources: Sequence[SourceSystem], first_port: int, live_interval: float = 0.0, rate_limit: int | None = None
+) -> Any:
     """Serve the simulators and point this process's environment at them; with `live_interval`, they keep
     changing (a create, update or delete every that many seconds) so the changes feed and the refresh cycles
-    have news."""
+    have news. `rate_limit` replaces every vendor's documented limit, in the simulators and the clients' budgets."""
     from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE
     from mfg_pipeline.simulators.serving import start_simulators
 
     os.environ.setdefault("MFG_PARTITION_TIMEZONE", PLANT_TIMEZONE)  # the simulated plant's days
+    limits = {source.name: rate_limit for source in sources} if rate_limit else None
     try:
-        running = start_simulators(sources, now=datetime.now(timezone.utc), first_port=first_port)
+        running = start_simulators(sources, now=datetime.now(timezone.utc), first_port=first_port, rate_limits=limits)
     except LookupError as exc:
         raise click.ClickException(str(exc)) from None
     os.environ.update(running.env)
@@ -83,6 +86,14 @@ LIVE_OPTION = click.option(
     default=5.0,
     show_default=True,
     help="Seconds between live changes in the simulators (0: frozen).",
+)
+RATE_LIMIT_OPTION = click.option(
+    "--simulator-rate-limit",
+    "rate_limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests a minute every simulator allows, and the pipeline's budget for each (default: each vendor's "
+    "documented limit; a high value skips the waits of a first load).",
 )
 
 
@@ -130,9 +141,10 @@ def demo(days: int, sources: str, against_env: bool) -> None:
 @click.option("--port", default=DEFAULT_SIM_PORT, show_default=True, help="First port; one port per simulator.")
 @click.option("--sources", default="", help="Comma-separated sources (default: all registered).")
 @LIVE_OPTION
-def simulators(port: int, sources: str, live_interval: float) -> None:
+@RATE_LIMIT_OPTION
+def simulators(port: int, sources: str, live_interval: float, rate_limit: int | None) -> None:
     """Serve the vendor simulators until Ctrl-C, and print the environment that points at them."""
-    running = _start_simulators(_selected(sources), first_port=port, live_interval=live_interval)
+    running = _start_simulators(_selected(sources), first_port=port, live_interval=live_interval, rate_limit=rate_limit)
     for name, value in running.env.items():
         click.echo(f"export {name}={value}")
     click.echo("# serving; Ctrl-C to stop", err=True)
@@ -155,7 +167,10 @@ def simulators(port: int, sources: str, live_interval: float) -> None:
     help="On the first start (nothing loaded yet), load this many days as the demo does before the UI opens, so "
     "it shows data and evaluated checks (0: start empty).",
 )
-def dev(dagster_args: tuple[str, ...], port: int, live_interval: float, preload_days: int) -> None:
+@RATE_LIMIT_OPTION
+def dev(
+    dagster_args: tuple[str, ...], port: int, live_interval: float, preload_days: int, rate_limit: int | None
+) -> None:
     """`dagster dev` with the simulators running, live, and the environment pointing at them.
 
     Its warehouse and Dagster history live under data/dev/ (MFG_DATA_DIR), apart from the demo's, so the
@@ -165,7 +180,7 @@ def dev(dagster_args: tuple[str, ...], port: int, live_interval: float, preload_
 
     os.environ["MFG_DATA_DIR"] = str(dev_data_dir())
     sources = _selected("")
-    running = _start_simulators(sources, first_port=port, live_interval=live_interval)
+    running = _start_simulators(sources, first_port=port, live_interval=live_interval, rate_limit=rate_limit)
     home = _dagster_home()
     click.echo("Simulators: " + ", ".join(f"{n} {s.url}" for n, s in running.servers.items()))
     click.echo(f"Data: {config.data_dir()}  (Dagster home {home})")

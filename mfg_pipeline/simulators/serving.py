@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,9 @@ class SimulatorEntry:
     env: Callable[[str], dict[str, str]]  # base URL -> environment for the pipeline (demo credentials)
     # (app, interval_seconds, seed) -> a started-on-demand thread that keeps changing the app's records
     live: Callable[..., Any] | None = None
+    # The pipeline's request budget for this vendor (its settings' variable): set beside a simulator whose limit
+    # was changed, so client and server agree.
+    rate_limit_variable: str | None = None
 
 
 def simulator_of(source: SourceSystem) -> SimulatorEntry:
@@ -45,12 +48,18 @@ def simulator_of(source: SourceSystem) -> SimulatorEntry:
 class RunningSimulators:
     servers: dict[str, SimulatorServer]
     entries: dict[str, SimulatorEntry]
+    rate_limits: dict[str, int] = field(default_factory=dict)  # system -> the limit it was started with, if set
 
     @property
     def env(self) -> dict[str, str]:
+        """What points the pipeline at the simulators: base URLs, demo credentials and, for a simulator started with
+        its own rate limit, the same budget for the client."""
         env: dict[str, str] = {}
         for system, server in self.servers.items():
-            env.update(self.entries[system].env(server.url))
+            entry = self.entries[system]
+            env.update(entry.env(server.url))
+            if system in self.rate_limits and entry.rate_limit_variable:
+                env[entry.rate_limit_variable] = str(self.rate_limits[system])
         return env
 
     def total_requests(self) -> int:
@@ -81,11 +90,13 @@ def start_simulators(
     rate_limits: dict[str, int] | None = None,
     history_days: int | None = None,
 ) -> RunningSimulators:
-    """Serve each source's simulator in a background thread (port 0: any free port)."""
+    """Serve each source's simulator in a background thread (port 0: any free port). `rate_limits` (system ->
+    requests a minute) replaces a vendor's documented limit; `env` then gives the client the same budget."""
     entries = {source.name: simulator_of(source) for source in sources}
+    limits = {system: limit for system, limit in (rate_limits or {}).items() if system in entries}
     servers = {}
     for index, (system, entry) in enumerate(entries.items()):
-        app = entry.build(now, seed, scale, (rate_limits or {}).get(system), history_days)
+        app = entry.build(now, seed, scale, limits.get(system), history_days)
         port = first_port + index if first_port else 0
         servers[system] = SimulatorServer(app, host=host, port=port).start()
-    return RunningSimulators(servers, entries)
+    return RunningSimulators(servers, entries, limits)

@@ -95,9 +95,8 @@ def test_two_hosts_sharing_only_postgres_and_s3_land_everything_once(servers, mo
     try:
         apps = {name: server.app for running in groups for name, server in running.servers.items()}
         shared = {
-            **{k: v for running in groups for k, v in running.env.items()},
+            **{k: v for running in groups for k, v in running.env.items()},  # with the clients' budgets
             **s3.environment(),
-            **{f"{s.name.upper()}_RATE_LIMIT_PER_MINUTE": str(limits[s.name]) for s in sources},
             "MFG_WAREHOUSE_CATALOG": postgres.create_database("lake"),
             "MFG_WAREHOUSE_DATA_PATH": "s3://mfg/lake/",
             "MFG_PARQUET_PATH": "s3://mfg/published/",

@@ -92,6 +92,7 @@ def test_the_simulator_environment_sets_only_variables_the_settings_declare(sour
     env = simulator_of(source).env(SIMULATOR_URL)
     assert set(env) <= declared_variables(settings), f"{source.name}: {sorted(set(env) - declared_variables(settings))}"
     assert env[settings.BASE_URL_VARIABLE] == SIMULATOR_URL
+    assert simulator_of(source).rate_limit_variable == settings.RATE_LIMIT_VARIABLE  # a lifted limit lifts the budget
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[s.name for s in SOURCES])

@@ -33,7 +33,7 @@ from mfg_pipeline.orchestration.factory import (
 from mfg_pipeline.orchestration.pools import pool_name
 from mfg_pipeline.sources.registry import all_sources, source_by_name
 from mfg_pipeline.warehouse.store import Warehouse
-from mfg_pipeline_tests.conftest import serve_simulators, workspace_definitions
+from mfg_pipeline_tests.conftest import LIFTED_RATE_LIMIT, serve_simulators, workspace_definitions
 from mfg_pipeline_tests.servers import free_port, interrupt_group
 
 SNAPSHOT = Path(__file__).with_name("definitions.snapshot.txt")
@@ -157,7 +157,9 @@ def test_dev_loads_what_the_demo_loads_on_its_first_start_then_serves_the_webser
     executable = Path(sys.executable).with_name("mfg-pipeline")
     webserver_port = str(free_port())
     process = subprocess.Popen(
-        [str(executable), "dev", "--port", "0", "--live-interval", "0", "--preload-days", "1", "-p", webserver_port],
+        # The simulators' documented limits lifted: Lagerkoll's 200 a minute would hold the preload a minute.
+        [str(executable), "dev", "--port", "0", "--live-interval", "0", "--preload-days", "1"]
+        + ["--simulator-rate-limit", str(LIFTED_RATE_LIMIT), "-p", webserver_port],
         env={**os.environ, "MFG_DATA_DIR": str(data_dir)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

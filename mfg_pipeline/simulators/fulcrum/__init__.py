@@ -29,4 +29,5 @@ SIMULATOR = SimulatorEntry(
     _build,
     lambda url: {FulcrumSettings.BASE_URL_VARIABLE: url, FulcrumSettings.API_TOKEN_VARIABLE: "demo-fulcrum-token"},
     _live,
+    rate_limit_variable=FulcrumSettings.RATE_LIMIT_VARIABLE,
 )

@@ -30,4 +30,5 @@ SIMULATOR = SimulatorEntry(
         FusionOpsSettings.API_SECRET_VARIABLE: "demo-secret",
     },
     _live,
+    rate_limit_variable=FusionOpsSettings.RATE_LIMIT_VARIABLE,
 )

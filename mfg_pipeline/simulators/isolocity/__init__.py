@@ -32,4 +32,5 @@ SIMULATOR = SimulatorEntry(
         IsolocitySettings.API_TOKEN_VARIABLE: "demo-isolocity-token",
     },
     _live,
+    rate_limit_variable=IsolocitySettings.RATE_LIMIT_VARIABLE,
 )

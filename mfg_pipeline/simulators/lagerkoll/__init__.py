@@ -33,4 +33,5 @@ SIMULATOR = SimulatorEntry(
         LagerkollSettings.API_KEY_VARIABLE: "demo-api-key",
     },
     _live,
+    rate_limit_variable=LagerkollSettings.RATE_LIMIT_VARIABLE,
 )

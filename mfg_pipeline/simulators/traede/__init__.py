@@ -32,4 +32,5 @@ SIMULATOR = SimulatorEntry(
         TraedeSettings.SYSTEM_ID_VARIABLE: "mfg-pipeline-demo",
     },
     _live,
+    rate_limit_variable=TraedeSettings.RATE_LIMIT_VARIABLE,
 )
