@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import AssetKey
 
+from mfg_pipeline.analytics.layout import PROJECT_DIR
 from mfg_pipeline_tests.conftest import workspace_definitions
 
 pytestmark = pytest.mark.xdist_group("analytics_plant")
@@ -161,11 +162,16 @@ def test_the_asset_graph_runs_from_the_loaded_tables_through_staging_to_the_mart
     assert read <= raw and len(read) >= 20
 
 
-def test_a_rebuild_with_nothing_changed_rewrites_no_parquet(plant):
+def test_a_rebuild_with_nothing_changed_rewrites_no_parquet_and_parses_the_project_no_more_than_it_changed(plant):
     root = plant.data_dir / "parquet" / "marts"
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*.parquet")}
     again = plant.rebuild()
     assert again.success
+    # dbt started from the parse state the plant's first build left, not from a whole parse
+    (invocation,) = (PROJECT_DIR / "target").glob(f"analytics_models-{again.run_id[:7]}-*")
+    log = (invocation / "dbt.log").read_text()
+    assert "FoundStats" in log  # it is dbt's log of that build
+    assert "UnableToPartialParse" not in log, [line for line in log.splitlines() if "UnableToPartialParse" in line]
     written = [
         e.materialization.metadata["parquet_files_written"].value
         for e in again.get_asset_materialization_events()
