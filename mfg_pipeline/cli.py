@@ -70,6 +70,7 @@ def _start_simulators(
     from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE
     from mfg_pipeline.simulators.serving import start_simulators
 
+    _simulated_plant_only()
     os.environ.setdefault("MFG_PARTITION_TIMEZONE", PLANT_TIMEZONE)  # the simulated plant's days
     limits = {source.name: rate_limit for source in sources} if rate_limit else None
     try:
@@ -87,6 +88,16 @@ LIVE_OPTION = click.option(
     show_default=True,
     help="Seconds between live changes in the simulators (0: frozen).",
 )
+
+
+def _simulated_plant_only() -> None:
+    """The simulators are one plant of their own: a plants file (whose vendors are real) does not apply to them."""
+    from mfg_pipeline.plants import PLANTS_FILE_VARIABLE
+
+    if os.environ.pop(PLANTS_FILE_VARIABLE, None):
+        click.echo(f"{PLANTS_FILE_VARIABLE} set: ignored here, the simulators are the plant", err=True)
+
+
 RATE_LIMIT_OPTION = click.option(
     "--simulator-rate-limit",
     "rate_limit",
@@ -236,6 +247,7 @@ def run_command(target: str, partition: str | None, against: str | None) -> None
 
     running = None
     if against == "dev":
+        _simulated_plant_only()
         os.environ["MFG_DATA_DIR"] = str(dev_data_dir())
         os.environ.setdefault("MFG_PARTITION_TIMEZONE", PLANT_TIMEZONE)
         os.environ.update(_dev_simulator_env())
@@ -312,6 +324,22 @@ def pools(overwrite: bool) -> None:
         _dagster_home(apply_pools=False)  # applied just below, with the caller's overwrite
     for pool, limit in _apply_pool_limits(overwrite).items():
         click.echo(f"{pool}: {limit}")
+
+
+@main.command(name="plants")
+def plants_command() -> None:
+    """Check the plants file (MFG_PLANTS_FILE) and show its plants: each one's zone and vendor settings, secrets
+    only as the variables that hold them (and whether those are set), and which plant this installation loads."""
+    from mfg_pipeline.http.errors import ConfigurationError
+    from mfg_pipeline.plants import report
+    from mfg_pipeline.sources.registry import all_sources
+
+    try:
+        lines = report(all_sources())
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in lines:
+        click.echo(line)
 
 
 @main.command(name="sql")

@@ -14,19 +14,29 @@ PARTITION_ZONE_VARIABLE = "MFG_PARTITION_TIMEZONE"
 PARTITION_START_VARIABLE = "MFG_PARTITION_START_DATE"
 
 
+def env_get(name: str) -> str | None:
+    """A setting's value: the active plant's (`MFG_PLANTS_FILE`, see `plants.py`) where it sets one, else the
+    environment's. Every setting is read through here."""
+    from mfg_pipeline.plants import active_plant  # plants reads the registry, whose sources read settings here
+
+    plant = active_plant()
+    value = plant.setting(name) if plant is not None else None
+    return value if value is not None else os.environ.get(name)
+
+
 def env_str(name: str, default: str) -> str:
-    return os.environ.get(name) or default
+    return env_get(name) or default
 
 
 def require_env(name: str, what: str) -> str:
-    value = os.environ.get(name)
+    value = env_get(name)
     if not value:
         raise MissingCredentialError(name, what)
     return value
 
 
 def env_int(name: str, default: int, minimum: int = 1) -> int:
-    raw = os.environ.get(name)
+    raw = env_get(name)
     if not raw:
         return default
     try:
@@ -39,7 +49,7 @@ def env_int(name: str, default: int, minimum: int = 1) -> int:
 
 
 def env_timezone(name: str, default: str = "UTC") -> ZoneInfo:
-    raw = os.environ.get(name) or default
+    raw = env_get(name) or default
     try:
         return ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):

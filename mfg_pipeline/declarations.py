@@ -261,6 +261,8 @@ class SourceSystem:
     title: str
     streams: tuple[Stream, ...]
     make_client: Callable[[Path, Logger | None], SourceClient]  # (data_dir, logger) -> client
+    # Its settings' variables that hold secrets: a plants file may only name the variable that holds each one.
+    secret_variables: tuple[str, ...] = ()
     concurrency_limit: int = 2  # concurrent runs calling this vendor (the Dagster pool's default limit)
     description: str = ""
     switched_off: tuple[str, ...] = ()  # streams its <NAME>_STREAMS setting leaves out (see registry.selected)

@@ -16,12 +16,12 @@ the passes to run; the README's freshness contract states the same table by tabl
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone, tzinfo
 from typing import Any
 
+from mfg_pipeline import config
 from mfg_pipeline.declarations import OpenRecords, PartitionWindow, SourceClient, Stream
 from mfg_pipeline.engine.load import LoadReport, PassKind, ProgressCallback, StreamLoad
 from mfg_pipeline.engine.sweep import ChildSweep, slices_due
@@ -268,7 +268,7 @@ def load_stream(
 def open_values(spec: OpenRecords) -> tuple[Any, ...]:
     """The open states: the declaration's, or the comma-separated values of `spec.setting` when it is set
     (empty: no open pass)."""
-    raw = os.environ.get(spec.setting) if spec.setting else None
+    raw = config.env_get(spec.setting) if spec.setting else None
     if raw is None or spec.setting is None:
         return spec.values
     coerce: Callable[[Any], Any] = (spec.value_type or STRING).coerce

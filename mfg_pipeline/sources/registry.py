@@ -5,9 +5,9 @@ definitions, the demo, `dev`, the pools and the contract tests pick it up from h
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import replace
 
+from mfg_pipeline.config import env_get
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.http.errors import ConfigurationError
 
@@ -42,7 +42,7 @@ def selected(source: SourceSystem) -> SourceSystem:
     the way a plant picks the tables it loads. A stream left out has no assets, jobs or schedules, and the
     analytics layer reads it as empty (`switched_off` names it)."""
     variable = streams_variable(source)
-    raw = os.environ.get(variable, "").strip()
+    raw = (env_get(variable) or "").strip()
     if not raw:
         return source
     wanted = {name.strip() for name in raw.split(",") if name.strip()}

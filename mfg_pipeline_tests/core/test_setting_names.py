@@ -1,6 +1,7 @@
 """Each source's settings class owns its environment variable names: its `from_env` reads only names it declares,
 the simulator's environment sets only those names, and the client's errors name the settings' base-URL and
-credential variables (for Lagerkoll, those of the credential style in use)."""
+credential variables (for Lagerkoll, those of the credential style in use); the source names the ones that hold
+secrets."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.http.client import Vendor
+from mfg_pipeline.plants import PLANTS_FILE_VARIABLE
 from mfg_pipeline.simulators.serving import simulator_of
 from mfg_pipeline.sources.lagerkoll.settings import LagerkollSettings
 from mfg_pipeline.sources.registry import SOURCE_MODULES, all_sources
@@ -104,9 +106,10 @@ def test_from_env_reads_only_variables_the_settings_declare(
     with monkeypatch.context() as patched:
         patched.setattr(os, "environ", environ)
         settings.from_env()
-    assert environ.read, f"{source.name}: from_env read no environment variable"
-    assert environ.read <= declared_variables(settings), (
-        f"{source.name}: {sorted(environ.read - declared_variables(settings))}"
+    settings_read = environ.read - {PLANTS_FILE_VARIABLE}  # every setting is first looked up in a plants file
+    assert settings_read, f"{source.name}: from_env read no environment variable"
+    assert settings_read <= declared_variables(settings), (
+        f"{source.name}: {sorted(settings_read - declared_variables(settings))}"
     )
 
 
@@ -140,3 +143,12 @@ def test_the_settings_repr_shows_no_credential(source: SourceSystem, monkeypatch
     hidden = [getattr(settings, f.name) for f in dataclasses.fields(settings) if not f.repr]
     secrets = [value for value in hidden if value]
     assert secrets and not [value for value in secrets if str(value) in repr(settings)]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[s.name for s in SOURCES])
+def test_the_source_names_its_settings_secret_variables_which_the_plants_file_may_only_reference(
+    source: SourceSystem,
+) -> None:
+    settings = settings_class(source)
+    assert source.secret_variables and source.secret_variables == settings.SECRET_VARIABLES
+    assert set(source.secret_variables) <= declared_variables(settings)

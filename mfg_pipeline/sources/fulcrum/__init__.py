@@ -16,5 +16,6 @@ SOURCE = SourceSystem(
     "line items, sales orders and customers.",
     streams=STREAMS,
     make_client=make_client,
+    secret_variables=FulcrumSettings.SECRET_VARIABLES,
     concurrency_limit=2,  # no documented rate limit: keep parallel runs few so the shared budget stays smooth
 )

@@ -18,6 +18,7 @@ SOURCE = SourceSystem(
     "and products.",
     streams=STREAMS,
     make_client=make_client,
+    secret_variables=FusionOpsSettings.SECRET_VARIABLES,
     concurrency_limit=4,
     changes_feed=FEED,
 )

@@ -23,6 +23,8 @@ class FusionOpsSettings:
     COMPANY_TIMEZONE_VARIABLE: ClassVar[str] = "FUSION_OPS_COMPANY_TIMEZONE"
     # What a person fixes when Fusion Operations refuses us (named in errors; their values are masked).
     CREDENTIAL_VARIABLES: ClassVar[tuple[str, ...]] = (API_KEY_VARIABLE, API_SECRET_VARIABLE)
+    # The variables whose values are secrets: never in a log, an error or a plants file (only named there).
+    SECRET_VARIABLES: ClassVar[tuple[str, ...]] = (API_KEY_VARIABLE, API_SECRET_VARIABLE)
 
     base_url: str
     api_key: str = field(repr=False)  # never in a repr, a log or an error

@@ -16,6 +16,7 @@ SOURCE = SourceSystem(
     description="Quality data from ISOlocity: NCRs of every source and status, CARs, and the parts NCRs refer to.",
     streams=STREAMS,
     make_client=make_client,
+    secret_variables=IsolocitySettings.SECRET_VARIABLES,
     # Three small snapshot streams share one per-organization budget: more parallel runs would only queue on it.
     concurrency_limit=2,
 )

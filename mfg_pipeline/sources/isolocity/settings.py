@@ -42,6 +42,8 @@ class IsolocitySettings:
     PATH_SETTINGS: ClassVar[Mapping[str, PathSetting]] = PATH_SETTINGS  # ISOLOCITY_PATH_*
     # What a person fixes when ISOlocity refuses us (named in errors; their values are masked).
     CREDENTIAL_VARIABLES: ClassVar[tuple[str, ...]] = (API_TOKEN_VARIABLE,)
+    # The variables whose values are secrets: never in a log, an error or a plants file (only named there).
+    SECRET_VARIABLES: ClassVar[tuple[str, ...]] = (API_TOKEN_VARIABLE,)
 
     base_url: str
     api_token: str = field(repr=False)  # never in a repr, a log or an error

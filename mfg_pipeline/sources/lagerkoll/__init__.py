@@ -16,5 +16,6 @@ SOURCE = SourceSystem(
     "and batches.",
     streams=STREAMS,
     make_client=make_client,
+    secret_variables=LagerkollSettings.SECRET_VARIABLES,
     concurrency_limit=2,  # one stream, and one order list per run; the 200/minute budget is shared anyway
 )

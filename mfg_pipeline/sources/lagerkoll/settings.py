@@ -32,6 +32,8 @@ class LagerkollSettings:
     # headers' values are masked). `credential_variables` is the one in use.
     API_KEY_CREDENTIAL_VARIABLES: ClassVar[tuple[str, ...]] = (STORE_VARIABLE, API_KEY_VARIABLE)
     USER_TOKEN_CREDENTIAL_VARIABLES: ClassVar[tuple[str, ...]] = (STORE_VARIABLE, USER_ID_VARIABLE, USER_TOKEN_VARIABLE)
+    # The variables whose values are secrets: never in a log, an error or a plants file (only named there).
+    SECRET_VARIABLES: ClassVar[tuple[str, ...]] = (API_KEY_VARIABLE, USER_TOKEN_VARIABLE)
 
     base_url: str
     store: str

@@ -16,6 +16,7 @@ SOURCE = SourceSystem(
     description="Production orders and their lines from Traede's export API, marked exported once landed.",
     streams=STREAMS,
     make_client=make_client,
+    secret_variables=TraedeSettings.SECRET_VARIABLES,
     # One run at a time: two runs exporting to the same system_id would land and mark the same orders twice
     # over (harmless, thanks to the upsert, but wasted requests under an undocumented rate limit).
     concurrency_limit=1,

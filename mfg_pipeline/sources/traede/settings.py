@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from mfg_pipeline.config import env_int, env_str, require_env
+from mfg_pipeline.config import env_get, env_int, env_str, require_env
 from mfg_pipeline.http.errors import SettingError
 from mfg_pipeline.records.schema import parse_instant
 
@@ -22,7 +21,7 @@ FILTER_GROUPS_EXAMPLE = '[{"filters": [{"key": "created_at", "operator": "gte", 
 
 def env_flag(name: str, default: bool) -> bool:
     """A 0/1 switch (true/false also accepted)."""
-    raw = os.environ.get(name)
+    raw = env_get(name)
     if not raw:
         return default
     value = raw.strip().lower()
@@ -32,7 +31,7 @@ def env_flag(name: str, default: bool) -> bool:
 
 
 def env_instant(name: str) -> datetime | None:
-    raw = os.environ.get(name)
+    raw = env_get(name)
     if not raw:
         return None
     try:
@@ -46,7 +45,7 @@ def env_instant(name: str) -> datetime | None:
 def env_filter_groups(name: str) -> tuple[dict[str, Any], ...]:
     """Filter groups in Traede's (bruno) syntax, as JSON: a list of {"or": bool, "filters": [{key, operator,
     value, not}]}. Checked here so a typo fails before any request, not as a 400 mid-run."""
-    raw = os.environ.get(name)
+    raw = env_get(name)
     if not raw:
         return ()
     try:
@@ -83,6 +82,8 @@ class TraedeSettings:
     FILTER_GROUPS_VARIABLE: ClassVar[str] = "TRAEDE_EXPORT_FILTER_GROUPS"
     # What a person fixes when Traede refuses us (named in errors; their values are masked).
     CREDENTIAL_VARIABLES: ClassVar[tuple[str, ...]] = (ACCESS_TOKEN_VARIABLE, APP_KEY_VARIABLE)
+    # The variables whose values are secrets: never in a log, an error or a plants file (only named there).
+    SECRET_VARIABLES: ClassVar[tuple[str, ...]] = (ACCESS_TOKEN_VARIABLE, APP_KEY_VARIABLE)
 
     base_url: str
     access_token: str = field(repr=False)  # never in a repr, a log or an error

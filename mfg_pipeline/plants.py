@@ -1,0 +1,232 @@
+"""Plants as configuration: a group's plants, each its own company at each vendor, in one file the data engineer
+edits (`MFG_PLANTS_FILE`, YAML).
+
+Each plant has a name, a time zone and, for each vendor it names, that company's settings under the variable names
+the vendor's settings already own (`FUSION_OPS_BASE_URL`, `FULCRUM_OPEN_JOB_STATUSES`, ...). A secret never appears
+in the file: its value is `${VARIABLE}`, the environment variable that holds it, read when a client is built. A
+vendor the plant does not name is read from the environment, as without a file; so is everything that is not a
+plant's (the warehouse, the lookbacks).
+
+An installation loads one plant (its own `MFG_DATA_DIR`): `MFG_PLANT` picks it from a file listing several, so a
+group keeps one file for all its plants. Without a file the environment describes the one plant, as before.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from mfg_pipeline.declarations import SourceSystem
+from mfg_pipeline.http.errors import MissingCredentialError, SettingError
+
+PLANTS_FILE_VARIABLE = "MFG_PLANTS_FILE"
+PLANT_VARIABLE = "MFG_PLANT"
+PARTITION_ZONE_VARIABLE = "MFG_PARTITION_TIMEZONE"  # a plant's zone is its partitions' zone (config reads it)
+PLANT_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # a future partition key and folder level: plain and short
+REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PLANT_KEYS = {"name", "timezone", "sources"}
+
+
+class PlantsFileError(SettingError):
+    """The plants file cannot be used; the message names the file, the plant and the entry, and what fits."""
+
+    def __init__(self, path: Path, message: str):
+        super().__init__(PLANTS_FILE_VARIABLE, f"{PLANTS_FILE_VARIABLE} ({path}): {message}")
+
+
+@dataclass(frozen=True)
+class Plant:
+    name: str
+    timezone: ZoneInfo
+    # source name -> variable -> the value as written: a literal, or `${VARIABLE}` naming where a secret is
+    sources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    file: Path | None = None
+
+    def setting(self, variable: str) -> str | None:
+        """The plant's value of `variable` (a reference read from the environment now), or None when the plant
+        does not set it. Raises MissingCredentialError naming the referenced variable when it is unset."""
+        if variable == PARTITION_ZONE_VARIABLE:
+            also_set = os.environ.get(variable, "").strip()
+            if also_set and also_set != self.timezone.key:  # two zones for one plant's days: say so, never pick one
+                raise SettingError(
+                    variable,
+                    f"{variable}={also_set} disagrees with plant {self.name}'s timezone {self.timezone.key} in "
+                    f"{self.file}: unset {variable} (the plant's zone decides its days)",
+                )
+            return self.timezone.key
+        for source, values in self.sources.items():
+            if variable in values:
+                return self._resolve(source, variable, values[variable])
+        return None
+
+    def _resolve(self, source: str, variable: str, written: str) -> str:
+        reference = REFERENCE.fullmatch(written)
+        if reference is None:
+            return written
+        name = reference.group(1)
+        value = os.environ.get(name)
+        if not value:
+            raise MissingCredentialError(name, f"value of plant {self.name}'s {variable} (its file: {self.file})")
+        return value
+
+    def describe(self, source: SourceSystem) -> dict[str, str]:
+        """What the plant sets for `source`, as written: secrets only by the variable that holds them."""
+        return dict(self.sources.get(source.name, {}))
+
+
+def load_plants(path: Path, sources: Sequence[SourceSystem]) -> tuple[Plant, ...]:
+    """Every plant the file lists, checked against the registered `sources`; PlantsFileError on anything unusable."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise PlantsFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise PlantsFileError(path, f"is not YAML ({' '.join(str(exc).split())})") from None
+    entries = document.get("plants") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise PlantsFileError(path, "must hold `plants:`, a list of plants (name, timezone, sources)")
+    plants = [_plant(path, index, entry, {s.name: s for s in sources}) for index, entry in enumerate(entries)]
+    names = [plant.name for plant in plants]
+    if repeated := sorted({name for name in names if names.count(name) > 1}):
+        raise PlantsFileError(path, f"lists plant {', '.join(repeated)} more than once")
+    return tuple(plants)
+
+
+def _plant(path: Path, index: int, entry: Any, sources: Mapping[str, SourceSystem]) -> Plant:
+    if not isinstance(entry, dict):
+        raise PlantsFileError(path, f"plant #{index + 1} must be a mapping with name, timezone and sources")
+    name = entry.get("name")
+    if not isinstance(name, str) or not PLANT_NAME.fullmatch(name):
+        raise PlantsFileError(
+            path, f"plant #{index + 1}'s name {name!r} must be lower-case letters, digits and _, starting with a letter"
+        )
+    if unknown := sorted(set(entry) - PLANT_KEYS):
+        raise PlantsFileError(
+            path, f"plant {name} has {', '.join(unknown)}; a plant has {', '.join(sorted(PLANT_KEYS))}"
+        )
+    try:
+        zone = ZoneInfo(str(entry.get("timezone")))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PlantsFileError(
+            path, f"plant {name}'s timezone {entry.get('timezone')!r} is not an IANA zone such as Europe/Berlin"
+        ) from None
+    listed = entry.get("sources") or {}
+    if not isinstance(listed, dict):
+        raise PlantsFileError(path, f"plant {name}'s sources must map a source name to its settings")
+    settings = {}
+    for source_name, values in listed.items():
+        if source_name not in sources:
+            raise PlantsFileError(
+                path, f"plant {name} names source {source_name!r}; the registered sources: {', '.join(sources)}"
+            )
+        settings[source_name] = _source_settings(path, name, sources[source_name], values or {})
+    return Plant(name=name, timezone=zone, sources=settings, file=path)
+
+
+def _source_settings(path: Path, plant: str, source: SourceSystem, values: Any) -> dict[str, str]:
+    where = f"plant {plant}'s {source.name}"
+    if not isinstance(values, dict):
+        raise PlantsFileError(path, f"{where} must map its settings' variable names to values")
+    prefix = f"{source.name.upper()}_"
+    settings = {}
+    for variable, value in values.items():
+        if not isinstance(variable, str) or not variable.startswith(prefix):
+            raise PlantsFileError(path, f"{where} sets {variable!r}: only {source.title}'s own settings ({prefix}*)")
+        if isinstance(value, (dict, list)) or value is None:
+            raise PlantsFileError(path, f"{where} {variable} must be one value (a string, number or true/false)")
+        written = str(value).lower() if isinstance(value, bool) else str(value)
+        if variable in source.secret_variables and not REFERENCE.fullmatch(written):
+            # Masked: the file is refused because it holds a secret, which must not reach a log either.
+            raise PlantsFileError(
+                path,
+                f"{where} {variable} holds a secret in the file: write the variable that holds it instead, "
+                f"e.g. {variable}: ${{{plant.upper()}_{variable}}}",
+            )
+        settings[variable] = written
+    return settings
+
+
+@dataclass
+class _Loaded:
+    key: tuple[str, str, int, int]  # (file, plant chosen, mtime_ns, size): reread when any changes
+    plant: Plant | None
+
+
+_loaded: _Loaded | None = None
+
+
+def active_plant() -> Plant | None:
+    """The plant this installation loads: the file's only plant, or the one `MFG_PLANT` names; None without a file
+    (the environment is the plant). Read again when the file or either variable changes."""
+    global _loaded
+    raw = os.environ.get(PLANTS_FILE_VARIABLE, "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser().resolve()
+    chosen = os.environ.get(PLANT_VARIABLE, "").strip()
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise PlantsFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    key = (str(path), chosen, stat.st_mtime_ns, stat.st_size)
+    if _loaded is None or _loaded.key != key:
+        from mfg_pipeline.sources.registry import all_sources  # the registry's sources import config, as this does
+
+        _loaded = _Loaded(key, _choose(path, load_plants(path, all_sources()), chosen))
+    return _loaded.plant
+
+
+def _choose(path: Path, plants: tuple[Plant, ...], chosen: str) -> Plant:
+    names = ", ".join(plant.name for plant in plants)
+    if chosen:
+        for plant in plants:
+            if plant.name == chosen:
+                return plant
+        raise SettingError(PLANT_VARIABLE, f"{PLANT_VARIABLE}={chosen!r} is not a plant of {path}; its plants: {names}")
+    if len(plants) > 1:
+        raise SettingError(
+            PLANT_VARIABLE,
+            f"{path} lists {len(plants)} plants ({names}): set {PLANT_VARIABLE} to the one this installation loads "
+            "(each plant with its own MFG_DATA_DIR)",
+        )
+    return plants[0]
+
+
+def report(sources: Sequence[SourceSystem]) -> list[str]:
+    """`mfg-pipeline plants`: the plants file checked, and each plant's zone and vendor settings as written (a secret
+    only as the variable that holds it, and whether that is set); the plant this installation loads is marked."""
+    raw = os.environ.get(PLANTS_FILE_VARIABLE, "").strip()
+    if not raw:
+        return [f"{PLANTS_FILE_VARIABLE} is not set: the environment describes this installation's one plant."]
+    path = Path(raw).expanduser().resolve()
+    plants = load_plants(path, sources)
+    chosen = os.environ.get(PLANT_VARIABLE, "").strip()
+    active = _choose(path, plants, chosen).name if chosen or len(plants) == 1 else None
+    lines = [f"Plants in {path}:"]
+    for plant in plants:
+        mark = "  <- this installation loads it" if plant.name == active else ""
+        lines.append(f"{plant.name}  {plant.timezone.key}{mark}")
+        for source in sources:
+            written = plant.describe(source)
+            if not written:
+                lines.append(f"  {source.name}: from the environment")
+                continue
+            shown = [f"{variable}={value}{_reference_state(value)}" for variable, value in sorted(written.items())]
+            lines.append(f"  {source.name}: {'  '.join(shown)}")
+    if active is None:
+        lines.append(f"No plant chosen: set {PLANT_VARIABLE} to the one this installation loads.")
+    return lines
+
+
+def _reference_state(written: str) -> str:
+    reference = REFERENCE.fullmatch(written)
+    if reference is None:
+        return ""
+    return " (set)" if os.environ.get(reference.group(1)) else " (NOT SET)"
