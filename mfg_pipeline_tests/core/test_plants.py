@@ -14,6 +14,7 @@ from mfg_pipeline.cli import main as cli
 from mfg_pipeline.http.errors import MissingCredentialError, SettingError
 from mfg_pipeline.plants import PlantsFileError, active_plant, load_plants
 from mfg_pipeline.sources.registry import all_sources
+from mfg_pipeline_tests import readme
 
 SOURCES = all_sources()
 SECRET = "s3cr3t-value-never-shown"
@@ -147,3 +148,13 @@ def test_the_plants_command_shows_each_plant_with_secrets_only_by_their_variable
     plants_file("plants: []")
     refused = CliRunner().invoke(cli, ["plants"])
     assert refused.exit_code == 1 and "must hold `plants:`" in refused.output
+
+
+def test_the_readmes_plants_file_is_one_the_pipeline_accepts(tmp_path):
+    (example,) = readme.blocks("yaml")
+    path = tmp_path / "plants.yaml"
+    path.write_text(example)
+    assert [(plant.name, plant.timezone.key) for plant in load_plants(path, SOURCES)] == [
+        ("berlin", "Europe/Berlin"),
+        ("chicago", "America/Chicago"),
+    ]
