@@ -24,6 +24,8 @@ from mfg_pipeline.http.pagination import Page, Paginator, RecordSelector, whole_
 from mfg_pipeline.records.schema import path_getter
 
 _FIELD = re.compile(r"\{([^{}]+)\}")
+# Times a child list is read again because one of its records' own lists answered 404 (deleted meanwhile).
+CHILD_LIST_REREADS = 3
 
 
 @dataclass(frozen=True)
@@ -203,12 +205,29 @@ class RestClient:
                 ) from None
             children = self.child_list(child, path)
             if child.children:
-                children = [
-                    self._attach(stream, child.children, item, item_index, None, parent=record)
-                    for item_index, item in enumerate(children)
-                ]
+                children = self._attach_listed(stream, child, path, children, record)
             enriched[child.attach_as] = children
         return enriched
+
+    def _attach_listed(self, stream: Stream, child: ChildEndpoint, path: str, items: list[Any], record: Any) -> list:
+        """A child list's records with their own child lists. One whose own list answers 404 may have been deleted
+        since `items` was read (its parent, `record`, still exists): the list is read again and its records now are
+        attached. A list that reads the same again means the grandchild path itself is wrong: the 404 is raised."""
+        rereads = 0
+        while True:
+            try:
+                return [
+                    self._attach(stream, child.children, item, item_index, None, parent=record)
+                    for item_index, item in enumerate(items)
+                ]
+            except ChildListError as exc:
+                if exc.status != 404 or rereads == CHILD_LIST_REREADS:
+                    raise
+                rereads += 1
+                again = self.child_list(child, path)
+                if again == items:
+                    raise
+                items = again
 
     def child_list(self, child: ChildEndpoint, path: str) -> list[Any]:
         """Every record of one child list, in the server's order; with `dedupe_on`, a record seen on an

@@ -553,3 +553,28 @@ def test_an_items_path_the_server_lacks_names_the_setting_and_the_docs_v2_note(f
     first_line = str(error.value).splitlines()[0]
     assert first_line.startswith("fulcrum POST /api/items/list page Skip=0: HTTP 404"), first_line
     assert "FULCRUM_PATH_ITEMS" in first_line and "TO BE REMOVED 11/02/2023" in first_line and "V2" in first_line
+
+
+def test_an_item_deleted_between_its_jobs_item_list_and_its_operations_list_is_left_out_and_the_load_succeeds(
+    serve_fulcrum, data_dir
+):
+    dataset = FulcrumDataset(seed=42, now=SIM_NOW)  # its own: this test deletes from it
+    simulator = serve_fulcrum(dataset=dataset)
+    day = DAYS[1]
+    job = next(j for j in jobs_created_on(dataset, day) if len(dataset.items_to_make[j.id]) > 1)
+    gone, *kept = dataset.items_to_make[job.id]
+    operations = f"/api/jobs/{job.id}/items-to-make/{gone.id}/operations/list"
+    simulator.before_next(operations, lambda: dataset.items_to_make[job.id].remove(gone))
+
+    load(data_dir, JOBS, day)
+
+    assert simulator.requests(operations)[0].status == 404  # listed, then gone when its operations were asked for
+    landed = query(data_dir, "SELECT item_to_make_id FROM fulcrum.job_items_to_make_current WHERE job_id = ?", [job.id])
+    assert sorted(item for (item,) in landed) == sorted(item.id for item in kept)
+    operations_landed = query(
+        data_dir, "SELECT operation_id FROM fulcrum.job_operations_current WHERE job_id = ?", [job.id]
+    )
+    assert sorted(op for (op,) in operations_landed) == sorted(
+        op.id for item in kept for op in dataset.operations[item.id]
+    )
+    assert query(data_dir, "SELECT deleted_at FROM fulcrum.jobs WHERE id = ?", [job.id]) == [(None,)]
