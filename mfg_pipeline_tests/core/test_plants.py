@@ -150,10 +150,10 @@ def test_the_plants_command_shows_each_plant_with_secrets_only_by_their_variable
     assert refused.exit_code == 1 and "must hold `plants:`" in refused.output
 
 
-def test_the_readmes_plants_file_is_one_the_pipeline_accepts(tmp_path):
+def test_the_readmes_plants_file_is_the_shipped_example_and_one_the_pipeline_accepts():
     (example,) = readme.blocks("yaml")
-    path = tmp_path / "plants.yaml"
-    path.write_text(example)
+    path = readme.README.parent / "deploy" / "plants.example.yaml"
+    assert example in path.read_text()
     assert [(plant.name, plant.timezone.key) for plant in load_plants(path, SOURCES)] == [
         ("berlin", "Europe/Berlin"),
         ("chicago", "America/Chicago"),

@@ -107,6 +107,8 @@ def test_every_readme_command_runs_as_written_in_a_fresh_copy(tmp_path):
     finally:
         vendors.stop()
     assert "Europe/Berlin -> UTC" in run("MFG_PARTITION_TIMEZONE=UTC .venv/bin/mfg-pipeline rezone")
+    plants = run("MFG_PLANTS_FILE=deploy/plants.example.yaml MFG_PLANT=berlin .venv/bin/mfg-pipeline plants")
+    assert "berlin  Europe/Berlin  <- this installation loads it" in plants, plants
 
     dev = start_simulators(all_sources(), now=datetime.now(timezone.utc), first_port=DEFAULT_SIM_PORT)
     try:  # what `mfg-pipeline dev` serves
