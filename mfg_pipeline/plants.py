@@ -23,12 +23,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from mfg_pipeline.config import PARTITION_ZONE_VARIABLE  # a plant's zone is its partitions' zone
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.http.errors import MissingCredentialError, SettingError
 
 PLANTS_FILE_VARIABLE = "MFG_PLANTS_FILE"
 PLANT_VARIABLE = "MFG_PLANT"
-PARTITION_ZONE_VARIABLE = "MFG_PARTITION_TIMEZONE"  # a plant's zone is its partitions' zone (config reads it)
 PLANT_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # a future partition key and folder level: plain and short
 REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 PLANT_KEYS = {"name", "timezone", "sources"}

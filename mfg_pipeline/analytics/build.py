@@ -29,9 +29,7 @@ from mfg_pipeline.warehouse.settings import WarehouseSettings
 MAX_RETRIES = 5
 KEPT_INVOCATIONS = 10  # dbt's artifacts (run_results, compiled SQL) of the newest builds, for looking into one
 SETTLED_SECONDS = 3600  # an invocation folder younger than this may belong to a build still running
-PARTIAL_PARSE_FILE = "partial_parse.msgpack"  # dbt's parse state; dagster-dbt copies it from target/ per invocation
-
-
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"  # dbt's parse state, which it reads from the invocation's target
 DBT_PROFILE_VARIABLES = ("MFG_DBT_TARGET", "MFG_DBT_CATALOG", "MFG_DBT_DATA_PATH", "MFG_DBT_EXTENSION_DIR")
 
 
@@ -54,6 +52,7 @@ def run_build(context: Any, dbt: DbtCliResource) -> tuple[list[Any], str | None]
     prune_invocations(target, f"{context.op_execution_context.op.name}-*")
     prune_invocations(target, ParseState.PATTERN)
     parse_state = ParseState(target, [*sorted(dbt_environment_now().items()), *dbt_vars()])
+    # named as dagster-dbt names its own (`<op>-<run>-<id>`), seeded with the parse state before dbt starts
     invocation_target = target / f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid4().hex[:7]}"
     parse_state.seed(invocation_target)
     invocation = dbt.cli(["build", *dbt_vars()], context=context, raise_on_error=False, target_path=invocation_target)
