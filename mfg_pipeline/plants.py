@@ -61,12 +61,12 @@ class Plant:
                     f"{self.file}: unset {variable} (the plant's zone decides its days)",
                 )
             return self.timezone.key
-        for source, values in self.sources.items():
+        for values in self.sources.values():
             if variable in values:
-                return self._resolve(source, variable, values[variable])
+                return self._resolve(variable, values[variable])
         return None
 
-    def _resolve(self, source: str, variable: str, written: str) -> str:
+    def _resolve(self, variable: str, written: str) -> str:
         reference = REFERENCE.fullmatch(written)
         if reference is None:
             return written
@@ -153,6 +153,11 @@ def _source_settings(path: Path, plant: str, source: SourceSystem, values: Any) 
     return settings
 
 
+def _plants_path() -> Path | None:
+    raw = os.environ.get(PLANTS_FILE_VARIABLE, "").strip()
+    return Path(raw).expanduser().resolve() if raw else None
+
+
 @dataclass
 class _Loaded:
     key: tuple[str, str, int, int]  # (file, plant chosen, mtime_ns, size): reread when any changes
@@ -166,10 +171,9 @@ def active_plant() -> Plant | None:
     """The plant this installation loads: the file's only plant, or the one `MFG_PLANT` names; None without a file
     (the environment is the plant). Read again when the file or either variable changes."""
     global _loaded
-    raw = os.environ.get(PLANTS_FILE_VARIABLE, "").strip()
-    if not raw:
+    path = _plants_path()
+    if path is None:
         return None
-    path = Path(raw).expanduser().resolve()
     chosen = os.environ.get(PLANT_VARIABLE, "").strip()
     try:
         stat = path.stat()
@@ -202,10 +206,9 @@ def _choose(path: Path, plants: tuple[Plant, ...], chosen: str) -> Plant:
 def report(sources: Sequence[SourceSystem]) -> list[str]:
     """`mfg-pipeline plants`: the plants file checked, and each plant's zone and vendor settings as written (a secret
     only as the variable that holds it, and whether that is set); the plant this installation loads is marked."""
-    raw = os.environ.get(PLANTS_FILE_VARIABLE, "").strip()
-    if not raw:
+    path = _plants_path()
+    if path is None:
         return [f"{PLANTS_FILE_VARIABLE} is not set: the environment describes this installation's one plant."]
-    path = Path(raw).expanduser().resolve()
     plants = load_plants(path, sources)
     chosen = os.environ.get(PLANT_VARIABLE, "").strip()
     active = _choose(path, plants, chosen).name if chosen or len(plants) == 1 else None
