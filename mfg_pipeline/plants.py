@@ -7,15 +7,19 @@ in the file: its value is `${VARIABLE}`, the environment variable that holds it,
 vendor the plant does not name is read from the environment, as without a file; so is everything that is not a
 plant's (the warehouse, the lookbacks).
 
-An installation loads one plant (its own `MFG_DATA_DIR`): `MFG_PLANT` picks it from a file listing several, so a
-group keeps one file for all its plants. Without a file the environment describes the one plant, as before.
+Every row the pipeline writes carries its plant (`warehouse.layout.PLANT_COLUMN`), so plants share one warehouse.
+Code that works for one plant runs inside `for_plant(name)`: settings are then read from that plant's entry, and
+the warehouse scopes its reads and writes to it. Outside such a block the plant is the one `MFG_PLANT` names (or the
+file's only plant); without a file it is `MFG_PLANT`, or `default`, and the environment describes it, as before.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,7 @@ PLANT_VARIABLE = "MFG_PLANT"
 PLANT_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # a future partition key and folder level: plain and short
 REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 PLANT_KEYS = {"name", "timezone", "sources"}
+DEFAULT_PLANT = "default"  # the one plant of an installation without a plants file or MFG_PLANT
 
 
 class PlantsFileError(SettingError):
@@ -160,45 +165,101 @@ def _plants_path() -> Path | None:
 
 @dataclass
 class _Loaded:
-    key: tuple[str, str, int, int]  # (file, plant chosen, mtime_ns, size): reread when any changes
-    plant: Plant | None
+    key: tuple[str, int, int]  # (file, mtime_ns, size): read again when any changes
+    plants: tuple[Plant, ...]
 
 
 _loaded: _Loaded | None = None
 
 
+_in_context: ContextVar[str | None] = ContextVar("mfg_plant", default=None)
+
+
+@contextmanager
+def for_plant(name: str) -> Iterator[None]:
+    """Settings and the warehouse work for plant `name` inside the block (a run of one plant's partition)."""
+    token = _in_context.set(name)
+    try:
+        yield
+    finally:
+        _in_context.reset(token)
+
+
+def plants() -> tuple[Plant, ...]:
+    """Every plant of the file (empty without one)."""
+    path = _plants_path()
+    return _read(path) if path is not None else ()
+
+
+def plant_names() -> tuple[str, ...]:
+    """The plants this installation loads: the one `MFG_PLANT` picks, else every plant of the file; without a file
+    the one plant (`MFG_PLANT`, or `default`)."""
+    path = _plants_path()
+    chosen = os.environ.get(PLANT_VARIABLE, "").strip()
+    if path is None:
+        return (current_plant_name(),)
+    listed = _read(path)
+    return (_choose(path, listed, chosen).name,) if chosen else tuple(plant.name for plant in listed)
+
+
+def current_plant_name() -> str:
+    """The plant the code now works for: `for_plant`'s, else `MFG_PLANT`'s or the file's only plant, else
+    `default` (an installation without a plants file is one plant)."""
+    name = _in_context.get()
+    if name is not None:
+        return name
+    plant = active_plant()
+    if plant is not None:
+        return plant.name
+    chosen = os.environ.get(PLANT_VARIABLE, "").strip()
+    if chosen and not PLANT_NAME.fullmatch(chosen):
+        raise SettingError(
+            PLANT_VARIABLE,
+            f"{PLANT_VARIABLE}={chosen!r}: a plant's name is lower-case letters, digits and _, starting with a letter",
+        )
+    return chosen or DEFAULT_PLANT
+
+
 def active_plant() -> Plant | None:
-    """The plant this installation loads: the file's only plant, or the one `MFG_PLANT` names; None without a file
-    (the environment is the plant). Read again when the file or either variable changes."""
-    global _loaded
+    """The plant whose settings apply now: `for_plant`'s, else the file's only plant or the one `MFG_PLANT` names;
+    None without a file (the environment is the plant). The file is read again when it changes."""
     path = _plants_path()
     if path is None:
         return None
-    chosen = os.environ.get(PLANT_VARIABLE, "").strip()
+    listed = _read(path)
+    in_context = _in_context.get()
+    if in_context is not None:
+        return _choose(path, listed, in_context, f"plant {in_context!r}")
+    return _choose(path, listed, os.environ.get(PLANT_VARIABLE, "").strip())
+
+
+def _read(path: Path) -> tuple[Plant, ...]:
+    global _loaded
     try:
         stat = path.stat()
     except OSError as exc:
         raise PlantsFileError(path, f"cannot be read ({exc.strerror or exc})") from None
-    key = (str(path), chosen, stat.st_mtime_ns, stat.st_size)
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
     if _loaded is None or _loaded.key != key:
         from mfg_pipeline.sources.registry import all_sources  # the registry's sources import config, as this does
 
-        _loaded = _Loaded(key, _choose(path, load_plants(path, all_sources()), chosen))
-    return _loaded.plant
+        _loaded = _Loaded(key, load_plants(path, all_sources()))
+    return _loaded.plants
 
 
-def _choose(path: Path, plants: tuple[Plant, ...], chosen: str) -> Plant:
+def _choose(path: Path, plants: tuple[Plant, ...], chosen: str, named_by: str = "") -> Plant:
     names = ", ".join(plant.name for plant in plants)
     if chosen:
         for plant in plants:
             if plant.name == chosen:
                 return plant
-        raise SettingError(PLANT_VARIABLE, f"{PLANT_VARIABLE}={chosen!r} is not a plant of {path}; its plants: {names}")
+        named_by = named_by or f"{PLANT_VARIABLE}={chosen!r}"
+        raise SettingError(PLANT_VARIABLE, f"{named_by} is not a plant of {path}; its plants: {names}")
     if len(plants) > 1:
         raise SettingError(
             PLANT_VARIABLE,
-            f"{path} lists {len(plants)} plants ({names}): set {PLANT_VARIABLE} to the one this installation loads "
-            "(each plant with its own MFG_DATA_DIR)",
+            f"{path} lists {len(plants)} plants ({names}): set {PLANT_VARIABLE} to the one this process loads, or run "
+            "it for one plant (a run of that plant's partition)",
         )
     return plants[0]
 
@@ -209,11 +270,11 @@ def report(sources: Sequence[SourceSystem]) -> list[str]:
     path = _plants_path()
     if path is None:
         return [f"{PLANTS_FILE_VARIABLE} is not set: the environment describes this installation's one plant."]
-    plants = load_plants(path, sources)
+    listed = load_plants(path, sources)
     chosen = os.environ.get(PLANT_VARIABLE, "").strip()
-    active = _choose(path, plants, chosen).name if chosen or len(plants) == 1 else None
+    active = _choose(path, listed, chosen).name if chosen or len(listed) == 1 else None
     lines = [f"Plants in {path}:"]
-    for plant in plants:
+    for plant in listed:
         mark = "  <- this installation loads it" if plant.name == active else ""
         lines.append(f"{plant.name}  {plant.timezone.key}{mark}")
         for source in sources:
@@ -224,7 +285,7 @@ def report(sources: Sequence[SourceSystem]) -> list[str]:
             shown = [f"{variable}={value}{_reference_state(value)}" for variable, value in sorted(written.items())]
             lines.append(f"  {source.name}: {'  '.join(shown)}")
     if active is None:
-        lines.append(f"No plant chosen: set {PLANT_VARIABLE} to the one this installation loads.")
+        lines.append(f"No plant chosen: set {PLANT_VARIABLE} to load one; without it this installation loads them all.")
     return lines
 
 

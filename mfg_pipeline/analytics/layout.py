@@ -33,10 +33,11 @@ def switched_off_tables() -> dict[str, dict[str, str]]:
     from mfg_pipeline.records.schema import Table
     from mfg_pipeline.sources.registry import selected_sources, source_by_name
     from mfg_pipeline.warehouse.ddl import ARROW_TO_DUCKDB
-    from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, LOADED_AT_COLUMN, PARTITION_COLUMN
+    from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, LOADED_AT_COLUMN, PARTITION_COLUMN, PLANT_COLUMN
 
     def columns(table: Table, partitioned: bool) -> dict[str, str]:
-        declared = {field.name: ARROW_TO_DUCKDB[field.type] for field in table.arrow_schema()}
+        declared = {PLANT_COLUMN: "VARCHAR"}
+        declared.update({field.name: ARROW_TO_DUCKDB[field.type] for field in table.arrow_schema()})
         pipeline = {DELETED_AT_COLUMN: "TIMESTAMPTZ", LOADED_AT_COLUMN: "TIMESTAMPTZ"}
         return {**declared, **({PARTITION_COLUMN: "DATE"} if partitioned else {}), **pipeline}
 

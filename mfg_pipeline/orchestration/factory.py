@@ -131,7 +131,8 @@ def table_metadata(source_name: str, stream: Stream, table: Table) -> dict[str, 
         "dagster/table_name": f"{source_name}.{table.name}",
         "primary_key": ", ".join(table.primary_key),
         "source_endpoint": stream.endpoint,
-        "parquet_path": f"parquet/{source_name}/{table.name}/" + ("date=YYYY-MM-DD/" if stream.partitioned else ""),
+        "parquet_path": f"parquet/{source_name}/{table.name}/plant=<plant>/"
+        + ("date=YYYY-MM-DD/" if stream.partitioned else ""),
     }
 
 

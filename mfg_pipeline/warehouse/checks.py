@@ -2,7 +2,7 @@
 
 DuckLake enforces no primary key, so the merge keeps keys unique (under the table group's writer lock) and this
 check verifies it, in the lake and in the Parquet BI tools read (a stale partition file or a record that moved
-between days would show up here).
+between days would show up here). Each check looks at the warehouse's plant's rows and files.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from mfg_pipeline.records.schema import Table
-from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, PARTITION_COLUMN, keys_relation, quote
+from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, PARTITION_COLUMN, PLANT_COLUMN, keys_relation, quote
 from mfg_pipeline.warehouse.store import Warehouse
 
 # The two checks every loaded table carries (their names in Dagster).
@@ -65,7 +65,7 @@ def primary_key_check(
     checked against the whole table). A table not created yet (nothing landed so far) holds no key at all."""
     relations: dict[str, tuple[str, list]] = {}
     if warehouse.has_table(schema, table.name):
-        relations["duckdb"] = (f"{quote(schema)}.{quote(table.name)}", [])
+        relations["duckdb"] = (_plant_rows(schema, table), [warehouse.plant])
     glob = _parquet_glob(warehouse, schema, table, partitioned)
     if glob:
         relations["parquet"] = ("read_parquet(?, union_by_name = true)", [glob])
@@ -81,6 +81,11 @@ def primary_key_check(
     return CheckOutcome(PRIMARY_KEY_CHECK, passed, description if passed else "; ".join(failures), metadata)
 
 
+def _plant_rows(schema: str, table: Table) -> str:
+    """The rows of the plant given as the parameter."""
+    return f"(SELECT * FROM {quote(schema)}.{quote(table.name)} WHERE {PLANT_COLUMN} = ?)"
+
+
 def row_count_check(
     warehouse: Warehouse,
     schema: str,
@@ -93,8 +98,9 @@ def row_count_check(
     """The scope's live rows in DuckDB and in its Parquet equal what the source listed for it: one partition, or
     (`partition` None) the whole table. Rows the vendor flags deleted (`deleted_flag`) are not published."""
     relation = f"{quote(schema)}.{quote(table.name)}"
-    where, params = (f"AND {PARTITION_COLUMN} = ?", [partition]) if partition else ("", [])
-    live = f"{DELETED_AT_COLUMN} IS NULL {where}"
+    where, day = (f"AND {PARTITION_COLUMN} = ?", [partition]) if partition else ("", [])
+    live = f"{DELETED_AT_COLUMN} IS NULL AND {PLANT_COLUMN} = ? {where}"
+    params: list[Any] = [warehouse.plant, *day]
     duckdb_rows = warehouse.query(f"SELECT count(*) FROM {relation} WHERE {live}", params)[0][0]
     published = duckdb_rows
     if deleted_flag:
@@ -140,7 +146,8 @@ def rows_for_keys_check(
         written, params = keys_relation(key_columns, keys)
         using = ", ".join(quote(c) for c in key_columns)
         held = warehouse.query(
-            f"SELECT count(*) FROM {quote(schema)}.{quote(table.name)} SEMI JOIN {written} USING ({using})", params
+            f"SELECT count(*) FROM {_plant_rows(schema, table)} SEMI JOIN {written} USING ({using})",
+            [warehouse.plant, *params],
         )[0][0]
     else:
         held = 0

@@ -20,6 +20,7 @@ from mfg_pipeline.warehouse.layout import (
     LOADED_AT_COLUMN,
     PARTITION_COLUMN,
     PIPELINE_COLUMN_COMMENTS,
+    PLANT_COLUMN,
     VIEW_DEFINITIONS,
     literal,
     qualified,
@@ -85,7 +86,8 @@ def ensure_table(cursor: duckdb.DuckDBPyConnection, load: TableLoad) -> None:
     """Create the table, add declared columns it lacks, keep its current view and comments as declared."""
     arrow_schema = pq.read_schema(load.staged_file)
     pipeline = {DELETED_AT_COLUMN, FINGERPRINT_COLUMN}
-    columns = [(f.name, ARROW_TO_DUCKDB[f.type]) for f in arrow_schema if f.name not in pipeline]
+    columns = [(PLANT_COLUMN, "VARCHAR")]
+    columns += [(f.name, ARROW_TO_DUCKDB[f.type]) for f in arrow_schema if f.name not in pipeline]
     if FINGERPRINT_COLUMN in arrow_schema.names:
         columns.append((FINGERPRINT_COLUMN, "VARCHAR"))
     columns += [(DELETED_AT_COLUMN, "TIMESTAMPTZ"), (LOADED_AT_COLUMN, "TIMESTAMPTZ")]
@@ -94,8 +96,9 @@ def ensure_table(cursor: duckdb.DuckDBPyConnection, load: TableLoad) -> None:
         cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(load.schema)}")
         column_sql = ", ".join(f"{quote(n)} {t}" for n, t in columns)
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {load.qualified} ({column_sql})")
-        if load.partitioned:  # one data file per day: a day's reload, export or check reads that day's files only
-            cursor.execute(f"ALTER TABLE {load.qualified} SET PARTITIONED BY ({quote(PARTITION_COLUMN)})")
+        # Data files per plant (and day): a plant's (day's) reload, export or check reads its own files only.
+        by = (PLANT_COLUMN, PARTITION_COLUMN) if load.partitioned else (PLANT_COLUMN,)
+        cursor.execute(f"ALTER TABLE {load.qualified} SET PARTITIONED BY ({', '.join(map(quote, by))})")
         existing = column_comments(cursor, load.schema, load.table.name)
     for name, duck_type in columns:
         if name not in existing:  # a column added to the declaration since the table was created
@@ -130,7 +133,7 @@ def live_condition(load: TableLoad) -> str:
         condition += f" AND t.{quote(load.deleted_flag)} IS NOT TRUE"
     parent = load.parent
     if parent is not None and parent.deleted_flag:
-        link = " AND ".join(f"p.{quote(p)} = t.{quote(c)}" for c, p in load.parent_link)
+        link = " AND ".join(f"p.{quote(p)} = t.{quote(c)}" for c, p in load.link)
         condition += (
             f" AND NOT EXISTS (SELECT 1 FROM {parent.qualified} p WHERE {link} "
             f"AND p.{quote(parent.deleted_flag)} IS TRUE)"

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 
-from mfg_pipeline.warehouse.layout import INTERNAL_SCHEMA, PARTITION_COLUMN, qualified
+from mfg_pipeline.warehouse.layout import FEED_JOURNAL as JOURNAL
+from mfg_pipeline.warehouse.layout import PARTITION_COLUMN, PLANT_COLUMN, qualified
 from mfg_pipeline.warehouse.store import Warehouse
 
-JOURNAL = f"{INTERNAL_SCHEMA}._mfg_feed_journal"
 APPLY_LOCK_SECONDS = 600.0
 
 
@@ -34,11 +34,13 @@ class JournalPage:
 
 
 class FeedJournal:
-    """The journal of one system's feed; `applied_in` is (schema, table) of the audit table holding `batch_id`."""
+    """The journal of one system's feed at the warehouse's plant (each plant is its own company with its own
+    feed); `applied_in` is (schema, table) of the audit table holding `batch_id`."""
 
     def __init__(self, warehouse: Warehouse, system: str, applied_in: tuple[str, str], keep_days: int = 7):
         self.warehouse = warehouse
         self.system = system
+        self.plant = warehouse.plant
         self.applied_in = applied_in
         self.keep_days = keep_days
 
@@ -46,14 +48,15 @@ class FeedJournal:
         def append(cursor: duckdb.DuckDBPyConnection) -> None:
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS {JOURNAL} (system VARCHAR, batch_id VARCHAR, channel VARCHAR, "
-                "kind VARCHAR, read_at TIMESTAMPTZ, records VARCHAR)"
+                f"kind VARCHAR, read_at TIMESTAMPTZ, records VARCHAR, {PLANT_COLUMN} VARCHAR)"
             )
             cursor.execute(
-                f"INSERT INTO {JOURNAL} VALUES (?, ?, ?, ?, ?, ?)",
-                [self.system, batch_id, channel, kind, read_at, json.dumps(records)],
+                f"INSERT INTO {JOURNAL} (system, {PLANT_COLUMN}, batch_id, channel, kind, read_at, records) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [self.system, self.plant, batch_id, channel, kind, read_at, json.dumps(records)],
             )
 
-        self.warehouse.lake.write(f"{self.system} feed journal: saving batch {batch_id}", append)
+        self.warehouse.lake.write(f"{self.system} feed journal ({self.plant}): saving batch {batch_id}", append)
 
     def pending_ids(self) -> list[str]:
         """The ids of the pending pages, oldest read first (without their records)."""
@@ -75,17 +78,21 @@ class FeedJournal:
             # The audit table is partitioned by read day: only the days the journal still holds are read.
             applied = (
                 f"AND NOT EXISTS (SELECT 1 FROM {qualified(*self.applied_in)} a WHERE a.batch_id = j.batch_id "
-                f"AND a.{PARTITION_COLUMN} >= (SELECT min(read_at)::DATE - 1 FROM {JOURNAL} WHERE system = ?))"
+                f"AND a.{PLANT_COLUMN} = j.{PLANT_COLUMN} AND a.{PARTITION_COLUMN} >= "
+                f"(SELECT min(read_at)::DATE - 1 FROM {JOURNAL} WHERE system = ? AND {PLANT_COLUMN} = ?))"
             )
         return self.warehouse.query(
-            f"SELECT {columns} FROM {JOURNAL} j WHERE j.system = ? {applied} ORDER BY j.batch_id",
-            [self.system] * (2 if applied else 1),
+            f"SELECT {columns} FROM {JOURNAL} j WHERE j.system = ? AND j.{PLANT_COLUMN} = ? {applied} "
+            "ORDER BY j.batch_id",
+            [self.system, self.plant] * (2 if applied else 1),
         )
 
     @contextmanager
     def apply_lock(self) -> Iterator[None]:
         """Held while applying, so pages are applied one at a time and in read order."""
-        with self.warehouse.locks.hold(f"apply-{self.system}", APPLY_LOCK_SECONDS, f"{self.system} feed apply"):
+        with self.warehouse.locks.hold(
+            f"apply-{self.system}-{self.plant}", APPLY_LOCK_SECONDS, f"{self.system} feed apply ({self.plant})"
+        ):
             yield
 
     def prune(self, now: datetime | None = None) -> int:
@@ -97,9 +104,9 @@ class FeedJournal:
 
         def prune(cursor: duckdb.DuckDBPyConnection) -> int:
             row = cursor.execute(
-                f"DELETE FROM {JOURNAL} j WHERE system = ? AND read_at < ? AND EXISTS "
-                f"(SELECT 1 FROM {audit} a WHERE a.batch_id = j.batch_id)",
-                [self.system, cutoff],
+                f"DELETE FROM {JOURNAL} j WHERE system = ? AND {PLANT_COLUMN} = ? AND read_at < ? AND EXISTS "
+                f"(SELECT 1 FROM {audit} a WHERE a.batch_id = j.batch_id AND a.{PLANT_COLUMN} = j.{PLANT_COLUMN})",
+                [self.system, self.plant, cutoff],
             ).fetchone()
             return int(row[0]) if row else 0
 

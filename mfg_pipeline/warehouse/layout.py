@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 PARTITION_COLUMN = "partition_date"
+PLANT_COLUMN = "plant"  # every row's plant, part of every key (`plants.py`): vendor ids are unique per company only
 LOADED_AT_COLUMN = "_loaded_at"
 DELETED_AT_COLUMN = "deleted_at"
 FINGERPRINT_COLUMN = "_fingerprint"
@@ -16,9 +17,14 @@ PARQUET_FILE = "data.parquet"
 INTERNAL_SCHEMA = "main"  # the pipeline's bookkeeping tables, prefixed `_mfg_`
 STREAM_STATE = f"{INTERNAL_SCHEMA}._mfg_stream_state"
 VIEW_DEFINITIONS = f"{INTERNAL_SCHEMA}._mfg_view_definitions"
+FEED_JOURNAL = f"{INTERNAL_SCHEMA}._mfg_feed_journal"
+BUILT_WITH = f"{INTERNAL_SCHEMA}._mfg_built_with"
+UNPUBLISHED_PREFIX = "_mfg_unpublished_"  # + a table group (schema): the partitions it owes a published file
 
 # Comments on the columns every table gets (the declared columns carry their own).
 PIPELINE_COLUMN_COMMENTS = {
+    PLANT_COLUMN: "The plant whose company at the vendor holds the record (MFG_PLANTS_FILE; `default` for an "
+    "installation of one plant). Part of the key: two plants' records may share an id.",
     PARTITION_COLUMN: "Day partition the row belongs to (a day in MFG_PARTITION_TIMEZONE), from the stream's time "
     "column.",
     DELETED_AT_COLUMN: "When the pipeline saw the vendor delete the record (UTC): the changes feed said so, or a "
@@ -41,15 +47,22 @@ def qualified(schema: str, name: str) -> str:
     return f"{quote(schema)}.{quote(name)}"
 
 
-def published_path(parquet_path: str, schema: str, table: str, partition: date | None) -> str:
-    """The published current-state file of one table (unpartitioned) or one day of it."""
-    base = f"{parquet_path}{schema}/{table}/"
+def published_path(parquet_path: str, schema: str, table: str, plant: str, partition: date | None) -> str:
+    """The published current-state file of one plant's rows of a table (unpartitioned), or of one day of them."""
+    base = f"{parquet_path}{schema}/{table}/{PLANT_COLUMN}={plant}/"
     return f"{base}date={partition.isoformat()}/{PARQUET_FILE}" if partition else base + PARQUET_FILE
 
 
-def published_glob(parquet_path: str, schema: str, table: str, partitioned: bool) -> str:
-    base = f"{parquet_path}{schema}/{table}/"
+def published_glob(parquet_path: str, schema: str, table: str, partitioned: bool, plant: str = "*") -> str:
+    """The published files of a table: one plant's, or (`*`) every plant's."""
+    base = f"{parquet_path}{schema}/{table}/{PLANT_COLUMN}={plant}/"
     return base + (f"*/{PARQUET_FILE}" if partitioned else PARQUET_FILE)
+
+
+def legacy_published(parquet_path: str, schema: str, table: str) -> list[str]:
+    """Where a table's files were published before plants had a folder level (removed when it is republished)."""
+    base = f"{parquet_path}{schema}/{table}/"
+    return [base + PARQUET_FILE, base + "date=*"]
 
 
 def keys_relation(key_columns: Sequence[str], keys: Sequence[tuple]) -> tuple[str, list[list[Any]]]:

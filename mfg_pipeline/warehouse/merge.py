@@ -4,6 +4,9 @@ Rows the source sent are upserted by key (replacing any version, in any partitio
 the table the source listed whole that it no longer lists are soft-deleted (`deleted_at`), with their child rows.
 A child table's rows are replaced for every parent that was staged. DuckLake enforces no primary key, so the key
 is kept unique here (delete, then insert, by key) and checked by the asset checks.
+
+A load is one plant's: its rows get the plant's `PLANT_COLUMN`, which leads every key and link, and what it
+soft-deletes is only ever that plant's rows.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from mfg_pipeline.warehouse.layout import (
     DELETED_AT_COLUMN,
     LOADED_AT_COLUMN,
     PARTITION_COLUMN,
+    PLANT_COLUMN,
     literal,
     qualified,
     quote,
@@ -81,6 +85,16 @@ class TableLoad:
     def qualified(self) -> str:
         return qualified(self.schema, self.table.name)
 
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The stored key: the plant, then the declared key."""
+        return (PLANT_COLUMN, *self.table.primary_key)
+
+    @property
+    def link(self) -> tuple[tuple[str, str], ...]:
+        """A child table's link to its parent, the plant first."""
+        return ((PLANT_COLUMN, PLANT_COLUMN), *self.parent_link)
+
 
 class DuplicateKeyError(ValueError):
     """A staged file holds one key twice: the load is wrong, and nothing of it is committed."""
@@ -92,30 +106,31 @@ class Merged:
     partitions: frozenset[date | None]  # partitions whose rows changed (None: an unpartitioned table changed)
 
 
-def merge(cursor: duckdb.DuckDBPyConnection, load: TableLoad, deleted_parents: dict[str, str]) -> Merged:
-    """Apply `load`. `deleted_parents` (parent table -> temp table of the keys soft-deleted by this transaction)
-    carries a parent's deletions to its child tables."""
-    staged = _parquet(load.staged_file)
+def merge(cursor: duckdb.DuckDBPyConnection, load: TableLoad, plant: str, deleted_parents: dict[str, str]) -> Merged:
+    """Apply `load` as plant `plant`'s rows. `deleted_parents` (parent table -> temp table of the keys soft-deleted
+    by this transaction) carries a parent's deletions to its child tables."""
+    staged = _staged(load.staged_file, plant)
     _refuse_duplicate_keys(cursor, load, staged)
     # Few staged rows (a changes-feed batch, an hourly pass): their keys as literals let DuckLake skip every data
     # file whose key range holds none of them, instead of reading the table's whole history for a join.
     key_column = load.table.primary_key[0]
-    key_match = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in load.table.primary_key)
+    of_plant = f"t.{PLANT_COLUMN} = {literal(plant)}"
+    key_match = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in load.key) + f" AND {of_plant}"
     key_match += _among(cursor, f"t.{quote(key_column)}", f"SELECT DISTINCT {quote(key_column)} FROM {staged}")
     changed = 0
     gone: str | None = None
     if load.parent is None:
-        gone = _soft_delete_candidates(cursor, load, staged)
+        gone = _soft_delete_candidates(cursor, load, plant, staged)
         if gone:
             deleted_parents[load.table.name] = gone
-    partitions = _partitions_touched(cursor, load, staged, gone or deleted_parents.get(_parent_name(load)))
+    partitions = _partitions_touched(cursor, load, plant, staged, gone or deleted_parents.get(_parent_name(load)))
     if load.parent is None:
         if gone:
             changed += _soft_delete(cursor, load, gone)
     else:
         changed += _cascade_deletions(cursor, load, deleted_parents.get(load.parent.table.name))
-        parent_staged = _parquet(load.parent.staged_file)
-        link = " AND ".join(f"t.{quote(c)} = s.{quote(p)}" for c, p in load.parent_link)
+        parent_staged = _staged(load.parent.staged_file, plant)
+        link = " AND ".join(f"t.{quote(c)} = s.{quote(p)}" for c, p in load.link) + f" AND {of_plant}"
         child_column, parent_column = load.parent_link[0]
         link += _among(
             cursor, f"t.{quote(child_column)}", f"SELECT DISTINCT {quote(parent_column)} FROM {parent_staged}"
@@ -139,7 +154,7 @@ def _parent_name(load: TableLoad) -> str:
 
 
 def _partitions_touched(
-    cursor: duckdb.DuckDBPyConnection, load: TableLoad, staged: str, gone: str | None
+    cursor: duckdb.DuckDBPyConnection, load: TableLoad, plant: str, staged: str, gone: str | None
 ) -> frozenset[date | None]:
     """The partitions this merge changes (read before it runs): the staged rows', and the stored rows' it
     replaces (a record can move between days) or soft-deletes, and for a child table its staged or deleted
@@ -148,16 +163,15 @@ def _partitions_touched(
         return frozenset()
     found = {row[0] for row in cursor.execute(f"SELECT DISTINCT {PARTITION_COLUMN} FROM {staged}").fetchall()}
     if load.parent is None:
-        key = ", ".join(quote(c) for c in load.table.primary_key)
+        key = ", ".join(quote(c) for c in load.key)
         matched = f"SELECT {key} FROM {staged}" + (f" UNION SELECT {key} FROM {gone}" if gone else "")
-        where = f"({key}) IN ({matched})" if len(load.table.primary_key) > 1 else f"{key} IN ({matched})"
     else:
-        links = [(quote(c), quote(p)) for c, p in load.parent_link]
-        columns, parents = ", ".join(c for c, _ in links), ", ".join(p for _, p in links)
-        matched = f"SELECT {parents} FROM {_parquet(load.parent.staged_file)}"
+        links = [(quote(c), quote(p)) for c, p in load.link]
+        key, parents = ", ".join(c for c, _ in links), ", ".join(p for _, p in links)
+        matched = f"SELECT {parents} FROM {_staged(load.parent.staged_file, plant)}"
         if gone:
             matched += f" UNION SELECT {parents} FROM {gone}"
-        where = f"({columns}) IN ({matched})" if len(links) > 1 else f"{columns} IN ({matched})"
+    where = f"({key}) IN ({matched}) AND {PLANT_COLUMN} = {literal(plant)}"
     first = load.table.primary_key[0] if load.parent is None else load.parent_link[0][0]
     where += _among(
         cursor,
@@ -190,7 +204,7 @@ def _literal_value(value: object) -> str:
 
 
 def _refuse_duplicate_keys(cursor: duckdb.DuckDBPyConnection, load: TableLoad, staged: str) -> None:
-    keys = ", ".join(quote(c) for c in load.table.primary_key)
+    keys = ", ".join(quote(c) for c in load.table.primary_key)  # one plant's rows: the declared key decides
     duplicate = cursor.execute(f"SELECT {keys} FROM {staged} GROUP BY ALL HAVING count(*) > 1 LIMIT 1").fetchone()
     if duplicate is not None:
         key = dict(zip(load.table.primary_key, duplicate, strict=True))
@@ -199,6 +213,11 @@ def _refuse_duplicate_keys(cursor: duckdb.DuckDBPyConnection, load: TableLoad, s
 
 def _parquet(path: Path) -> str:
     return f"read_parquet({literal(str(path))})"
+
+
+def _staged(path: Path, plant: str) -> str:
+    """A staged file's rows as plant `plant`'s (staging knows nothing of plants: the warehouse's scope does)."""
+    return f"(SELECT *, {literal(plant)} AS {PLANT_COLUMN} FROM {_parquet(path)})"
 
 
 def _temp_name(prefix: str) -> str:
@@ -217,14 +236,14 @@ def _with_stored_values(cursor: duckdb.DuckDBPyConnection, load: TableLoad, stag
     return kept
 
 
-def _soft_delete_candidates(cursor: duckdb.DuckDBPyConnection, load: TableLoad, staged: str) -> str | None:
-    """A temp table of the keys to soft-delete: the scope's rows the source no longer lists, and the keys it says
-    are gone (None when the load can delete nothing)."""
-    keys = ", ".join(quote(c) for c in load.table.primary_key)
+def _soft_delete_candidates(cursor: duckdb.DuckDBPyConnection, load: TableLoad, plant: str, staged: str) -> str | None:
+    """A temp table of the keys to soft-delete: the scope's rows (of the load's plant) the source no longer lists,
+    and the keys it says are gone (None when the load can delete nothing)."""
+    keys = ", ".join(quote(c) for c in load.key)
     candidates = []
     if load.scope.lists_whole:
-        seen = _parquet(load.seen_file or load.staged_file)
-        in_scope = f"{DELETED_AT_COLUMN} IS NULL"
+        seen = _staged(load.seen_file or load.staged_file, plant)
+        in_scope = f"{PLANT_COLUMN} = {literal(plant)} AND {DELETED_AT_COLUMN} IS NULL"
         if load.scope.partition is not None:
             in_scope += f" AND {PARTITION_COLUMN} = DATE '{load.scope.partition.isoformat()}'"
         candidates.append(
@@ -232,7 +251,7 @@ def _soft_delete_candidates(cursor: duckdb.DuckDBPyConnection, load: TableLoad, 
             f"EXCEPT SELECT {keys} FROM {seen} EXCEPT SELECT {keys} FROM {staged}"
         )
     if load.deleted_file is not None:
-        candidates.append(f"SELECT {keys} FROM {_parquet(load.deleted_file)}")
+        candidates.append(f"SELECT {keys} FROM {_staged(load.deleted_file, plant)}")
     if not candidates:
         return None
     gone = _temp_name("gone")
@@ -241,7 +260,7 @@ def _soft_delete_candidates(cursor: duckdb.DuckDBPyConnection, load: TableLoad, 
 
 
 def _soft_delete(cursor: duckdb.DuckDBPyConnection, load: TableLoad, gone: str) -> int:
-    match = " AND ".join(f"t.{quote(c)} = g.{quote(c)}" for c in load.table.primary_key)
+    match = " AND ".join(f"t.{quote(c)} = g.{quote(c)}" for c in load.key)
     cursor.execute(
         f"UPDATE {load.qualified} t SET {DELETED_AT_COLUMN} = now() FROM {gone} g "
         f"WHERE {match} AND t.{DELETED_AT_COLUMN} IS NULL"
@@ -252,7 +271,7 @@ def _soft_delete(cursor: duckdb.DuckDBPyConnection, load: TableLoad, gone: str) 
 def _cascade_deletions(cursor: duckdb.DuckDBPyConnection, load: TableLoad, gone: str | None) -> int:
     if gone is None:
         return 0
-    link = " AND ".join(f"t.{quote(c)} = g.{quote(p)}" for c, p in load.parent_link)
+    link = " AND ".join(f"t.{quote(c)} = g.{quote(p)}" for c, p in load.link)
     result = cursor.execute(
         f"UPDATE {load.qualified} t SET {DELETED_AT_COLUMN} = now() FROM {gone} g "
         f"WHERE {link} AND t.{DELETED_AT_COLUMN} IS NULL"

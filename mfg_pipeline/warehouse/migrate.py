@@ -30,6 +30,7 @@ import duckdb
 from mfg_pipeline.warehouse.journal import FeedJournal
 from mfg_pipeline.warehouse.layout import (
     PARTITION_COLUMN,
+    PLANT_COLUMN,
     STREAM_STATE,
     VIEW_DEFINITIONS,
     literal,
@@ -150,7 +151,7 @@ def _import(warehouse: Warehouse, manifest: dict) -> MigrationReport:
             for spec, partition in owed:
                 partitioned = PARTITION_COLUMN in spec["columns"]
                 table = PublishedTable(spec["schema"], spec["table"], partitioned, tuple(spec["key"]))
-                record_unpublished(cursor, table, [partition])
+                record_unpublished(cursor, table, warehouse.plant, [partition])
 
         warehouse.lake.write("migrating the exports the old file owed", record)
     return report
@@ -162,7 +163,10 @@ def _import_table(warehouse: Warehouse, spec: dict) -> int:
 
     def create(cursor: duckdb.DuckDBPyConnection) -> None:
         cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(spec['schema'])}")
-        cursor.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {source}")
+        # The old file held one plant: its rows become the warehouse's plant's.
+        cursor.execute(
+            f"CREATE OR REPLACE TABLE {name} AS SELECT {literal(warehouse.plant)} AS {PLANT_COLUMN}, * FROM {source}"
+        )
         if spec["comment"]:
             cursor.execute(f"COMMENT ON TABLE {name} IS {literal(spec['comment'])}")
         for column, comment in spec["columns"].items():
@@ -197,12 +201,12 @@ def _import_state(warehouse: Warehouse, manifest: dict) -> int:
             cursor.execute(f"INSERT INTO {VIEW_DEFINITIONS} VALUES (?, ?, ?)", [schema, view, sql])
         cursor.execute(
             f"CREATE TABLE IF NOT EXISTS {STREAM_STATE} "
-            "(schema_name VARCHAR, stream VARCHAR, name VARCHAR, happened_at TIMESTAMPTZ)"
+            f"(schema_name VARCHAR, stream VARCHAR, name VARCHAR, happened_at TIMESTAMPTZ, {PLANT_COLUMN} VARCHAR)"
         )
         for schema, stream, passed_at in manifest["stream_state"]:
             cursor.execute(
-                f"INSERT INTO {STREAM_STATE} VALUES (?, ?, ?, ?)",
-                [schema, stream, MODIFIED_PASS, datetime.fromisoformat(passed_at)],
+                f"INSERT INTO {STREAM_STATE} VALUES (?, ?, ?, ?, ?)",
+                [schema, stream, MODIFIED_PASS, datetime.fromisoformat(passed_at), warehouse.plant],
             )
         cursor.execute(
             f"CREATE TABLE IF NOT EXISTS {PUBLISHED_MARTS} (schema_name VARCHAR, table_name VARCHAR, "

@@ -1,8 +1,9 @@
 """The published Parquet: each table's current state as plain Parquet files, for Power BI and any reader that does
 not speak DuckLake (DuckLake's delete files are not something Power BI can apply).
 
-Layout: `<parquet path>/<schema>/<table>/date=YYYY-MM-DD/data.parquet` for partitioned tables,
-`…/<table>/data.parquet` otherwise, under MFG_PARQUET_PATH (a folder, or an S3 prefix).
+Layout: `<parquet path>/<schema>/<table>/plant=<plant>/date=YYYY-MM-DD/data.parquet` for partitioned tables,
+`…/<table>/plant=<plant>/data.parquet` otherwise, under MFG_PARQUET_PATH (a folder, or an S3 prefix): a reader of
+the table's folder (Power BI, `read_parquet(…, hive_partitioning = true)`) sees `plant` and `date` as columns.
 
 Cost follows change, and a crash cannot leave a file stale: the merge records, in its own transaction, which
 partitions it changed (`main._mfg_unpublished_<schema>`). After the commit the writer exports each of them from the
@@ -32,6 +33,10 @@ from mfg_pipeline.warehouse.layout import (
     CURRENT_VIEW_SUFFIX,
     INTERNAL_SCHEMA,
     PARTITION_COLUMN,
+    PLANT_COLUMN,
+    UNPUBLISHED_PREFIX,
+    legacy_published,
+    literal,
     published_path,
     qualified,
     quote,
@@ -120,6 +125,16 @@ class ParquetStore:
             for info in filesystem.get_file_info(selector)
         )
 
+    def remove_matching(self, pattern: str) -> None:
+        """Remove every file or folder a pattern (`*` in its last level) matches."""
+        filesystem, path = self._filesystem(pattern)
+        folder, _, name = path.rpartition("/")
+        if filesystem.get_file_info(folder).type != pafs.FileType.Directory:
+            return
+        for info in filesystem.get_file_info(pafs.FileSelector(folder)):
+            if fnmatch.fnmatch(info.base_name, name):
+                self.remove(("s3://" if pattern.startswith("s3://") else "") + info.path)
+
     def remove(self, target: str) -> None:
         """Remove a file, or a folder and what it holds."""
         filesystem, path = self._filesystem(target)
@@ -197,41 +212,48 @@ class PublishedTable:
 def unpublished_name(schema: str) -> str:
     """The table of a group's partitions committed but not yet published (one table per group: only the group's
     writer, holding its lock, writes it, so it never conflicts with another group's commit)."""
-    return f"_mfg_unpublished_{schema}"
+    return f"{UNPUBLISHED_PREFIX}{schema}"
 
 
 def record_unpublished(
-    cursor: duckdb.DuckDBPyConnection, table: PublishedTable, partitions: Iterable[date | None]
+    cursor: duckdb.DuckDBPyConnection, table: PublishedTable, plant: str, partitions: Iterable[date | None]
 ) -> None:
-    """In the merge's own transaction: these partitions now owe an export (crossed off once published)."""
-    rows = [[table.name, partition, table.partitioned, list(table.order_by)] for partition in partitions]
+    """In the merge's own transaction: these partitions of a plant now owe an export (crossed off once
+    published)."""
+    rows = [[table.name, partition, table.partitioned, list(table.order_by), plant] for partition in partitions]
     if not rows:
         return
     pending = qualified(INTERNAL_SCHEMA, unpublished_name(table.schema))
     cursor.execute(
         f"CREATE TABLE IF NOT EXISTS {pending} (table_name VARCHAR, partition_date DATE, partitioned BOOLEAN, "
-        "order_by VARCHAR[])"
+        f"order_by VARCHAR[], {PLANT_COLUMN} VARCHAR)"
     )
     insert_rows(cursor, pending, rows)
 
 
 def publish_unpublished(lake: Lake, store: ParquetStore, parquet_path: str, schema: str) -> dict[str, set[date | None]]:
-    """Export every partition of `schema` that owes one (this commit's, and any a run killed after its commit
-    left), then cross them off; returns table -> partitions published. The caller holds the group's lock."""
+    """Export every partition of `schema` that owes one, of any plant (this commit's, and any a run killed after
+    its commit left), then cross them off; returns table -> partitions published. The caller holds the group's
+    lock."""
     if not lake.has_table(INTERNAL_SCHEMA, unpublished_name(schema)):
         return {}
     pending = qualified(INTERNAL_SCHEMA, unpublished_name(schema))
-    rows = lake.read(f"SELECT DISTINCT table_name, partition_date, partitioned, order_by FROM {pending}")
+    rows = lake.read(
+        f"SELECT DISTINCT table_name, partition_date, partitioned, order_by, {PLANT_COLUMN} FROM {pending}"
+    )
     if not rows:
         return {}
-    owed: dict[PublishedTable, set[date | None]] = {}
-    for name, partition, partitioned, order_by in rows:
-        owed.setdefault(PublishedTable(schema, name, partitioned, tuple(order_by)), set()).add(partition)
+    owed: dict[tuple[PublishedTable, str], set[date | None]] = {}
+    for name, partition, partitioned, order_by, plant in rows:
+        owed.setdefault((PublishedTable(schema, name, partitioned, tuple(order_by)), plant), set()).add(partition)
     with lake.cursor() as cursor:
-        for table, partitions in owed.items():
-            _export(cursor, store, parquet_path, table, partitions)
+        for (table, plant), partitions in owed.items():
+            _export(cursor, store, parquet_path, table, plant, partitions)
     lake.write(f"{schema}: crossing off the published partitions", lambda c: c.execute(f"DELETE FROM {pending}"))
-    return {table.name: partitions for table, partitions in owed.items()}
+    published: dict[str, set[date | None]] = {}
+    for (table, _), partitions in owed.items():
+        published.setdefault(table.name, set()).update(partitions)
+    return published
 
 
 def _export(
@@ -239,19 +261,38 @@ def _export(
     store: ParquetStore,
     parquet_path: str,
     table: PublishedTable,
+    plant: str,
     partitions: set[date | None],
 ) -> None:
-    """Publish partitions of a table (or the whole unpartitioned table) as its `_current` view shows them: one
-    query for all of them."""
+    """Publish partitions of one plant's rows of a table (or all its rows of an unpartitioned table) as the
+    `_current` view shows them: one query for all of them. The plant is both a column of the file and its folder
+    (a folder reader that reads Hive partitions sees one value for both)."""
     view = qualified(table.schema, table.name + CURRENT_VIEW_SUFFIX)
-    order = ", ".join(quote(c) for c in table.order_by) or "ALL"
+    key = [quote(c) for c in table.order_by]  # none known (a table upgraded to plants): rows in any order
+    rows = f"SELECT * FROM {view} WHERE {PLANT_COLUMN} = {literal(plant)}"
     days = sorted(p for p in partitions if p is not None)
+    _remove_legacy_files(store, parquet_path, table)
     if not table.partitioned or not days:
-        target = published_path(parquet_path, table.schema, table.name, None)
-        store.write(cursor, f"SELECT * FROM {view} ORDER BY {order}", [], target)
+        target = published_path(parquet_path, table.schema, table.name, plant, None)
+        store.write(cursor, f"{rows} ORDER BY {', '.join(key) or 'ALL'}", [], target)
         return
-    targets = {day: published_path(parquet_path, table.schema, table.name, day) for day in days}
+    targets = {day: published_path(parquet_path, table.schema, table.name, plant, day) for day in days}
     # The days as literals: DuckLake prunes the other days' files for those, not for a bound list or range.
     listed = ", ".join(f"DATE '{day.isoformat()}'" for day in days)
-    query = f"SELECT * FROM {view} WHERE {PARTITION_COLUMN} IN ({listed}) ORDER BY {PARTITION_COLUMN}, {order}"
+    order = ", ".join([PARTITION_COLUMN, *key])
+    query = f"{rows} AND {PARTITION_COLUMN} IN ({listed}) ORDER BY {order}"
     store.write_split(cursor, query, [], PARTITION_COLUMN, targets)
+
+
+_legacy_checked: set[tuple[str, str, str]] = set()
+
+
+def _remove_legacy_files(store: ParquetStore, parquet_path: str, table: PublishedTable) -> None:
+    """A table published before plants had a folder level is republished under `plant=`; its old files go, so a
+    folder reader does not count its rows twice (checked once per table and process)."""
+    checked = (parquet_path, table.schema, table.name)
+    if checked in _legacy_checked:
+        return
+    for legacy in legacy_published(parquet_path, table.schema, table.name):
+        store.remove_matching(legacy)
+    _legacy_checked.add(checked)

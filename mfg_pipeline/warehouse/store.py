@@ -13,6 +13,9 @@ How a load lands:
 Readers (analysts, BI, the asset checks) take no lock at all: each query reads the snapshot committed when it
 started.
 
+A `Warehouse` works for one plant (`plants.py`): what it reads (stored keys, state, published files) and writes is
+that plant's rows; the plant in force where it is used (`plants.for_plant`) unless one is given.
+
 This module is the one door other modules use; the layout's SQL stays in this package.
 """
 
@@ -31,6 +34,7 @@ from typing import Any
 import duckdb
 
 from mfg_pipeline.engine.staging import Stage, StagingArea
+from mfg_pipeline.plants import current_plant_name
 from mfg_pipeline.records.schema import Table
 from mfg_pipeline.warehouse import access
 from mfg_pipeline.warehouse.built_with import ZonedTable, built_with_for, recorded_settings, rezone_tables
@@ -40,8 +44,8 @@ from mfg_pipeline.warehouse.layout import (
     DELETED_AT_COLUMN,
     FINGERPRINT_COLUMN,
     INTERNAL_SCHEMA,
-    PARQUET_FILE,
     PARTITION_COLUMN,
+    PLANT_COLUMN,
     keys_relation,
     published_glob,
     published_path,
@@ -50,6 +54,7 @@ from mfg_pipeline.warehouse.layout import (
 )
 from mfg_pipeline.warehouse.locks import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_VARIABLE, Locks
 from mfg_pipeline.warehouse.merge import SUBSET, Scope, TableLoad, merge
+from mfg_pipeline.warehouse.plant_upgrade import upgrade_to_plants
 from mfg_pipeline.warehouse.publish import (
     ParquetStore,
     PublishedTable,
@@ -81,20 +86,29 @@ def lock_timeout() -> float:
 
 
 class Warehouse:
-    def __init__(self, data_dir: Path | str, settings: WarehouseSettings | None = None):
+    def __init__(self, data_dir: Path | str, settings: WarehouseSettings | None = None, plant: str | None = None):
         self.settings = settings or WarehouseSettings.from_env(data_dir)
         self.data_dir = self.settings.data_dir
         self.staging = StagingArea(self.data_dir / "staging")
         self.locks = Locks(self.settings)
         self.parquet = ParquetStore(self.settings.s3)
+        self._plant = plant
         self._lake: Lake | None = None
 
     @property
+    def plant(self) -> str:
+        """The plant whose rows this warehouse reads and writes."""
+        return self._plant or current_plant_name()
+
+    @property
     def lake(self) -> Lake:
-        """The session (opened on first use, then shared by this process); the first one writes attach.sql."""
+        """The session (opened on first use, then shared by this process); the first one writes attach.sql, and
+        gives a lake from before plants its plant column."""
         if self._lake is None:
-            self._lake = Lake.of(self.settings)
+            lake = Lake.of(self.settings)
+            upgrade_to_plants(lake, self.settings, self.plant, self.writer, self._publish)
             access.write_attach_file(self.settings)
+            self._lake = lake
         return self._lake
 
     @property
@@ -125,13 +139,19 @@ class Warehouse:
         return first
 
     def live_row_count(self, schema: str, table: str, partition: date | None = None) -> int:
-        """Rows not soft-deleted, in one partition or in the whole table."""
-        where, params = (f" AND {PARTITION_COLUMN} = ?", [partition]) if partition is not None else ("", [])
+        """The plant's rows not soft-deleted, in one partition or in the whole table."""
+        where, params = self._scope(partition)
         return int(
             self.query(
                 f"SELECT count(*) FROM {qualified(schema, table)} WHERE {DELETED_AT_COLUMN} IS NULL{where}", params
             )[0][0]
         )
+
+    def _scope(self, partition: date | None = None) -> tuple[str, list[Any]]:
+        """` AND …` and its parameters: the plant's rows (of one partition)."""
+        if partition is None:
+            return f" AND {PLANT_COLUMN} = ?", [self.plant]
+        return f" AND {PLANT_COLUMN} = ? AND {PARTITION_COLUMN} = ?", [self.plant, partition]
 
     def live_fingerprints(self, schema: str, table: Table, keys: Sequence[tuple]) -> dict[tuple, str | None]:
         """key -> fingerprint of the live (not deleted) rows among `keys`."""
@@ -143,15 +163,15 @@ class Warehouse:
         selected = ", ".join(f"t.{quote(c)}" for c in key_columns)
         rows = self.query(
             f"SELECT {selected}, t.{FINGERPRINT_COLUMN} FROM {qualified(schema, table.name)} t "
-            f"JOIN {wanted} USING ({using}) WHERE t.{DELETED_AT_COLUMN} IS NULL",
-            params,
+            f"JOIN {wanted} USING ({using}) WHERE t.{DELETED_AT_COLUMN} IS NULL AND t.{PLANT_COLUMN} = ?",
+            [*params, self.plant],
         )
         return {tuple(row[:-1]): row[-1] for row in rows}
 
     def live_fingerprints_in(self, schema: str, table: Table, partition: date | None) -> dict[tuple, str | None]:
         """key -> fingerprint of every live row of one partition (None: of the whole table)."""
         key_columns = ", ".join(quote(c) for c in table.primary_key)
-        where, params = (f" AND {PARTITION_COLUMN} = ?", [partition]) if partition is not None else ("", [])
+        where, params = self._scope(partition)
         rows = self.query(
             f"SELECT {key_columns}, {FINGERPRINT_COLUMN} FROM {qualified(schema, table.name)} "
             f"WHERE {DELETED_AT_COLUMN} IS NULL{where}",
@@ -166,17 +186,17 @@ class Warehouse:
         selected = ", ".join(quote(c) for c in columns)
         rows = self.query(
             f"SELECT {selected} FROM {qualified(schema, table.name)} "
-            f"WHERE {DELETED_AT_COLUMN} IS NULL AND list_contains(?, {quote(column)})",
-            [list(values)],
+            f"WHERE {DELETED_AT_COLUMN} IS NULL AND list_contains(?, {quote(column)}) AND {PLANT_COLUMN} = ?",
+            [list(values), self.plant],
         )
         return [dict(zip(columns, row, strict=True)) for row in rows]
 
     # --- per-stream state ----------------------------------------------------------------------------------------
     def stream_state(self, schema: str, stream: str, name: str) -> datetime | None:
-        return StreamState(self.lake).get(schema, stream, name)
+        return StreamState(self.lake, self.plant).get(schema, stream, name)
 
     def set_stream_state(self, schema: str, stream: str, name: str, at: datetime) -> None:
-        StreamState(self.lake).set(schema, stream, name, at)
+        StreamState(self.lake, self.plant).set(schema, stream, name, at)
 
     # --- staging -------------------------------------------------------------------------------------------------
     def new_stage(self, source: str) -> Stage:
@@ -187,23 +207,24 @@ class Warehouse:
 
     # --- published Parquet ---------------------------------------------------------------------------------------
     def published_file(self, schema: str, table: str, partition: date | None) -> str:
-        return published_path(self.parquet_path, schema, table, partition)
+        """The plant's published file of a table (or of one day of it)."""
+        return published_path(self.parquet_path, schema, table, self.plant, partition)
 
     def published_glob(self, schema: str, table: str, partitioned: bool) -> str:
-        return published_glob(self.parquet_path, schema, table, partitioned)
+        """The plant's published files of a table."""
+        return published_glob(self.parquet_path, schema, table, partitioned, self.plant)
 
     def is_published(self, path_or_glob: str) -> bool:
         """Whether a published file (or any file of a glob) exists, locally or in the bucket."""
         return self.parquet.exists(path_or_glob)
 
     def parquet_dir(self, schema: str, table: str) -> Path:
-        """A table's published folder, when MFG_PARQUET_PATH is a local folder."""
-        return Path(self.parquet_path) / schema / table
+        """The plant's published folder of a table, when MFG_PARQUET_PATH is a local folder."""
+        return Path(self.parquet_path) / schema / table / f"{PLANT_COLUMN}={self.plant}"
 
     def parquet_file(self, schema: str, table: str, partition: date | None) -> Path:
         """A published file, when MFG_PARQUET_PATH is a local folder."""
-        base = self.parquet_dir(schema, table)
-        return (base / f"date={partition.isoformat()}" / PARQUET_FILE) if partition else base / PARQUET_FILE
+        return Path(self.published_file(schema, table, partition))
 
     # --- writing -------------------------------------------------------------------------------------------------
     @contextmanager
@@ -225,19 +246,20 @@ class Warehouse:
             ensured = [shape_of(load) for load in loads]
             settings_in_force = dict(pair for load in loads for pair in load.built_with)
             built_with = built_with_for(self.settings)
-            verified: list[tuple[str, str]] = []
+            verified: list[tuple[str, str, str]] = []
+            plant = self.plant
 
             def merge_all(cursor: duckdb.DuckDBPyConnection) -> dict[str, int]:
-                verified[:] = built_with.check(cursor, settings_in_force)  # before anything is written
+                verified[:] = built_with.check(cursor, plant, settings_in_force)  # before anything is written
                 deleted_parents: dict[str, str] = {}  # parent table -> temp table of keys soft-deleted now
                 changed: dict[str, int] = {}
                 for load, shape in zip(loads, ensured, strict=True):
                     if not shapes.ensured(shape):
                         ensure_table(cursor, load)
-                    merged = merge(cursor, load, deleted_parents)
+                    merged = merge(cursor, load, plant, deleted_parents)
                     changed[load.table.name] = merged.changed
                     owed = set(merged.partitions) | self._unpublished_scope(load)
-                    record_unpublished(cursor, published_table(load), owed)
+                    record_unpublished(cursor, published_table(load), plant, owed)
                 return changed
 
             changed = self.lake.write(f"committing {names}", merge_all)
@@ -246,28 +268,36 @@ class Warehouse:
             touched: dict[str, set[date | None]] = {}
             published: dict[str, list[str]] = {}
             for group in groups:
-                for table, days in publish_unpublished(self.lake, self.parquet, self.parquet_path, group).items():
+                for table, days in self._publish(group).items():
                     touched[table] = days
-                    published[table] = [published_path(self.parquet_path, group, table, d) for d in sorted_days(days)]
+                    published[table] = [self.published_file(group, table, d) for d in sorted_days(days)]
         return CommitResult(published, time.monotonic() - started, changed, touched)
 
+    def _publish(self, group: str) -> dict[str, set[date | None]]:
+        """Publish what a table group owes (the caller holds its lock)."""
+        return publish_unpublished(self.lake, self.parquet, self.parquet_path, group)
+
     def rezone(self, tables: Sequence[ZonedTable], zone: str) -> dict[str, int]:
-        """Move every row of the partitioned tables to its day in `zone` and record it as the partition zone
-        (one transaction), then publish the days that changed; returns qualified table -> rows moved."""
+        """Move every row of the plant's partitioned tables to its day in `zone` and record it as the plant's
+        partition zone (one transaction), then publish the days that changed; returns qualified table -> rows
+        moved."""
         groups = sorted({table.schema for table in tables})
+        plant = self.plant
         with contextlib.ExitStack() as locks:
             for group in groups:
                 locks.enter_context(self.writer(group, f"moving the partitions to {zone}"))
-            moved = self.lake.write(f"moving the partitions to {zone}", lambda c: rezone_tables(c, tables, zone))
+            moved = self.lake.write(
+                f"moving plant {plant}'s partitions to {zone}", lambda c: rezone_tables(c, tables, plant, zone)
+            )
             built_with_for(self.settings).forget()
             for group in groups:
-                publish_unpublished(self.lake, self.parquet, self.parquet_path, group)
+                self._publish(group)
         return moved
 
     def recorded_settings(self) -> dict[str, str]:
-        """The settings this warehouse was built with (variable -> value)."""
+        """The settings the plant's rows were built with (variable -> value)."""
         with self.lake.cursor() as cursor:
-            return recorded_settings(cursor)
+            return recorded_settings(cursor, self.plant)
 
     def _unpublished_scope(self, load: TableLoad) -> set[date | None]:
         """The load's own file (an unpartitioned table's, or the day a pass listed whole) when it was never

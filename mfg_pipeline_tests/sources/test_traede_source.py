@@ -174,8 +174,9 @@ def landed_ids(data_dir: Path) -> list[int]:
 
 
 def parquet_ids(data_dir: Path) -> list[int]:
-    path = data_dir / "parquet" / "traede" / "production_orders" / "data.parquet"
-    return [row[0] for row in Warehouse(data_dir).query("SELECT id FROM read_parquet(?) ORDER BY id", [str(path)])]
+    warehouse = Warehouse(data_dir)
+    path = warehouse.parquet_file("traede", "production_orders", None)
+    return [row[0] for row in warehouse.query("SELECT id FROM read_parquet(?) ORDER BY id", [str(path)])]
 
 
 def marks(app: TraedeSimulator) -> Counter:
