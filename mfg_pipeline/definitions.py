@@ -7,7 +7,7 @@ from datetime import date
 
 from dagster import Definitions, in_process_executor
 
-from mfg_pipeline.orchestration.factory import daily_partitions
+from mfg_pipeline.orchestration.factory import partitioning
 from mfg_pipeline.orchestration.maintenance import maintenance_definitions
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.orchestration.source_parts import feed_journals, source_parts
@@ -16,7 +16,7 @@ from mfg_pipeline.sources.registry import selected_sources
 
 def build_definitions(reach_back_to: date | None = None) -> Definitions:
     """`reach_back_to`: a day this process loads, which the partitions then include (`factory.partition_start`)."""
-    partitions = daily_partitions(reach_back_to)
+    partitions = partitioning(reach_back_to)
     sources = selected_sources()
     parts = [part for source in sources for part in source_parts(source, partitions)]
     parts.append(maintenance_definitions(feed_journals(sources)))

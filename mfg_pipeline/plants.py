@@ -202,6 +202,16 @@ def plant_names() -> tuple[str, ...]:
     return (_choose(path, listed, chosen).name,) if chosen else tuple(plant.name for plant in listed)
 
 
+def plants_side_by_side() -> tuple[Plant, ...]:
+    """The plants one deployment loads side by side (its definitions get a plant dimension): every plant of the
+    file when it lists several and `MFG_PLANT` picks none; else none (the deployment loads one plant)."""
+    path = _plants_path()
+    if path is None or os.environ.get(PLANT_VARIABLE, "").strip():
+        return ()
+    listed = _read(path)
+    return listed if len(listed) > 1 else ()
+
+
 def current_plant_name() -> str:
     """The plant the code now works for: `for_plant`'s, else `MFG_PLANT`'s or the file's only plant, else
     `default` (an installation without a plants file is one plant)."""
@@ -211,6 +221,9 @@ def current_plant_name() -> str:
     plant = active_plant()
     if plant is not None:
         return plant.name
+    path = _plants_path()
+    if path is not None:  # plants side by side, and this code runs for none of them
+        _choose(path, _read(path), "")
     chosen = os.environ.get(PLANT_VARIABLE, "").strip()
     if chosen and not PLANT_NAME.fullmatch(chosen):
         raise SettingError(
@@ -221,8 +234,10 @@ def current_plant_name() -> str:
 
 
 def active_plant() -> Plant | None:
-    """The plant whose settings apply now: `for_plant`'s, else the file's only plant or the one `MFG_PLANT` names;
-    None without a file (the environment is the plant). The file is read again when it changes."""
+    """The plant whose settings apply now: `for_plant`'s, else the file's only plant or the one `MFG_PLANT` names.
+    None without a file (the environment is the plant), and outside any plant's code when plants load side by side
+    (the deployment's own settings, e.g. which streams it loads, come from the environment). The file is read
+    again when it changes."""
     path = _plants_path()
     if path is None:
         return None
@@ -230,7 +245,10 @@ def active_plant() -> Plant | None:
     in_context = _in_context.get()
     if in_context is not None:
         return _choose(path, listed, in_context, f"plant {in_context!r}")
-    return _choose(path, listed, os.environ.get(PLANT_VARIABLE, "").strip())
+    chosen = os.environ.get(PLANT_VARIABLE, "").strip()
+    if not chosen and len(listed) > 1:
+        return None
+    return _choose(path, listed, chosen)
 
 
 def _read(path: Path) -> tuple[Plant, ...]:
@@ -258,8 +276,8 @@ def _choose(path: Path, plants: tuple[Plant, ...], chosen: str, named_by: str = 
     if len(plants) > 1:
         raise SettingError(
             PLANT_VARIABLE,
-            f"{path} lists {len(plants)} plants ({names}): set {PLANT_VARIABLE} to the one this process loads, or run "
-            "it for one plant (a run of that plant's partition)",
+            f"{path} lists {len(plants)} plants ({names}) and this runs for none of them: run it for one plant (a "
+            f"run of one plant's partition, or with {PLANT_VARIABLE} set to the plant)",
         )
     return plants[0]
 

@@ -122,10 +122,9 @@ class ChangesFeed:
     def sensor_name(self) -> str:
         return f"{self.system}_changes_sensor"
 
-    @property
-    def worker_lock(self) -> str:
-        """Held by a live apply run's process (or host, with a Postgres catalog)."""
-        return f"worker-{self.apply_job_name}"
+    def worker_lock(self, plant: str) -> str:
+        """Held by a live apply run's process (or host, with a Postgres catalog) for one plant's feed."""
+        return f"worker-{self.apply_job_name}-{plant}"
 
     def endpoint_of(self, channel: Channel) -> str:
         return self.endpoint.format(channel=channel.name)

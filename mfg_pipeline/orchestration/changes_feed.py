@@ -20,10 +20,14 @@ job is `fusion_ops_apply_changes`, the sensor `fusion_ops_changes_sensor`, the s
   a shorter linger means more runs, a longer one fewer runs and a process held longer.
 - Each apply round logs a materialization of every partition it changed and evaluates those tables' checks in
   the same run, so the tables keep evaluated checks while the feed writes to them.
+- Plants side by side (`plant_partitions.py`): each plant's company has its own feed, so each plant gets its own
+  sensor (`<sensor>_<plant>`), journal, worker lock and apply runs (tagged `mfg/plant`); one plant's apply run
+  never holds up another's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,7 +43,6 @@ from dagster import (
     AssetSpec,
     DagsterInstance,
     DagsterRunStatus,
-    DailyPartitionsDefinition,
     DefaultSensorStatus,
     Definitions,
     MaterializeResult,
@@ -76,10 +79,18 @@ from mfg_pipeline.orchestration.factory import (
     table_metadata,
 )
 from mfg_pipeline.orchestration.failures import explained_failures
+from mfg_pipeline.orchestration.plant_partitions import PLANT_TAG, Partitioning
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
+from mfg_pipeline.plants import current_plant_name, for_plant
 from mfg_pipeline.records.schema import Table
 from mfg_pipeline.sources.registry import streams_variable
-from mfg_pipeline.warehouse.checks import PRIMARY_KEY_CHECK, CheckOutcome, primary_key_check, rows_for_keys_check
+from mfg_pipeline.warehouse.checks import (
+    PRIMARY_KEY_CHECK,
+    CheckOutcome,
+    combined,
+    primary_key_check,
+    rows_for_keys_check,
+)
 from mfg_pipeline.warehouse.locks import Locks
 from mfg_pipeline.warehouse.store import Warehouse
 
@@ -113,7 +124,7 @@ def _feed_only(channels: list[Channel]) -> list[tuple[Stream, Table]]:
     return [(stream, table) for stream in streams.values() for table in stream.tables]
 
 
-def build_apply_asset(feed: ChangesFeed, channels: list[Channel], first_day: date) -> Any:
+def build_apply_asset(feed: ChangesFeed, channels: list[Channel], partitioning: Partitioning) -> Any:
     """`<system>/change_log` plus the feed-only tables of the configured channels, materialized together by
     applying the journal (the listed tables it also changes are reported as materializations of theirs)."""
     system, change_log, log_key = feed.system, feed.change_log, change_log_key(feed)
@@ -158,36 +169,49 @@ def build_apply_asset(feed: ChangesFeed, channels: list[Channel], first_day: dat
 
     @multi_asset(name=f"{system}_changes", specs=specs, check_specs=check_specs)
     def apply_changes(context, warehouse: WarehouseResource) -> Iterator[Any]:  # context: see factory
-        store = warehouse.warehouse()
-        journal = feed.journal(store)
         totals = ApplyReport()
-        # The worker lock is held until the run's last result is out: a tick that finds it free sees a run that
-        # died, or one whose last events are being written (see `_worker_died`).
-        with explained_failures(system, "changes feed"), store.locks.hold(feed.worker_lock, None, feed.apply_job_name):
-            for report in _apply_rounds(journal, store, context):
-                totals.add(report)
-                for event in _round_events(feed, report, store, tables, owned, first_day):
-                    context.log_event(event)
-            context.log.info(
-                f"applied {totals.batches_applied} batches ({totals.changes} changes, {totals.deletions} deletions)"
-            )
+        outcomes: dict[Any, list[CheckOutcome]] = {}
+        every = partitioning.plants or (current_plant_name(),)
+        for plant in partitioning.run_plants(context.run.tags, every=every):  # a run by hand: each plant's
+            with for_plant(plant):
+                store = warehouse.warehouse()
+                journal = feed.journal(store)
+                applied = ApplyReport()
+                # The worker lock is held until the run's last result is out: a tick that finds it free sees a run
+                # that died, or one whose last events are being written (see `_worker_died`).
+                with (
+                    explained_failures(system, "changes feed"),
+                    store.locks.hold(feed.worker_lock(plant), None, feed.apply_job_name),
+                ):
+                    for report in _apply_rounds(journal, store, context):
+                        applied.add(report)
+                        for event in _round_events(feed, report, store, tables, owned, partitioning, plant):
+                            context.log_event(event)
+                    context.log.info(
+                        f"applied {applied.batches_applied} batches ({applied.changes} changes, "
+                        f"{applied.deletions} deletions){' for plant ' + plant if partitioning.by_plant else ''}"
+                    )
+                    for spec in check_specs:
+                        key = spec.asset_key
+                        stream, table = (None, change_log) if key == log_key else tables[key.path[-1]]
+                        outcome = _check_outcome(feed, spec.name, store, table, applied, stream)
+                        outcomes.setdefault((key, spec.name), []).append(outcome)
+                totals.add(applied)
+        yield MaterializeResult(
+            asset_key=log_key,
+            metadata={
+                "batches_applied": MetadataValue.int(totals.batches_applied),
+                "changes": MetadataValue.int(totals.changes),
+                "deletions": MetadataValue.int(totals.deletions),
+            },
+        )
+        for _, table in feed_only:
             yield MaterializeResult(
-                asset_key=log_key,
-                metadata={
-                    "batches_applied": MetadataValue.int(totals.batches_applied),
-                    "changes": MetadataValue.int(totals.changes),
-                    "deletions": MetadataValue.int(totals.deletions),
-                },
+                asset_key=AssetKey([system, table.name]),
+                metadata={"changes_in_run": MetadataValue.int(totals.changes)},
             )
-            for _, table in feed_only:
-                yield MaterializeResult(
-                    asset_key=AssetKey([system, table.name]),
-                    metadata={"changes_in_run": MetadataValue.int(totals.changes)},
-                )
-            for spec in check_specs:
-                key = spec.asset_key
-                stream, table = (None, change_log) if key == log_key else tables[key.path[-1]]
-                yield check_result(key, _check_outcome(feed, spec.name, store, table, totals, stream))
+        for (key, _), evaluated in outcomes.items():
+            yield check_result(key, combined(evaluated))
 
     return apply_changes
 
@@ -219,10 +243,12 @@ def _round_events(
     warehouse: Warehouse,
     tables: dict[str, tuple[Stream, Table]],
     owned: set[str],
-    first_day: date,
+    partitioning: Partitioning,
+    plant: str,
 ) -> Iterator[Any]:
-    """Materializations of the listed tables a round changed (in days from `first_day`, the first partition),
+    """Materializations of the listed tables a round changed for the plant (in days from the first partition),
     each followed by its checks' evaluations."""
+    first_day = partitioning.first_day
     changed = {
         "applied_from": MetadataValue.text("changes feed"),
         "changes_in_round": MetadataValue.int(report.changes),
@@ -236,10 +262,11 @@ def _round_events(
         for day in sorted(days, key=str):
             if day is not None and date.fromisoformat(day) < first_day:
                 continue  # a change to a record older than the first partition: landed, nothing to report
-            yield AssetMaterialization(asset_key=key, partition=day, metadata=changed)
+            partition = partitioning.key(plant, day) if day is not None else None
+            yield AssetMaterialization(asset_key=key, partition=partition, metadata=changed)
             for name in CHECK_DESCRIPTIONS:
                 outcome = _check_outcome(feed, name, warehouse, table, report, stream, day)
-                yield check_evaluation(key, outcome, partition=day)
+                yield check_evaluation(key, outcome, partition=partition)
 
 
 def _check_outcome(
@@ -281,17 +308,24 @@ class TickDecision:
     reason: str
 
 
-def decide(context: SensorEvaluationContext, journal: ChangeJournal, now: float | None = None) -> TickDecision:
-    """Whether this tick requests an apply run (see the module docstring)."""
-    feed = journal.feed
+def decide(
+    context: SensorEvaluationContext, journal: ChangeJournal, now: float | None = None, by_plant: bool = False
+) -> TickDecision:
+    """Whether this tick requests an apply run for the journal's plant (see the module docstring); `by_plant`:
+    plants side by side, each with its own apply runs."""
+    feed, plant = journal.feed, journal.pages.plant
     pending = journal.pending_ids()
     if not pending:
         return TickDecision(None, "no pending changes")
     instance, now = context.instance, now if now is not None else time.time()
     live = []
     locks = journal.pages.warehouse.locks
-    for record in instance.get_run_records(RunsFilter(job_name=feed.apply_job_name, statuses=IN_PROGRESS)):
-        if _worker_died(instance, record, locks, feed.worker_lock, now):
+    plant_tags = {PLANT_TAG: plant} if by_plant else {}
+    runs = RunsFilter(job_name=feed.apply_job_name, tags=plant_tags)
+    for record in instance.get_run_records(
+        RunsFilter(job_name=feed.apply_job_name, statuses=IN_PROGRESS, tags=plant_tags)
+    ):
+        if _worker_died(instance, record, locks, feed.worker_lock(plant), now):
             instance.report_run_failed(
                 record.dagster_run,
                 message="the apply run's worker died (its worker lock "
@@ -304,7 +338,7 @@ def decide(context: SensorEvaluationContext, journal: ChangeJournal, now: float 
             None,
             f"apply run {live[0].dagster_run.run_id[:8]} is applying; it picks the {len(pending)} pending batches up",
         )
-    latest = instance.get_run_records(RunsFilter(job_name=feed.apply_job_name), limit=1)
+    latest = instance.get_run_records(runs, limit=1)
     if latest:
         # Measured between the starts of the ticks that request runs (ticks start SENSOR_INTERVAL_SECONDS apart),
         # less a second for the scheduler's jitter, so every other tick may request one under a steady trickle:
@@ -319,11 +353,12 @@ def decide(context: SensorEvaluationContext, journal: ChangeJournal, now: float 
                 f"({feed.min_interval_variable}={feed.min_interval_seconds():.0f})",
             )
     through = pending[-1]
-    earlier = instance.get_runs_count(RunsFilter(job_name=feed.apply_job_name, tags={THROUGH_TAG: through}))
-    return TickDecision(
-        RunRequest(run_key=f"{through}#{earlier}", tags={THROUGH_TAG: through, REQUESTED_AT_TAG: f"{now:.3f}"}),
-        f"{len(pending)} batches pending",
+    earlier = instance.get_runs_count(
+        RunsFilter(job_name=feed.apply_job_name, tags={**plant_tags, THROUGH_TAG: through})
     )
+    run_key = f"{plant}:{through}#{earlier}" if by_plant else f"{through}#{earlier}"
+    tags = {**plant_tags, THROUGH_TAG: through, REQUESTED_AT_TAG: f"{now:.3f}"}
+    return TickDecision(RunRequest(run_key=run_key, tags=tags), f"{len(pending)} batches pending")
 
 
 def _worker_died(instance: DagsterInstance, record: Any, locks: Locks, worker_lock: str, now: float) -> bool:
@@ -344,48 +379,61 @@ def _worker_died(instance: DagsterInstance, record: Any, locks: Locks, worker_lo
     return now - last_event_at >= WORKER_QUIET_SECONDS
 
 
-def build_changes_sensor(feed: ChangesFeed) -> SensorDefinition:
+def build_changes_sensor(feed: ChangesFeed, plant: str | None = None) -> SensorDefinition:
+    """The feed's sensor: the deployment's, or (plants side by side) one plant's company's."""
     calls, seconds = feed.calls_per_tick_variable, feed.seconds_per_tick_variable
+    of_plant = f" of plant {plant}" if plant else ""
 
     @sensor(
-        name=feed.sensor_name,
+        name=f"{feed.sensor_name}_{plant}" if plant else feed.sensor_name,
         job_name=feed.apply_job_name,
         minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
         default_status=DefaultSensorStatus.RUNNING,
-        description=f"Reads the {feed.title} changes feed ({feed.channels_variable}) into a durable journal "
-        f"and requests an apply run while batches are pending and none is applying. Each tick spends at "
+        description=f"Reads the {feed.title} changes feed{of_plant} ({feed.channels_variable}) into a durable "
+        f"journal and requests an apply run while batches are pending and none is applying. Each tick spends at "
         f"most {calls} calls and {seconds} seconds.",
     )
     def changes_sensor(
         context: SensorEvaluationContext, sources: SourcesResource, warehouse: WarehouseResource
     ) -> RunRequest | SkipReason:
-        tick_started = time.time()
-        journal = feed.journal(warehouse.warehouse())
-        max_calls, seconds = feed.tick_budget()
-        deadline = time.monotonic() + seconds
-        with explained_failures(feed.system, "changes feed"):
-            client = sources.client(feed.system, logger=context.log)
-            try:
-                if not isinstance(client, FeedClient):
-                    raise TypeError(f"{feed.system}: a source with a changes feed needs a client with read_changes")
-                for channel in feed.channels():
-                    report = read_feed(client, channel, journal, max_calls=max_calls, deadline=deadline)
-                    max_calls -= report.calls
-                    if report.records:
-                        context.log.info(
-                            f"channel {channel.name}: {report.records} changes in {report.calls} calls "
-                            f"({report.stopped_because})"
-                        )
-            finally:
-                client.close()
-        decision = decide(context, journal, now=tick_started)
-        return decision.run if decision.run is not None else SkipReason(decision.reason)
+        with for_plant(plant) if plant else contextlib.nullcontext():
+            return _tick(context, feed, sources, warehouse.warehouse(), by_plant=plant is not None)
 
     return changes_sensor
 
 
+def _tick(
+    context: SensorEvaluationContext,
+    feed: ChangesFeed,
+    sources: SourcesResource,
+    warehouse: Warehouse,
+    by_plant: bool,
+) -> RunRequest | SkipReason:
+    tick_started = time.time()
+    journal = feed.journal(warehouse)
+    max_calls, seconds = feed.tick_budget()
+    deadline = time.monotonic() + seconds
+    with explained_failures(feed.system, "changes feed"):
+        client = sources.client(feed.system, logger=context.log)
+        try:
+            if not isinstance(client, FeedClient):
+                raise TypeError(f"{feed.system}: a source with a changes feed needs a client with read_changes")
+            for channel in feed.channels():
+                report = read_feed(client, channel, journal, max_calls=max_calls, deadline=deadline)
+                max_calls -= report.calls
+                if report.records:
+                    context.log.info(
+                        f"channel {channel.name}: {report.records} changes in {report.calls} calls "
+                        f"({report.stopped_because})"
+                    )
+        finally:
+            client.close()
+    decision = decide(context, journal, now=tick_started, by_plant=by_plant)
+    return decision.run if decision.run is not None else SkipReason(decision.reason)
+
+
 def changes_feed_definitions(
-    source: SourceSystem, feed: ChangesFeed, channels: list[Channel], partitions: DailyPartitionsDefinition
+    source: SourceSystem, feed: ChangesFeed, channels: list[Channel], partitions: Partitioning
 ) -> Definitions:
     """The feed's apply asset (its change log and the tables only it writes), job and sensor. A configured channel
     must write into a stream the source loads."""
@@ -396,7 +444,7 @@ def changes_feed_definitions(
             f"their channels out of {feed.channels_variable} too, or keep the streams"
         )
     return Definitions(
-        assets=[build_apply_asset(feed, channels, partitions.start.date())],
+        assets=[build_apply_asset(feed, channels, partitions)],
         jobs=[apply_job(feed)],
-        sensors=[build_changes_sensor(feed)],
+        sensors=[build_changes_sensor(feed, plant) for plant in (partitions.plants or (None,))],
     )

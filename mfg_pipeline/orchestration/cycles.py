@@ -4,6 +4,7 @@ the refresh-cost benchmark."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,8 @@ from dagster._core.utils import make_new_backfill_id
 
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.orchestration.factory import BACKFILL_ID_TAG, cycle_run_requests, table_key
+from mfg_pipeline.orchestration.plant_partitions import Partitioning
+from mfg_pipeline.plants import for_plant
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are reported by the caller
 
@@ -25,14 +28,17 @@ def execute_cycle(
     now: datetime,
     run_config: Any = None,
     extra_tags: dict[str, str] | None = None,
+    plant: str | None = None,
 ) -> list[ExecuteInProcessResult]:
-    """Every run the `<source>_<cycle>_refresh` schedule requests at `now`, executed in order (with `extra_tags`,
-    e.g. a forced child sweep)."""
+    """Every run the `<source>_<cycle>_refresh` schedule (of `plant`, with plants side by side) requests at `now`,
+    executed in order (with `extra_tags`, e.g. a forced child sweep)."""
     job = defs.resolve_job_def(f"{source.name}_refresh")
     partitioned = [table_key(source, t) for s in source.streams if s.partitioned for t in s.tables]
     results = []
     # The job's own partitions: the days its runs accept (the schedule's requests are built from the same).
-    for request in cycle_run_requests(source, job.partitions_def, cycle, now, partitioned):
+    with for_plant(plant) if plant else contextlib.nullcontext():
+        requests = list(cycle_run_requests(source, Partitioning.of(job.partitions_def), cycle, now, partitioned, plant))
+    for request in requests:
         results.append(
             job.execute_in_process(
                 instance=instance,

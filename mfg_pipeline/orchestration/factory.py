@@ -9,8 +9,9 @@ materialized too (their checks run when selected).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -32,7 +33,6 @@ from dagster import (
     FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
-    PartitionsDefinition,
     RunRequest,
     ScheduleEvaluationContext,
     TableColumn,
@@ -44,13 +44,15 @@ from dagster import (
 )
 
 from mfg_pipeline import config
-from mfg_pipeline.declarations import PartitionWindow, SourceSystem, Stream
+from mfg_pipeline.declarations import SourceSystem, Stream
 from mfg_pipeline.engine.load import LoadReport, PassKind
 from mfg_pipeline.engine.refresh import DAILY, HOURLY, RefreshPlan, plan_for, refresh_stream
 from mfg_pipeline.http.pagination import Page
 from mfg_pipeline.orchestration.failures import explained_failures
+from mfg_pipeline.orchestration.plant_partitions import PLANT_TAG, Partitioning, latest_zone, window
 from mfg_pipeline.orchestration.pools import pool_name
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
+from mfg_pipeline.plants import current_plant_name, for_plant, plants_side_by_side
 from mfg_pipeline.records.schema import Table
 from mfg_pipeline.sources.registry import streams_variable
 from mfg_pipeline.warehouse.checks import (
@@ -111,6 +113,21 @@ def daily_partitions(reach_back_to: date | None = None) -> DailyPartitionsDefini
     )
 
 
+def partitioning(reach_back_to: date | None = None) -> Partitioning:
+    """The deployment's partitions: by day in the plant's zone; for plants side by side, by plant x day, the days
+    reaching back to the earliest plant's first and forward to the easternmost plant's today."""
+    side_by_side = plants_side_by_side()
+    if not side_by_side:
+        return Partitioning(daily_partitions(reach_back_to))
+    starts = []
+    for plant in side_by_side:
+        with for_plant(plant.name):
+            starts.append(partition_start(reach_back_to))
+    zone = latest_zone({plant.name: plant.timezone for plant in side_by_side})
+    daily = DailyPartitionsDefinition(start_date=min(starts).isoformat(), timezone=zone, end_offset=1)
+    return Partitioning(daily, tuple(plant.name for plant in side_by_side))
+
+
 def table_key(source: SourceSystem, table: Table) -> AssetKey:
     return AssetKey([source.name, table.name])
 
@@ -142,11 +159,15 @@ class StreamAssets:
 
     source: SourceSystem
     stream: Stream
-    first_day: date  # the first daily partition
+    partitioning: Partitioning
     upstream: tuple[AssetKey, ...] = ()  # e.g. the changes feed's change_log, which writes into the table
 
     def key(self, table: Table) -> AssetKey:
         return table_key(self.source, table)
+
+    def of_plant(self, plant: str) -> str:
+        """` (plant x)` in a run's log lines, when plants load side by side."""
+        return f" (plant {plant})" if self.partitioning.by_plant else ""
 
     def specs(self) -> list[AssetSpec]:
         source, stream = self.source, self.stream
@@ -177,15 +198,15 @@ class StreamAssets:
 
 
 def stream_assets(
-    source: SourceSystem, stream: Stream, partitions: DailyPartitionsDefinition, upstream: Sequence[AssetKey] = ()
+    source: SourceSystem, stream: Stream, partitions: Partitioning, upstream: Sequence[AssetKey] = ()
 ) -> Any:
-    described = StreamAssets(source, stream, partitions.start.date(), tuple(upstream))
+    described = StreamAssets(source, stream, partitions, tuple(upstream))
 
     @multi_asset(
         name=f"{source.name}__{stream.name}",
         specs=described.specs(),
         check_specs=described.check_specs(),
-        partitions_def=partitions if stream.partitioned else None,
+        partitions_def=partitions.definition if stream.partitioned else None,
         pool=pool_name(source.name),
         description=stream.description,
         op_tags={"source": source.name},
@@ -194,44 +215,48 @@ def stream_assets(
     def _materialize(context, sources: SourcesResource, warehouse: WarehouseResource) -> Iterator[Any]:
         # `context` unannotated: Dagster checks the annotation at definition time and cannot read the string
         # annotations this module's `from __future__ import annotations` makes.
-        loaded_by = backfill_run_for_snapshot(context, stream)
+        loaded_by = backfill_run_for_snapshot(context, stream, partitions)
         if loaded_by is not None:
             context.log.info(
                 f"{source.name} {stream.name}: not partitioned, so this backfill loads it once, in its run for "
                 f"{loaded_by}; nothing to do in this partition's run"
             )
             return
-        landed = yield from _run_stream(context, described, sources, warehouse.warehouse())
-        yield from _checks(context, described, *landed)
+        landed = []
+        for plant in partitions.run_plants(context.run.tags, every=partitions.plants or (current_plant_name(),)):
+            with for_plant(plant):
+                landed.append(_run_stream(context, described, sources, warehouse.warehouse(), plant))
+        yield from _events(context, described, landed)
 
     return _materialize
 
 
-def backfill_run_for_snapshot(context: AssetExecutionContext, stream: Stream) -> str | None:
+def backfill_run_for_snapshot(context: AssetExecutionContext, stream: Stream, partitioning: Partitioning) -> str | None:
     """In a job backfill (one run per partition), the partition whose run loads an unpartitioned stream, when it
-    is not this run's: the backfill's latest. Without this, each of N runs would list and sweep the whole stream.
-    (An asset backfill runs an unpartitioned asset once by itself; a schedule's runs carry their cycle.)"""
+    is not this run's: the backfill's latest (of the run's plant). Without this, each of N runs would list and
+    sweep the whole stream. (An asset backfill runs an unpartitioned asset once by itself; a schedule's runs carry
+    their cycle.)"""
     tags = context.run.tags
     if stream.partitioned or CYCLE_TAG in tags or BACKFILL_ID_TAG not in tags:
         return None
     backfill = context.instance.get_backfill(tags[BACKFILL_ID_TAG])
     partitions = backfill.partition_names if backfill is not None else None
-    if not partitions:
+    if not partitions or PARTITION_NAME_TAG not in tags:
         return None
-    loading = max(partitions)
-    return None if tags.get(PARTITION_NAME_TAG, loading) == loading else loading
+    plant = partitioning.split(tags[PARTITION_NAME_TAG])[0]
+    loading = max(key for key in partitions if partitioning.split(key)[0] == plant)
+    return None if tags[PARTITION_NAME_TAG] == loading else loading
 
 
-def _plan(context: AssetExecutionContext, stream: Stream) -> RefreshPlan:
+def _plan(context: AssetExecutionContext, stream: Stream, partitioning: Partitioning) -> RefreshPlan:
     tags = context.run.tags
-    window = None
+    day = None
     if stream.partitioned:
-        time_window = context.partition_time_window
-        window = PartitionWindow(date.fromisoformat(context.partition_key), time_window.start, time_window.end)
+        day = window(date.fromisoformat(partitioning.split(context.partition_key)[1]))
     return plan_for(
         stream,
         tags.get(CYCLE_TAG),
-        window=window,
+        window=day,
         anchor=tags.get(ANCHOR_TAG) == "true",
         sweep_all=tags.get(SWEEP_TAG) in ("all", "true"),
         sweep_every_days=config.child_sweep_every_days(),
@@ -240,14 +265,26 @@ def _plan(context: AssetExecutionContext, stream: Stream) -> RefreshPlan:
     )
 
 
-Landed = tuple[list[LoadReport], Warehouse, "str | None"]
+@dataclass(frozen=True)
+class Landed:
+    """What a run loaded for one plant, and that plant's checks of it (evaluated while its scope was in force)."""
+
+    plant: str
+    plan: RefreshPlan
+    reports: list[LoadReport]
+    outcomes: dict[tuple[AssetKey, str], CheckOutcome]
 
 
 def _run_stream(
-    context: AssetExecutionContext, described: StreamAssets, sources: SourcesResource, warehouse: Warehouse
-) -> Generator[Any, None, Landed]:
+    context: AssetExecutionContext,
+    described: StreamAssets,
+    sources: SourcesResource,
+    warehouse: Warehouse,
+    plant: str,
+) -> Landed:
+    """Load the stream for one plant (inside its `for_plant`) and evaluate its selected checks."""
     source, stream = described.source, described.stream
-    plan = _plan(context, stream)
+    plan = _plan(context, stream, described.partitioning)
     pages_read = 0
 
     def progress(stream_: Stream, page: Page, rows: int) -> None:
@@ -266,37 +303,53 @@ def _run_stream(
             client.close()
     for report in reports:
         context.log.info(
-            f"{source.name} {stream.name} {report.kind} pass: {report.records_seen} records listed, "
-            f"{len(report.staged_keys)} new or changed, {len(report.deleted_keys)} gone; {report.pages} pages, "
-            f"{report.requests} requests, {report.throttled} x 429, {report.seconds:.1f}s"
+            f"{source.name} {stream.name} {report.kind} pass{described.of_plant(plant)}: {report.records_seen} "
+            f"records listed, {len(report.staged_keys)} new or changed, {len(report.deleted_keys)} gone; "
+            f"{report.pages} pages, {report.requests} requests, {report.throttled} x 429, {report.seconds:.1f}s"
         )
-    selected = context.selected_asset_keys
+    partition = plan.window.key if plan.window is not None else None
+    return Landed(plant, plan, reports, dict(_checks(context, described, reports, warehouse, partition)))
+
+
+def _events(context: AssetExecutionContext, described: StreamAssets, landed: Sequence[Landed]) -> Iterator[Any]:
+    """One materialization per table for the run (whatever number of plants it loaded), the other days its
+    passes republished, and each selected check's outcome over the run's plants."""
+    stream, selected = described.stream, context.selected_asset_keys
+    reports = [report for run in landed for report in run.reports]
     run_partition = context.partition_key if stream.partitioned else None
     for table in stream.tables:
-        key, metadata = described.key(table), _run_metadata(reports, table, plan)
+        key = described.key(table)
+        metadata = _run_metadata(reports, table, landed[0].plan)
+        if described.partitioning.by_plant:
+            metadata["plants"] = MetadataValue.text(", ".join(run.plant for run in landed))
         if key in selected:
             yield MaterializeResult(asset_key=key, metadata=metadata)
         else:  # written with the stream all the same: say so, without claiming its checks
             context.log_event(AssetMaterialization(asset_key=key, partition=run_partition, metadata=metadata))
-        for day in _other_partitions(reports, table, run_partition, described.first_day):
-            context.log_event(
-                AssetMaterialization(
-                    asset_key=key,
-                    partition=day,
-                    metadata={
-                        "written_by": MetadataValue.text(
-                            f"{', '.join(map(str, plan.passes))} pass of run {context.run.run_id}"
-                        )
-                    },
+        for run in landed:
+            for day in _other_partitions(run, table, described):
+                written_by = f"{', '.join(map(str, run.plan.passes))} pass of run {context.run.run_id}"
+                context.log_event(
+                    AssetMaterialization(
+                        asset_key=key, partition=day, metadata={"written_by": MetadataValue.text(written_by)}
+                    )
                 )
-            )
-    return reports, warehouse, run_partition
+    for key, name in dict.fromkeys(check for run in landed for check in run.outcomes):
+        yield check_result(key, combined([run.outcomes[(key, name)] for run in landed]))
 
 
-def _other_partitions(reports: Sequence[LoadReport], table: Table, run_partition: str | None, first: date) -> list[str]:
-    """Days a cross-day pass (open, full) republished, other than the run's own partition, that exist."""
-    days = {day for report in reports for day in report.touched_partitions.get(table.name, set())}
-    return sorted(d.isoformat() for d in days if d is not None and d >= first and d.isoformat() != run_partition)
+def _other_partitions(run: Landed, table: Table, described: StreamAssets) -> list[str]:
+    """Partitions of the plant whose days a cross-day pass (open, full) republished, other than the run's own,
+    that exist."""
+    if not described.stream.partitioned:
+        return []
+    own = run.plan.window.key if run.plan.window is not None else None
+    days = {day for report in run.reports for day in report.touched_partitions.get(table.name, set())}
+    first = described.partitioning.first_day
+    return [
+        described.partitioning.key(run.plant, d.isoformat())
+        for d in sorted(d for d in days if d is not None and d >= first and d != own)
+    ]
 
 
 def _checks(
@@ -304,20 +357,17 @@ def _checks(
     described: StreamAssets,
     reports: list[LoadReport],
     warehouse: Warehouse,
-    run_partition: str | None,
-) -> Iterator[AssetCheckResult]:
+    partition: date | None,
+) -> Iterator[tuple[tuple[AssetKey, str], CheckOutcome]]:
     source, stream = described.source, described.stream
     selected = context.selected_asset_check_keys
-    partition = date.fromisoformat(run_partition) if run_partition else None
     for table in stream.tables:
         key = described.key(table)
-        outcomes = []
         if any(c.asset_key == key and c.name == PRIMARY_KEY_CHECK for c in selected):
-            outcomes.append(primary_key_check(warehouse, source.name, table, stream.partitioned, partition))
+            outcome = primary_key_check(warehouse, source.name, table, stream.partitioned, partition)
+            yield (key, PRIMARY_KEY_CHECK), outcome
         if any(c.asset_key == key and c.name == ROW_COUNT_CHECK for c in selected):
-            outcomes.append(combined(list(_count_checks(warehouse, source.name, stream, table, reports))))
-        for outcome in outcomes:
-            yield check_result(key, outcome)
+            yield (key, ROW_COUNT_CHECK), combined(list(_count_checks(warehouse, source.name, stream, table, reports)))
 
 
 def _count_checks(
@@ -427,10 +477,11 @@ def switched_off_note(source: SourceSystem) -> str:
 
 def source_definitions(
     source: SourceSystem,
-    partitions: DailyPartitionsDefinition,
+    partitions: Partitioning,
     upstream: Mapping[str, Sequence[AssetKey]] | None = None,
 ) -> Definitions:
-    """Assets, jobs and schedules of one source. `upstream`: stream name -> assets that also write its table."""
+    """Assets, jobs and schedules of one source (with plants side by side, each plant's hourly and daily
+    schedules, on its own clock). `upstream`: stream name -> assets that also write its table."""
     assets = [
         stream_assets(source, stream, partitions, (upstream or {}).get(stream.name, ())) for stream in source.streams
     ]
@@ -452,12 +503,15 @@ def source_definitions(
                 selection=AssetSelection.assets(*partitioned_keys),
                 executor_def=in_process_executor,
                 tags={SOURCE_TAG: source.name},
-                description=f"{source.title}: the daily-partitioned streams for one day (backfills run it).",
+                description=f"{source.title}: the daily-partitioned streams for one day"
+                + (" of one plant" if partitions.by_plant else "")
+                + " (backfills run it).",
             )
         )
     schedules = [
-        cycle_schedule(source, refresh_job, partitions, HOURLY, partitioned_keys),
-        cycle_schedule(source, refresh_job, partitions, DAILY, partitioned_keys),
+        cycle_schedule(source, refresh_job, partitions, cycle, partitioned_keys, plant)
+        for plant in (partitions.plants or (None,))
+        for cycle in (HOURLY, DAILY)
     ]
     return Definitions(assets=assets, jobs=jobs, schedules=schedules)
 
@@ -468,53 +522,69 @@ CYCLE_CRONS = {HOURLY: "15 * * * *", DAILY: "45 2 * * *"}
 def cycle_schedule(
     source: SourceSystem,
     job: Any,
-    partitions: DailyPartitionsDefinition,
+    partitions: Partitioning,
     cycle: str,
     partitioned_keys: Sequence[AssetKey],
+    plant: str | None = None,
 ) -> Any:
+    """A cycle's schedule: the deployment's, or (plants side by side) one plant's, on that plant's clock."""
+    with for_plant(plant) if plant else contextlib.nullcontext():
+        zone = config.partition_timezone().key
+
     @schedule(
-        name=f"{source.name}_{cycle}_refresh",
+        name=f"{source.name}_{plant}_{cycle}_refresh" if plant else f"{source.name}_{cycle}_refresh",
         job=job,
         cron_schedule=CYCLE_CRONS[cycle],
         default_status=DefaultScheduleStatus.RUNNING,
-        execution_timezone=partitions.timezone,
-        description=cycle_description(source, cycle),
+        execution_timezone=zone,
+        description=cycle_description(source, cycle) + (f" Plant {plant}, on its clock ({zone})." if plant else ""),
+        tags={PLANT_TAG: plant} if plant else None,
     )
     def _cycle(context: ScheduleEvaluationContext) -> Iterator[RunRequest]:
-        yield from cycle_run_requests(source, partitions, cycle, context.scheduled_execution_time, partitioned_keys)
+        with for_plant(plant) if plant else contextlib.nullcontext():
+            yield from cycle_run_requests(
+                source, partitions, cycle, context.scheduled_execution_time, partitioned_keys, plant
+            )
 
     return _cycle
 
 
 def cycle_run_requests(
     source: SourceSystem,
-    partitions: PartitionsDefinition | None,
+    partitions: Partitioning | None,
     cycle: str,
     now: datetime,
     partitioned_keys: Sequence[AssetKey],
+    plant: str | None = None,
 ) -> Iterator[RunRequest]:
-    """The runs of one cycle: every stream for today (the anchor run), plus the recent days of the partitioned
-    streams (MFG_SCHEDULE_LOOKBACK_DAYS hourly, MFG_DAILY_LOOKBACK_DAYS daily) that `partitions` (the refresh
-    job's; None for a source with no partitioned stream) holds."""
+    """The runs of one cycle (of one plant, with plants side by side; call it inside that plant's `for_plant`):
+    every stream for today (the anchor run), plus the recent days of the partitioned streams
+    (MFG_SCHEDULE_LOOKBACK_DAYS hourly, MFG_DAILY_LOOKBACK_DAYS daily) that `partitions` (the refresh job's; None
+    for a source with no partitioned stream) holds."""
     today = now.astimezone(config.partition_timezone()).date()
     stamp = now.isoformat()
-    tags = {CYCLE_TAG: cycle, SOURCE_TAG: source.name, CYCLE_TIME_TAG: stamp}
+    tags = {CYCLE_TAG: cycle, SOURCE_TAG: source.name, CYCLE_TIME_TAG: stamp, **({PLANT_TAG: plant} if plant else {})}
     anchor = {**tags, ANCHOR_TAG: "true"}
+    run_key = f"{plant}-{cycle}" if plant else cycle
     if not partitioned_keys:
-        yield RunRequest(run_key=f"{cycle}@{stamp}", tags=anchor)
+        yield RunRequest(run_key=f"{run_key}@{stamp}", tags=anchor)
         return
     assert partitions is not None, f"{source.name}: a source with partitioned streams has a partitioned job"
-    existing = set(partitions.get_partition_keys(current_time=now))
+    existing = partitions.days(now)
     lookback = config.lookback_days(cycle)
     for days_back in range(lookback + 1):
-        key = (today - timedelta(days=days_back)).isoformat()
-        if key not in existing:
+        day = (today - timedelta(days=days_back)).isoformat()
+        if day not in existing:
             continue
+        key = partitions.key(plant, day) if plant else day
         if days_back == 0:
-            yield RunRequest(run_key=f"{cycle}@{stamp}", partition_key=key, tags=anchor)
+            yield RunRequest(run_key=f"{run_key}@{stamp}", partition_key=key, tags=anchor)
         else:
             yield RunRequest(
-                run_key=f"{cycle}-{key}@{stamp}", partition_key=key, asset_selection=list(partitioned_keys), tags=tags
+                run_key=f"{run_key}-{day}@{stamp}",
+                partition_key=key,
+                asset_selection=list(partitioned_keys),
+                tags=tags,
             )
 
 

@@ -22,6 +22,7 @@ from mfg_pipeline import config
 from mfg_pipeline.orchestration.factory import CYCLE_TAG, SOURCE_TAG
 from mfg_pipeline.orchestration.failures import explained_failures
 from mfg_pipeline.orchestration.resources import WarehouseResource
+from mfg_pipeline.plants import for_plant, plant_names
 from mfg_pipeline.warehouse.journal import FeedJournal
 from mfg_pipeline.warehouse.maintenance import RETENTION_VARIABLE, maintain, retention_days
 from mfg_pipeline.warehouse.store import Warehouse
@@ -46,7 +47,10 @@ def maintenance_definitions(journals: Sequence[JournalFactory] = ()) -> Definiti
         store = warehouse.warehouse()
         with explained_failures(WAREHOUSE, "maintenance"):
             report = maintain(store)
-            pruned = sum(make(store).prune() for make in journals)
+            pruned = 0
+            for plant in plant_names():  # each plant's company has its own feed journal
+                with for_plant(plant):
+                    pruned += sum(make(store).prune() for make in journals)
         context.log.info(f"warehouse maintenance: {report.summary()}; {pruned} applied feed pages pruned")
         yield Output(
             None,

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dagster import DailyPartitionsDefinition, Definitions
+from dagster import Definitions
 
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.orchestration.changes_feed import changes_feed_definitions, feed_upstream
 from mfg_pipeline.orchestration.factory import source_definitions
 from mfg_pipeline.orchestration.maintenance import JournalFactory
+from mfg_pipeline.orchestration.plant_partitions import Partitioning
 
 
-def source_parts(source: SourceSystem, partitions: DailyPartitionsDefinition) -> list[Definitions]:
+def source_parts(source: SourceSystem, partitions: Partitioning) -> list[Definitions]:
     feed = source.changes_feed
     if feed is None:
         return [source_definitions(source, partitions)]

@@ -71,18 +71,20 @@ def tables_without_plant(cursor: duckdb.DuckDBPyConnection) -> list[tuple[str, s
 def upgrade_to_plants(
     lake: Lake,
     settings: WarehouseSettings,
-    plant: str,
+    plant_of_rows: Callable[[], str],
     writer: Callable[[str, str], AbstractContextManager[None]],
     publish: Callable[[str], object],
 ) -> None:
     """Give the lake's tables their plant column (once per process and lake; a lake that has it costs one catalog
-    query). `writer(group, what)` is a table group's lock; `publish(group)` publishes what it owes."""
+    query). `plant_of_rows()` names the plant the stored rows become; `writer(group, what)` is a table group's lock;
+    `publish(group)` publishes what it owes."""
     with _upgraded_lock:
         if settings in _upgraded:
             return
     with lake.cursor() as cursor:
         lacking = tables_without_plant(cursor)
     if lacking:
+        plant = plant_of_rows()
         groups = sorted({schema for schema, _, loaded in lacking if loaded})
         with _locks(writer, groups, f"giving the tables their {PLANT_COLUMN} column"):
             lake.write(f"giving the tables their {PLANT_COLUMN} column ({plant})", lambda c: _add_column(c, plant))

@@ -106,7 +106,7 @@ class Warehouse:
         gives a lake from before plants its plant column."""
         if self._lake is None:
             lake = Lake.of(self.settings)
-            upgrade_to_plants(lake, self.settings, self.plant, self.writer, self._publish)
+            upgrade_to_plants(lake, self.settings, lambda: self.plant, self.writer, self._publish)
             access.write_attach_file(self.settings)
             self._lake = lake
         return self._lake

@@ -12,7 +12,14 @@ from click.testing import CliRunner
 from mfg_pipeline import config
 from mfg_pipeline.cli import main as cli
 from mfg_pipeline.http.errors import MissingCredentialError, SettingError
-from mfg_pipeline.plants import PlantsFileError, active_plant, load_plants
+from mfg_pipeline.plants import (
+    PlantsFileError,
+    active_plant,
+    current_plant_name,
+    for_plant,
+    load_plants,
+    plants_side_by_side,
+)
 from mfg_pipeline.sources.registry import all_sources
 from mfg_pipeline_tests import readme
 
@@ -87,11 +94,19 @@ def test_a_zone_set_twice_for_one_plant_is_refused_naming_both(plants_file, monk
         config.partition_timezone()
 
 
-def test_a_group_file_without_a_chosen_plant_names_the_variable_and_the_plants(plants_file, monkeypatch):
+def test_a_group_file_without_a_chosen_plant_loads_them_side_by_side_and_code_outside_a_plant_is_named(
+    plants_file, monkeypatch
+):
     plants_file(GROUP)
-    with pytest.raises(SettingError, match=r"lists 2 plants \(berlin, chicago\): set MFG_PLANT") as raised:
-        active_plant()
+    assert active_plant() is None  # the deployment's own settings: the environment's
+    assert [plant.name for plant in plants_side_by_side()] == ["berlin", "chicago"]
+    with for_plant("chicago"):
+        assert active_plant().name == "chicago" and current_plant_name() == "chicago"
+    with pytest.raises(SettingError, match=r"lists 2 plants \(berlin, chicago\) and this runs for none") as raised:
+        current_plant_name()
     assert raised.value.variable == "MFG_PLANT"
+    monkeypatch.setenv("MFG_PLANT", "berlin")
+    assert plants_side_by_side() == () and current_plant_name() == "berlin"
     monkeypatch.setenv("MFG_PLANT", "munich")
     with pytest.raises(SettingError, match="MFG_PLANT='munich' is not a plant of .*; its plants: berlin, chicago"):
         active_plant()

@@ -27,7 +27,7 @@ from mfg_pipeline.orchestration.factory import (
     SOURCE_TAG,
     SWEEP_TAG,
     cycle_run_requests,
-    daily_partitions,
+    partitioning,
     table_key,
 )
 from mfg_pipeline.orchestration.pools import pool_name
@@ -80,12 +80,12 @@ def test_the_cycles_runs_carry_tags_to_find_them_and_say_which_run_anchors_the_c
     source = source_by_name("fulcrum")
     partitioned = [table_key(source, t) for s in source.streams if s.partitioned for t in s.tables]
     now = datetime(2026, 11, 12, 10, 15, tzinfo=timezone.utc)
-    hourly = list(cycle_run_requests(source, daily_partitions(), HOURLY, now, partitioned))
+    hourly = list(cycle_run_requests(source, partitioning(), HOURLY, now, partitioned))
     assert [r.partition_key for r in hourly] == ["2026-11-12", "2026-11-11", "2026-11-10"]
     assert all(r.tags[CYCLE_TAG] == HOURLY and r.tags[SOURCE_TAG] == "fulcrum" for r in hourly)
     assert [r.tags.get(ANCHOR_TAG) for r in hourly] == ["true", None, None]
     assert hourly[0].asset_selection is None and hourly[1].asset_selection == partitioned
-    daily = list(cycle_run_requests(source, daily_partitions(), DAILY, now, partitioned))
+    daily = list(cycle_run_requests(source, partitioning(), DAILY, now, partitioned))
     # The child sweep's cadence is state in the warehouse, not a tag: only a forced sweep carries one.
     assert len(daily) == 8 and all(SWEEP_TAG not in r.tags for r in daily)
 

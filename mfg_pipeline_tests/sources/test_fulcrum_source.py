@@ -19,7 +19,7 @@ from mfg_pipeline.engine.load import LoadReport
 from mfg_pipeline.engine.refresh import load_stream
 from mfg_pipeline.http.errors import MissingCredentialError, SourceHttpError, SourcePayloadError
 from mfg_pipeline.http.pagination import OffsetPaginator
-from mfg_pipeline.orchestration.factory import daily_partitions, source_definitions, table_key
+from mfg_pipeline.orchestration.factory import partitioning, source_definitions, table_key
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.simulators.base import Fault, SimulatorServer
 from mfg_pipeline.simulators.fulcrum.app import FulcrumSimulator
@@ -360,7 +360,7 @@ def test_a_429_on_a_child_list_is_retried_after_retry_after(fulcrum, data_dir, f
 def test_dagster_materializes_a_jobs_partition_and_the_snapshots_with_every_check_passing(
     fulcrum, data_dir, fulcrum_dataset
 ):
-    assets = source_definitions(SOURCE, daily_partitions()).assets
+    assets = source_definitions(SOURCE, partitioning()).assets
     resources = {"sources": SourcesResource(), "warehouse": WarehouseResource(data_dir=str(data_dir))}
     partitioned = [table_key(SOURCE, t) for s in SOURCE.streams if s.partitioned for t in s.tables]
     snapshots = [table_key(SOURCE, t) for s in SOURCE.streams if not s.partitioned for t in s.tables]

@@ -24,7 +24,7 @@ from mfg_pipeline.engine.load import LoadReport
 from mfg_pipeline.engine.refresh import load_stream
 from mfg_pipeline.http.errors import MissingCredentialError, SourceHttpError, SourcePayloadError
 from mfg_pipeline.http.pagination import PageMetaPaginator
-from mfg_pipeline.orchestration.factory import daily_partitions, source_definitions
+from mfg_pipeline.orchestration.factory import partitioning, source_definitions
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.records.schema import TIMESTAMP, Table
 from mfg_pipeline.simulators.base import Fault, SimulatorServer
@@ -203,7 +203,7 @@ def test_dagster_materializes_every_isolocity_asset_and_every_check_passes(serve
     assert source_by_name("isolocity") is SOURCE  # found by module name, no registry entry needed
 
     result = dagster.materialize(
-        source_definitions(SOURCE, daily_partitions()).assets,
+        source_definitions(SOURCE, partitioning()).assets,
         resources={"sources": SourcesResource(), "warehouse": WarehouseResource(data_dir=str(data_dir))},
     )
 

@@ -18,7 +18,7 @@ import pytest
 from mfg_pipeline.engine.load import LoadReport
 from mfg_pipeline.engine.refresh import load_stream
 from mfg_pipeline.http.errors import MissingCredentialError, SourceHttpError, SourcePayloadError
-from mfg_pipeline.orchestration.factory import daily_partitions, source_definitions
+from mfg_pipeline.orchestration.factory import partitioning, source_definitions
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.simulators.base import Fault, SimulatorServer
 from mfg_pipeline.simulators.lagerkoll.app import LagerkollSimulator
@@ -233,7 +233,7 @@ def test_doc_example_scalars_land_the_same_typed_values(serve, data_dir, tmp_pat
 def test_dagster_materializes_every_table_and_all_asset_checks_pass(serve, data_dir, full_dataset):
     serve(full_dataset)
     result = dagster.materialize(
-        source_definitions(SOURCE, daily_partitions()).assets,
+        source_definitions(SOURCE, partitioning()).assets,
         resources={"sources": SourcesResource(), "warehouse": WarehouseResource(data_dir=str(data_dir))},
     )
     assert result.success

@@ -25,7 +25,7 @@ import pytest
 from mfg_pipeline.engine.load import LoadReport
 from mfg_pipeline.engine.refresh import RefreshPlan
 from mfg_pipeline.http.errors import MissingCredentialError, PaginationLoopError, SourceHttpError, SourcePayloadError
-from mfg_pipeline.orchestration.factory import daily_partitions, source_definitions
+from mfg_pipeline.orchestration.factory import partitioning, source_definitions
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.simulators.base import Fault, SimulatorServer
 from mfg_pipeline.simulators.traede.app import TraedeSimulator
@@ -283,7 +283,7 @@ def test_dagster_materializes_the_export_with_passing_checks_and_finds_the_sourc
     app = serve_traede()
     due = due_now(app)
     assert source_by_name("traede") is SOURCE
-    assets = source_definitions(SOURCE, daily_partitions()).assets
+    assets = source_definitions(SOURCE, partitioning()).assets
     resources = {"sources": SourcesResource(), "warehouse": WarehouseResource(data_dir=str(data_dir))}
 
     for _ in range(2):  # the second run finds nothing due: its checks must pass too
