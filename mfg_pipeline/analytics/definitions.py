@@ -86,6 +86,8 @@ def test_description(test: Mapping[str, Any]) -> str:
         "unique": f"No two rows of {model} share a {column} (a repeat would count twice in every sum).",
         "unique_combination": f"{' + '.join(kwargs.get('columns', []))} identify one row of {model} (its grain).",
         "relationships": f"Every {column} of {model} is a {kwargs.get('field')} of {target} (no orphan keys).",
+        "relationships_in_plant": f"Every {column} of {model} is a {kwargs.get('field')} of {target} in the same "
+        "plant (no orphan keys).",
         "accepted_values": f"{column} of {model} is one of {', '.join(map(str, kwargs.get('values', [])))}.",
     }
     return sentences.get(metadata.get("name", ""), test.get("description") or f"dbt test {test.get('name')}.")

@@ -50,7 +50,27 @@ def switched_off_tables() -> dict[str, dict[str, str]]:
     return off
 
 
+def plant_zones() -> dict[str, str]:
+    """Plant -> time zone, for the dbt var `plants`, when a plants file describes them (without one, the models
+    read the one plant's name and zone from MFG_PLANT and MFG_PARTITION_TIMEZONE themselves)."""
+    from mfg_pipeline import config
+    from mfg_pipeline.plants import for_plant, plant_names, plants
+
+    if not plants():
+        return {}
+    zones = {}
+    for name in plant_names():
+        with for_plant(name):
+            zones[name] = config.partition_timezone().key
+    return zones
+
+
 def dbt_vars() -> list[str]:
-    """The `--vars` every dbt invocation passes (none while every stream is loaded)."""
-    off = switched_off_tables()
-    return ["--vars", json.dumps({"switched_off": off}, sort_keys=True)] if off else []
+    """The `--vars` every dbt invocation passes: the streams switched off and the plants' zones (none while every
+    stream is loaded and the environment describes the one plant)."""
+    values: dict[str, object] = {}
+    if off := switched_off_tables():
+        values["switched_off"] = off
+    if zones := plant_zones():
+        values["plants"] = zones
+    return ["--vars", json.dumps(values, sort_keys=True)] if values else []

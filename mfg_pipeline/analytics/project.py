@@ -27,16 +27,14 @@ def dbt_executable() -> str:
 
 
 def dbt_project() -> DbtProject:
-    """The project, its manifest parsed with the plant's stream selection: `target/` while every stream is
-    loaded, `target/switched-off-<hash>/` for a selection that leaves some out (processes with different settings
-    never share a manifest)."""
+    """The project, its manifest parsed with the dbt vars in force: `target/` without any (every stream loaded,
+    the environment's one plant), `target/vars-<hash>/` otherwise (processes with different settings never share
+    a manifest)."""
     selection = dbt_vars()
     if not selection:
         return DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR)
     digest = hashlib.sha256(selection[1].encode()).hexdigest()[:12]
-    return DbtProject(
-        project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR, target_path=Path("target") / f"switched-off-{digest}"
-    )
+    return DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR, target_path=Path("target") / f"vars-{digest}")
 
 
 def dbt_resource() -> DbtCliResource:

@@ -140,10 +140,16 @@ def test_every_check_of_the_analytics_layer_says_what_it_guards(plant):
     assert len(specs) >= 50
     assert [spec.name for spec in specs if not spec.description] == []
     by_name = {spec.name: spec.description for spec in specs}
-    assert by_name["unique_stg_fulcrum__items_item_id"].startswith("No two rows of stg_fulcrum__items share a item_id")
+    assert by_name["unique_combination_stg_fulcrum__items_plant__item_id"].startswith(
+        "plant + item_id identify one row of stg_fulcrum__items"
+    )
     assert (
         "identify one row of mart_scrap_daily"
-        in by_name["unique_combination_mart_scrap_daily_product_code__production_date"]
+        in by_name["unique_combination_mart_scrap_daily_plant__product_code__production_date"]
+    )
+    assert (
+        "in the same plant"
+        in by_name["relationships_in_plant_fct_production_product_code__product_code__ref_dim_product_"]
     )
 
 

@@ -14,7 +14,7 @@ def test_only_the_newest_invocation_folders_and_young_ones_are_kept(tmp_path):
     now = time.time()
     old = [tmp_path / f"analytics_models-run{n:02d}-abc" for n in range(14)]
     young = [tmp_path / "analytics_models-young01-abc", tmp_path / "analytics_models-young02-abc"]
-    manifest = tmp_path / "switched-off-1234abcd"
+    manifest = tmp_path / "vars-1234abcd"
     for age, folder in enumerate(old):
         folder.mkdir()
         os.utime(folder, (now - 7200 - age * 60, now - 7200 - age * 60))  # run00 the newest of the old ones

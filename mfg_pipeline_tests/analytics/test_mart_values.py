@@ -205,3 +205,28 @@ def test_a_switched_off_stream_is_read_as_empty_its_marts_build_with_nulls_and_w
     assert plant.rows("SELECT count(product_code) > 0 FROM marts.mart_order_board WHERE source_system = 'fulcrum'") == [
         (True,)
     ]
+
+
+def test_the_plant_comparison_per_week_holds_the_weeks_sums_and_their_ratios(plant):
+    expected = truth.plant_weeks(plant.apps)
+    rows = plant.rows(
+        "SELECT plant, week_start, good_quantity, waste_quantity, planned_seconds, run_seconds, downtime_hours, ncrs, "
+        "availability, performance, quality, oee, scrap_rate, ncrs_per_1000_units FROM marts.mart_plant_weekly"
+    )
+    assert {row[0] for row in rows} == {"default"}
+    landed = {row[1]: row[2:] for row in rows}
+    assert set(landed) == set(expected)
+    for week, values in landed.items():
+        good, waste, planned, run, downtime, ncrs, availability, performance, quality, oee, scrap, rate = values
+        want = expected[week]
+        assert (good, waste, ncrs) == (pytest.approx(want.good), pytest.approx(want.waste), want.ncrs), week
+        assert (planned, run, downtime) == pytest.approx((want.planned, want.run, want.downtime_hours)), week
+        assert availability == (pytest.approx(want.run / want.planned) if want.planned else None), week
+        assert performance == (pytest.approx(want.ideal / want.timed_run) if want.timed_run else None), week
+        total = want.good + want.waste
+        assert quality == (pytest.approx(want.good / total) if total else None), week
+        assert scrap == (pytest.approx(want.waste / total) if total else None), week
+        assert rate == (pytest.approx(want.ncrs * 1000 / total) if total else None), week
+        if None not in (availability, performance, quality):
+            assert oee == pytest.approx(availability * performance * quality)
+    assert sum(w.ncrs for w in expected.values()) > 0 and sum(w.downtime_hours for w in expected.values()) > 0

@@ -315,3 +315,42 @@ def order_board(apps: dict[str, Any]) -> dict[str, tuple[str, float, float]]:
                 float(received),
             )
     return board
+
+
+# --- plant against plant -------------------------------------------------------------------------------------
+def week_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+@dataclass
+class PlantWeek:
+    good: float = 0.0
+    waste: float = 0.0
+    planned: float = 0.0
+    run: float = 0.0
+    ideal: float = 0.0
+    timed_run: float = 0.0
+    downtime_hours: float = 0.0
+    ncrs: int = 0
+
+
+def plant_weeks(apps: dict[str, Any]) -> dict[date, PlantWeek]:
+    """The one simulated plant's weeks: units from its productions, machine time from its OEE machine-days,
+    downtime hours from its downtimes (per machine stopped), NCRs by the week they were created."""
+    weeks: dict[date, PlantWeek] = defaultdict(PlantWeek)
+    for p in productions(apps["fusion_ops"]):
+        week = weeks[week_of(plant_date(p.start))]
+        week.good += p.good
+        week.waste += p.waste
+    for (_, day), entry in oee_by_machine_day(apps["fusion_ops"]).items():
+        week = weeks[week_of(day)]
+        week.planned += entry.planned
+        week.run += entry.run
+        if not entry.without_cycle:
+            week.ideal += entry.ideal
+            week.timed_run += entry.run
+    for (_, day), minutes in downtime_minutes_by_machine_day(apps["fusion_ops"]).items():
+        weeks[week_of(day)].downtime_hours += minutes / 60
+    for ncr in apps["isolocity"].data.ncrs:
+        weeks[week_of(plant_date(parse_instant(ncr["created_at"], UTC)))].ncrs += 1
+    return dict(weeks)

@@ -1,5 +1,6 @@
 -- Customers, from Fulcrum (the system that invoices them).
 select
+    plant,
     customer_id,
     customer_code,
     customer_name,

@@ -6,28 +6,29 @@ with data_days as (
     union all select min(punch_date) from {{ ref('stg_fusion_ops__punch_clocks') }}
     union all select min(issue_date) from {{ ref('stg_fulcrum__invoices') }}
     union all select min(created_date) from {{ ref('stg_isolocity__ncrs') }}
-    union all select {{ plant_date('now()') }}
+    union all select {{ plant_date('now()', 'plant') }} from {{ ref('dim_plant') }}
 ),
 
 bounds as (
     select
         cast(date_trunc('year', min(day)) as date) as first_day,
-        cast(date_trunc('year', {{ plant_date('now()') }}) + interval 2 year - interval 1 day as date) as last_day
-    from data_days
+        cast(date_trunc('year', max({{ plant_date('now()', 'plant') }})) + interval 2 year - interval 1 day as date) as last_day
+    from data_days, {{ ref('dim_plant') }}
 ),
 
 days as (
-    select cast(unnest(generate_series(first_day, last_day, interval 1 day)) as date) as date_day
-    from bounds
+    select p.plant, cast(unnest(generate_series(first_day, last_day, interval 1 day)) as date) as date_day
+    from bounds, {{ ref('dim_plant') }} as p
 ),
 
 planned as (
-    select iso_weekday, sum(hours) as planned_hours
-    from {{ ref('shift_calendar') }}
-    group by iso_weekday
+    select plant, iso_weekday, sum(hours) as planned_hours
+    from {{ plant_shift_calendar() }}
+    group by plant, iso_weekday
 )
 
 select
+    d.plant,
     d.date_day,
     year(d.date_day) as year,
     quarter(d.date_day) as quarter,
@@ -41,4 +42,4 @@ select
     isodow(d.date_day) >= 6 as is_weekend,
     coalesce(p.planned_hours, 0) as planned_shift_hours
 from days as d
-left join planned as p on p.iso_weekday = isodow(d.date_day)
+left join planned as p on p.plant = d.plant and p.iso_weekday = isodow(d.date_day)

@@ -3,6 +3,7 @@
 -- Traede; unit and prices from Fusion Operations.
 with ranked as (
     select
+        plant,
         product_code,
         source_system,
         source_name,
@@ -15,15 +16,17 @@ with ranked as (
 
 products as (
     select
+        plant,
         product_code,
         arg_min(source_name, preference) filter (where source_name is not null) as product_name,
         string_agg(distinct source_system, ', ' order by source_system) as source_systems,
         count(distinct source_system) as source_system_count
     from ranked
-    group by product_code
+    group by plant, product_code
 )
 
 select
+    p.plant,
     p.product_code,
     p.product_name,
     f.unit_of_measure,
@@ -33,4 +36,4 @@ select
     p.source_system_count,
     f.product_code is not null as in_fusion_ops_catalog
 from products as p
-left join {{ ref('stg_fusion_ops__products') }} as f using (product_code)
+left join {{ ref('stg_fusion_ops__products') }} as f using (plant, product_code)

@@ -2,6 +2,7 @@
 -- one that names no machine is one row without a machine). The duration is the vendor's time-spent, else end
 -- minus start; an open downtime has no duration yet.
 select
+    d.plant,
     d.downtime_id,
     m.machine_code,
     d.downtime_type,
@@ -14,4 +15,4 @@ select
     d.ended_at_utc is null and d.time_spent_seconds is null as is_open,
     d.product_code
 from {{ ref('stg_fusion_ops__downtimes') }} as d
-left join {{ ref('stg_fusion_ops__downtime_machines') }} as m using (downtime_id)
+left join {{ ref('stg_fusion_ops__downtime_machines') }} as m using (plant, downtime_id)

@@ -1,6 +1,7 @@
 -- Grain: one Fulcrum invoice (invoices Fulcrum flags deleted are already left out). Fulcrum invoices carry no
 -- currency: it is the customer's. is_revenue: the status is one of var('revenue_invoice_statuses') (issued, paid).
 select
+    i.plant,
     i.invoice_id,
     i.invoice_number,
     i.customer_id,
@@ -17,4 +18,4 @@ select
     i.total,
     cast(i.total - i.subtotal as decimal(18, 2)) as tax
 from {{ ref('stg_fulcrum__invoices') }} as i
-left join {{ ref('stg_fulcrum__customers') }} as c using (customer_id)
+left join {{ ref('stg_fulcrum__customers') }} as c using (plant, customer_id)

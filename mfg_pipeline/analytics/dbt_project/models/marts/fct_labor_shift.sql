@@ -5,6 +5,7 @@
 -- hours. A shift counts for the plant-local date it started on (shift_date).
 with punches as (
     select
+        plant,
         punch_id,
         worker_number,
         punched_at_utc,
@@ -15,11 +16,12 @@ with punches as (
         lag(direction) over worker_punches as previous_direction
     from {{ ref('stg_fusion_ops__punch_clocks') }}
     where worker_number is not null and direction in ('in', 'out')
-    window worker_punches as (partition by worker_number order by punched_at_utc, punch_id)
+    window worker_punches as (partition by plant, worker_number order by punched_at_utc, punch_id)
 ),
 
 shifts as (
     select
+        plant,
         punch_id as shift_id,
         worker_number,
         punched_at_utc as clock_in_at_utc,
@@ -35,7 +37,7 @@ shifts as (
 
     union all
 
-    select punch_id, worker_number, null, punched_at_utc, punch_id, 'missing_in'
+    select plant, punch_id, worker_number, null, punched_at_utc, punch_id, 'missing_in'
     from punches
     where direction = 'out' and coalesce(previous_direction, 'out') = 'out'
 ),
@@ -46,6 +48,7 @@ dated as (
 )
 
 select
+    s.plant,
     s.shift_id,
     s.worker_number,
     w.worker_name,
@@ -57,4 +60,4 @@ select
     s.shift_status,
     case when s.shift_status = 'closed' then epoch(s.clock_out_at_utc - s.clock_in_at_utc) / 3600.0 end as hours
 from dated as s
-left join {{ ref('dim_worker') }} as w using (worker_number)
+left join {{ ref('dim_worker') }} as w using (plant, worker_number)

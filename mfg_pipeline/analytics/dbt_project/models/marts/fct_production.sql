@@ -2,29 +2,30 @@
 -- fan out. A production belongs to the planned shift it started in (shift_date); one started outside every
 -- planned shift belongs to its calendar date.
 with waste as (
-    select production_id, sum(waste_quantity) as waste_quantity
+    select plant, production_id, sum(waste_quantity) as waste_quantity
     from {{ ref('stg_fusion_ops__production_waste') }}
-    group by production_id
+    group by plant, production_id
 ),
 
 cycle as (
     -- An operation listed twice in a routing counts at its shorter planned time.
-    select product_code, operation_code, min(ideal_seconds_per_unit) as ideal_seconds_per_unit
+    select plant, product_code, operation_code, min(ideal_seconds_per_unit) as ideal_seconds_per_unit
     from {{ ref('stg_fusion_ops__product_operations') }}
     where not is_disabled and ideal_seconds_per_unit is not null
-    group by product_code, operation_code
+    group by plant, product_code, operation_code
 ),
 
 shift as (
-    select p.production_id, arg_min(w.shift_date, w.window_start_utc) as shift_date,
+    select p.plant, p.production_id, arg_min(w.shift_date, w.window_start_utc) as shift_date,
         arg_min(w.shift_name, w.window_start_utc) as shift_name
     from {{ ref('stg_fusion_ops__productions') }} as p
     join {{ ref('int_shift_windows') }} as w
-        on p.started_at_utc >= w.window_start_utc and p.started_at_utc < w.window_end_utc
-    group by p.production_id
+        on p.plant = w.plant and p.started_at_utc >= w.window_start_utc and p.started_at_utc < w.window_end_utc
+    group by p.plant, p.production_id
 )
 
 select
+    p.plant,
     p.production_id,
     p.started_at_utc,
     p.ended_at_utc,
@@ -46,6 +47,6 @@ select
     c.ideal_seconds_per_unit,
     c.ideal_seconds_per_unit * (p.good_quantity + coalesce(w.waste_quantity, 0)) as ideal_seconds
 from {{ ref('stg_fusion_ops__productions') }} as p
-left join waste as w using (production_id)
-left join cycle as c using (product_code, operation_code)
-left join shift as s using (production_id)
+left join waste as w using (plant, production_id)
+left join cycle as c using (plant, product_code, operation_code)
+left join shift as s using (plant, production_id)

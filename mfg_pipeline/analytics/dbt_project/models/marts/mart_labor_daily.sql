@@ -1,6 +1,7 @@
 -- Grain: one worker on one plant-local date (the date each shift started). Hours are closed shifts only; open and
 -- broken shifts are counted beside them so they are never silently lost.
 select
+    plant,
     shift_date,
     any_value(month_start) as month_start,
     worker_number,
@@ -10,4 +11,4 @@ select
     count(*) filter (where shift_status = 'open') as open_shifts,
     count(*) filter (where shift_status in ('missing_in', 'missing_out')) as broken_shifts
 from {{ ref('fct_labor_shift') }}
-group by shift_date, worker_number
+group by plant, shift_date, worker_number

@@ -3,17 +3,19 @@
 -- month (good + waste, by production date). NCRs whose part has no part number are one row without a product.
 with ncrs as (
     select
+        n.plant,
         p.identification as product_code,
         cast(date_trunc('month', n.created_date) as date) as month_start,
         count(*) as ncrs,
         cast(coalesce(sum(n.nonconforming_quantity), 0) as bigint) as nonconforming_quantity
     from {{ ref('stg_isolocity__ncrs') }} as n
-    left join {{ ref('stg_isolocity__parts') }} as p using (part_id)
+    left join {{ ref('stg_isolocity__parts') }} as p using (plant, part_id)
     group by all
 ),
 
 produced as (
     select
+        plant,
         product_code,
         cast(date_trunc('month', production_date) as date) as month_start,
         sum(total_quantity) as units_produced
@@ -23,6 +25,7 @@ produced as (
 )
 
 select
+    coalesce(n.plant, p.plant) as plant,
     coalesce(n.product_code, p.product_code) as product_code,
     coalesce(n.month_start, p.month_start) as month_start,
     coalesce(n.ncrs, 0) as ncrs,
@@ -31,4 +34,4 @@ select
     case when p.units_produced > 0 then coalesce(n.ncrs, 0) * 1000.0 / p.units_produced end as ncrs_per_1000_units
 from ncrs as n
 full outer join produced as p
-    on n.product_code = p.product_code and n.month_start = p.month_start
+    on n.plant = p.plant and n.product_code = p.product_code and n.month_start = p.month_start

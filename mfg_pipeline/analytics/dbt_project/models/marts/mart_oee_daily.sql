@@ -10,18 +10,20 @@
 -- Output counts for the shift it started in (fct_production.shift_date).
 with downtime as (
     select
+        i.plant,
         i.machine_code,
         w.shift_date,
         sum(epoch(least(i.interval_end_utc, w.window_end_utc) - greatest(i.interval_start_utc, w.window_start_utc)))
             as downtime_seconds
     from {{ ref('int_machine_downtime_intervals') }} as i
     join {{ ref('int_shift_windows') }} as w
-        on i.interval_start_utc < w.window_end_utc and i.interval_end_utc > w.window_start_utc
-    group by i.machine_code, w.shift_date
+        on i.plant = w.plant and i.interval_start_utc < w.window_end_utc and i.interval_end_utc > w.window_start_utc
+    group by i.plant, i.machine_code, w.shift_date
 ),
 
 output as (
     select
+        plant,
         machine_code,
         shift_date,
         count(*) as productions,
@@ -32,23 +34,24 @@ output as (
         count(*) filter (where ideal_seconds_per_unit is null) as productions_without_cycle_time
     from {{ ref('fct_production') }}
     where machine_code is not null
-    group by machine_code, shift_date
+    group by plant, machine_code, shift_date
 ),
 
 planned as (
-    select shift_date, sum(planned_seconds) as planned_seconds
+    select plant, shift_date, sum(planned_seconds) as planned_seconds
     from {{ ref('int_shift_windows') }}
-    group by shift_date
+    group by plant, shift_date
 ),
 
 machine_days as (
-    select machine_code, shift_date from output
+    select plant, machine_code, shift_date from output
     union
-    select machine_code, shift_date from downtime
+    select plant, machine_code, shift_date from downtime
 ),
 
 measured as (
     select
+        md.plant,
         md.machine_code,
         md.shift_date,
         coalesce(p.planned_seconds, 0) as planned_seconds,
@@ -61,9 +64,9 @@ measured as (
         coalesce(o.ideal_seconds, 0) as ideal_seconds,
         coalesce(o.productions_without_cycle_time, 0) as productions_without_cycle_time
     from machine_days as md
-    left join planned as p using (shift_date)
-    left join downtime as d using (machine_code, shift_date)
-    left join output as o using (machine_code, shift_date)
+    left join planned as p using (plant, shift_date)
+    left join downtime as d using (plant, machine_code, shift_date)
+    left join output as o using (plant, machine_code, shift_date)
 )
 
 select

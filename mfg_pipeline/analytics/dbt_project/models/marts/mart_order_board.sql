@@ -5,37 +5,40 @@
 -- The product is set when the order is for exactly one.
 with fusion_quantities as (
     select
+        plant,
         production_order_id,
         sum(quantity_ordered) as quantity_ordered,
         sum(quantity_produced) as quantity_done,
         case when count(distinct product_code) = 1 then any_value(product_code) end as product_code
     from {{ ref('stg_fusion_ops__production_order_products') }}
-    group by production_order_id
+    group by plant, production_order_id
 ),
 
 lagerkoll_products as (
-    select order_id, case when count(distinct article_id) = 1 then any_value(article_id) end as product_code
+    select plant, order_id, case when count(distinct article_id) = 1 then any_value(article_id) end as product_code
     from {{ ref('stg_lagerkoll__production_order_articles') }}
-    group by order_id
+    group by plant, order_id
 ),
 
 fulcrum_made as (
-    select job_id, sum(quantity_made) as quantity_made
+    select plant, job_id, sum(quantity_made) as quantity_made
     from {{ ref('stg_fulcrum__job_items_to_make') }}
-    group by job_id
+    group by plant, job_id
 ),
 
 traede_lines as (
     select
+        plant,
         production_order_id,
         sum(received_quantity) as quantity_received,
         case when count(distinct product_item_number) = 1 then any_value(product_item_number) end as product_code
     from {{ ref('stg_traede__production_order_lines') }}
-    group by production_order_id
+    group by plant, production_order_id
 ),
 
 orders as (
     select
+        o.plant,
         'fusion_ops' as source_system,
         cast(o.production_order_id as varchar) as order_id,
         o.production_order_code as order_number,
@@ -47,10 +50,11 @@ orders as (
         q.quantity_ordered,
         q.quantity_done
     from {{ ref('stg_fusion_ops__production_orders') }} as o
-    left join fusion_quantities as q using (production_order_id)
+    left join fusion_quantities as q using (plant, production_order_id)
 
     union all
     select
+        o.plant,
         'lagerkoll',
         cast(o.order_id as varchar),
         o.pr_reference,
@@ -62,10 +66,11 @@ orders as (
         o.total_amount,
         o.finished_amount
     from {{ ref('stg_lagerkoll__production_orders') }} as o
-    left join lagerkoll_products as a using (order_id)
+    left join lagerkoll_products as a using (plant, order_id)
 
     union all
     select
+        j.plant,
         'fulcrum',
         j.job_id,
         cast(j.job_number as varchar),
@@ -77,11 +82,12 @@ orders as (
         j.quantity_to_make,
         m.quantity_made
     from {{ ref('stg_fulcrum__jobs') }} as j
-    left join fulcrum_made as m using (job_id)
-    left join {{ ref('stg_fulcrum__items') }} as i on i.item_id = j.parent_item_id
+    left join fulcrum_made as m using (plant, job_id)
+    left join {{ ref('stg_fulcrum__items') }} as i on i.plant = j.plant and i.item_id = j.parent_item_id
 
     union all
     select
+        o.plant,
         'traede',
         cast(o.production_order_id as varchar),
         o.production_order_number,
@@ -93,7 +99,7 @@ orders as (
         o.total_quantity,
         l.quantity_received
     from {{ ref('stg_traede__production_orders') }} as o
-    left join traede_lines as l using (production_order_id)
+    left join traede_lines as l using (plant, production_order_id)
 ),
 
 mapped as (
@@ -106,6 +112,7 @@ mapped as (
 )
 
 select
+    plant,
     source_system || ':' || order_id as order_key,
     source_system,
     order_id,
@@ -118,5 +125,5 @@ select
     quantity_ordered,
     quantity_done,
     least(quantity_done / nullif(quantity_ordered, 0), 1.0) as progress,
-    due_date < {{ plant_date('now()') }} and state not in ('completed', 'cancelled') as is_overdue
+    due_date < {{ plant_date('now()', 'plant') }} and state not in ('completed', 'cancelled') as is_overdue
 from mapped

@@ -1,4 +1,5 @@
 select
+    plant,
     id as customer_id,
     customer_code,
     name as customer_name,

@@ -1,4 +1,5 @@
 select
+    plant,
     id as invoice_id,
     number as invoice_number,
     {{ to_utc('issue_date') }} as issued_at_utc,

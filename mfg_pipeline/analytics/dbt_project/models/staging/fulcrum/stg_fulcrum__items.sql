@@ -1,4 +1,5 @@
 select
+    plant,
     id as item_id,
     number as item_number,
     description as item_description,

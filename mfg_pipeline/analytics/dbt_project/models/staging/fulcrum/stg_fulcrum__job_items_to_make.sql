@@ -1,4 +1,5 @@
 select
+    plant,
     job_id,
     position,
     item_id,

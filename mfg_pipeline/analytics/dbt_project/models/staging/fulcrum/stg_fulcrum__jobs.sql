@@ -1,4 +1,5 @@
 select
+    plant,
     id as job_id,
     number as job_number,
     name as job_name,

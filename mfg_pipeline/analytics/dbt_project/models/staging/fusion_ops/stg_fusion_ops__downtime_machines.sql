@@ -1,4 +1,5 @@
 select
+    plant,
     downtime_id,
     position,
     nullif(trim(machine_code), '') as machine_code,

@@ -1,5 +1,6 @@
 -- The planned time of `task_ratio_quantity` units, run `times_per_product` times per unit (doc defaults: 1).
 select
+    plant,
     product_code,
     position,
     operation_code,

@@ -1,4 +1,5 @@
 select
+    plant,
     id as production_order_id,
     code as production_order_code,
     description,

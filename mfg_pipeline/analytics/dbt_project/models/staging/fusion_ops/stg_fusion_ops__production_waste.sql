@@ -1,4 +1,5 @@
 select
+    plant,
     production_id,
     position,
     waste_code,

@@ -1,4 +1,5 @@
 select
+    plant,
     id as production_id,
     {{ to_utc('start_time') }} as started_at_utc,
     {{ to_utc('end_time') }} as ended_at_utc,

@@ -1,4 +1,5 @@
 select
+    plant,
     code as product_code,
     name as product_name,
     standard_uom_code as unit_of_measure,

@@ -1,4 +1,5 @@
 select
+    plant,
     id as punch_id,
     {{ to_utc('punched_at') }} as punched_at_utc,
     {{ plant_date('punched_at') }} as punch_date,

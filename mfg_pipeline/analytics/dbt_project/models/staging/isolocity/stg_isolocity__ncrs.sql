@@ -1,4 +1,5 @@
 select
+    plant,
     id as ncr_id,
     ncr_number,
     status,

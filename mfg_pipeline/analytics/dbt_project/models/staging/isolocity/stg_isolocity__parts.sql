@@ -1,4 +1,5 @@
 select
+    plant,
     id as part_id,
     name as part_name,
     nullif(trim(identification), '') as identification,

@@ -1,4 +1,5 @@
 select
+    plant,
     order_id,
     position,
     article_id,

@@ -1,4 +1,5 @@
 select
+    plant,
     order_id,
     pr_reference,
     name as order_name,

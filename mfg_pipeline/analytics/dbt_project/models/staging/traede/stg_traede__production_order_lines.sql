@@ -1,4 +1,5 @@
 select
+    plant,
     production_order_id,
     position,
     product_id,

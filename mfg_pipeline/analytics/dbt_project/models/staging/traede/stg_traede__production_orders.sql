@@ -1,4 +1,5 @@
 select
+    plant,
     id as production_order_id,
     production_order_number,
     status,
