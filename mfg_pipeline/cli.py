@@ -82,6 +82,31 @@ def _start_simulators(
     return running
 
 
+def _start_plants(sources: Sequence[SourceSystem], count: int) -> list[Any]:
+    """Serve `count` simulated plants and load them side by side: the warehouse moves to <data dir>/plants-N/,
+    where a plants file naming them is written (their secrets in this process's environment, by reference)."""
+    from mfg_pipeline.plants import PLANT_VARIABLE, PLANTS_FILE_VARIABLE
+    from mfg_pipeline.simulators.serving import plants_file, start_plants
+
+    _simulated_plant_only()
+    for variable in (PLANT_VARIABLE, config.PARTITION_ZONE_VARIABLE):  # each plant's zone decides its days
+        os.environ.pop(variable, None)
+    data_dir = config.data_dir() / f"plants-{count}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["MFG_DATA_DIR"] = str(data_dir)
+    plants = start_plants(sources, count, now=datetime.now(timezone.utc))
+    text, secrets = plants_file(plants, sources)
+    path = data_dir / "plants.yaml"
+    path.write_text(text)
+    os.environ.update(secrets)
+    os.environ[PLANTS_FILE_VARIABLE] = str(path)
+    click.echo(f"{count} simulated plants on localhost, listed in {path}:")
+    for plant in plants:
+        servers = ", ".join(f"{n} {s.url}" for n, s in plant.running.servers.items())
+        click.echo(f"  {plant.name} ({plant.timezone}): {servers}")
+    return [plant.running for plant in plants]
+
+
 LIVE_OPTION = click.option(
     "--live-interval",
     default=5.0,
@@ -121,20 +146,40 @@ def main() -> None:
     is_flag=True,
     help="Use the vendor URLs and credentials in the environment instead of the local simulators.",
 )
-def demo(days: int, sources: str, against_env: bool) -> None:
-    """Start the simulators on localhost and load every source into data/ (DuckDB + Parquet)."""
+@click.option(
+    "--plants",
+    "plant_count",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Simulated plants, each its own company at every vendor, in its own zone (Europe/Berlin, America/Chicago, "
+    "Asia/Shanghai, ...) with its own records and overlapping ids. More than one load side by side into "
+    "<data dir>/plants-N/, from the plants file written there.",
+)
+def demo(days: int, sources: str, against_env: bool, plant_count: int) -> None:
+    """Start the simulators on localhost and load every source into data/ (DuckLake + Parquet), then build the
+    analytics layer."""
     from mfg_pipeline.demo import run_demo
+    from mfg_pipeline.plants import PLANTS_FILE_VARIABLE
 
     selected = _selected(sources)
+    if against_env and plant_count > 1:
+        raise click.BadParameter(
+            f"simulated plants only; with --against-env the plants are those of {PLANTS_FILE_VARIABLE}",
+            param_hint="--plants",
+        )
     started = time.monotonic()
-    running = None if against_env else _start_simulators(selected, first_port=0)
+    running: list[Any] = []
     try:
-        if running:
-            click.echo("Simulators on localhost: " + ", ".join(f"{n} {s.url}" for n, s in running.servers.items()))
+        if plant_count > 1:
+            running = _start_plants(selected, plant_count)
+        elif not against_env:
+            running = [_start_simulators(selected, first_port=0)]
+            click.echo("Simulators on localhost: " + ", ".join(f"{n} {s.url}" for n, s in running[0].servers.items()))
         home = _dagster_home()
         click.echo(f"Data: {config.data_dir()}  (Dagster runs recorded in {home})")
         failures = run_demo(selected, days, echo=click.echo)
-        served = [r for s in running.servers.values() for r in s.app.requests()] if running else []
+        served = [r for group in running for s in group.servers.values() for r in s.app.requests()]
         if running:
             click.echo(
                 f"Requests served by the simulators: {len(served)} "
@@ -142,8 +187,8 @@ def demo(days: int, sources: str, against_env: bool) -> None:
             )
         click.echo(f"Time taken: {time.monotonic() - started:.1f}s")
     finally:
-        if running:
-            running.stop()
+        for group in running:
+            group.stop()
     if failures:
         raise click.ClickException(f"{failures} run(s) failed; the first line of each failure is above")
 
@@ -242,7 +287,7 @@ def run_command(target: str, partition: str | None, against: str | None) -> None
     """Run one job: TARGET is a job name, a source (`fusion_ops`: its refresh job, or with --partition its daily
     job) or `analytics`. Against the vendors in the environment unless --simulators or --dev; recorded on the
     Dagster instance of the data folder (DAGSTER_HOME, default <MFG_DATA_DIR>/dagster_home)."""
-    from mfg_pipeline.demo import run_job
+    from mfg_pipeline.demo import DemoRun, run_job
     from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE
 
     running = None
@@ -260,7 +305,7 @@ def run_command(target: str, partition: str | None, against: str | None) -> None
         from dagster import DagsterInstance
 
         with DagsterInstance.get() as instance:
-            succeeded = run_job(defs, instance, job_name, partition, click.echo, set())
+            succeeded = run_job(defs, instance, DemoRun.of(job_name, partition), click.echo, set())
     finally:
         if running:
             running.stop()

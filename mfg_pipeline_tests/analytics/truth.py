@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -19,13 +21,24 @@ from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE
 from mfg_pipeline.simulators.fusion_ops.data import parse_duration
 
 UTC = timezone.utc
-PLANT = ZoneInfo(PLANT_TIMEZONE)
+# The zone of the plant whose records are recomputed: the one simulated plant's, or another inside `plant_zone`.
+_zone: ContextVar[str] = ContextVar("plant_zone", default=PLANT_TIMEZONE)
 REVENUE_STATUSES = {"issued", "paid"}
 TRAEDE_EXPORTED = {"open", "closed"}  # the pipeline's default export leaves drafts out
 
 
+@contextmanager
+def plant_zone(zone: str) -> Iterator[None]:
+    """Recompute inside the block for a plant in `zone` (its local days, its shifts)."""
+    token = _zone.set(zone)
+    try:
+        yield
+    finally:
+        _zone.reset(token)
+
+
 def plant_date(moment: datetime) -> date:
-    return moment.astimezone(PLANT).date()
+    return moment.astimezone(ZoneInfo(_zone.get())).date()
 
 
 def month_of(day: date) -> date:
@@ -133,8 +146,9 @@ def shift_windows(days: Iterable[date]) -> list[tuple[date, datetime, datetime, 
     windows = []
     for day in days:
         for row in calendar:
-            if int(row["iso_weekday"]) == day.isoweekday():
-                start = datetime.combine(day, time.fromisoformat(row["start_time"]), tzinfo=PLANT).astimezone(UTC)
+            if row["plant"] == "*" and int(row["iso_weekday"]) == day.isoweekday():  # the seed's every-plant rows
+                start = datetime.combine(day, time.fromisoformat(row["start_time"]), tzinfo=ZoneInfo(_zone.get()))
+                start = start.astimezone(UTC)
                 seconds = float(row["hours"]) * 3600
                 windows.append((day, start, start + timedelta(seconds=seconds), seconds))
     return windows

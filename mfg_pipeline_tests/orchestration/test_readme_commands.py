@@ -30,6 +30,9 @@ RUN_ELSEWHERE = {
     ),
     ".venv/bin/mfg-pipeline dev": "mfg_pipeline_tests/orchestration/test_definitions.py::"
     "test_dev_loads_what_the_demo_loads_on_its_first_start_then_serves_the_webserver_without_a_warning",
+    ".venv/bin/mfg-pipeline demo --plants 3": "mfg_pipeline_tests/orchestration/test_demo.py::"
+    "test_the_demo_of_several_plants_writes_their_plants_file_and_loads_each_plant_side_by_side (two plants, one "
+    "source; all five and the marts: analytics/test_two_plants_end_to_end.py)",
     ".venv/bin/mfg-pipeline migrate": "mfg_pipeline_tests/core/test_lake_upkeep.py::"
     "test_migrate_copies_every_table_with_equal_rows_and_keys_and_leaves_the_old_file_alone",
 }

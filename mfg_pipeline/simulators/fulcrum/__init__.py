@@ -7,12 +7,16 @@ from mfg_pipeline.simulators.serving import SimulatorEntry
 from mfg_pipeline.sources.fulcrum.settings import FulcrumSettings
 
 
-def _build(now, seed, scale, rate_limit, history_days):
+def _build(now, seed, scale, rate_limit, history_days, timezone=None):
     from mfg_pipeline.simulators.fulcrum.app import FulcrumSimulator
     from mfg_pipeline.simulators.fulcrum.data import FulcrumDataset
 
     dataset = FulcrumDataset(
-        seed=seed, scale=scale, now=now, **({"history_days": history_days} if history_days else {})
+        seed=seed,
+        scale=scale,
+        now=now,
+        **({"history_days": history_days} if history_days else {}),
+        **({"plant_timezone": timezone} if timezone else {}),
     )
     return FulcrumSimulator(dataset, rate_limit_per_minute=rate_limit or 300)
 

@@ -7,7 +7,8 @@ parsed instant the list filters compare against.
 
 Shop conventions (the doc leaves them open):
 - Ids are 24 random hex characters; items to make, operations, line items and sales order lines use 36-character
-  UUIDs. Neither encodes time, so a client cannot page by id.
+  UUIDs. Neither encodes time, so a client cannot page by id. The 24-character ids come from a stream of their
+  own, the same for every seed: two simulated companies (plants) hold the same ids for different records.
 - A job's `name` is the part number it makes (catalog product code); `parentItemId` is that part's item id
   (`item_ids`). Invoice part lines carry the part number as `name` and the product name as `description`.
 - Jobs of one sales order are created together, so several jobs share one `createdUtc`; every day one sales
@@ -96,6 +97,7 @@ class FulcrumDataset:
         self.now = self.now.astimezone(UTC).replace(microsecond=0)
         self.plant_tz = ZoneInfo(self.plant_timezone)
         self.rng = random.Random(self.seed)
+        self.id_rng = random.Random("fulcrum-ids")  # not seeded: every company's ids overlap (see the docstring)
         self.catalog = build_catalog()
         self._issued_ids: set[str] = set()
         # Reference data the records point at (endpoints for these are outside this simulator).
@@ -153,7 +155,8 @@ class FulcrumDataset:
     def new_id(self) -> str:
         """A 24-character id, unique in the dataset."""
         while True:
-            value = f"{self.rng.getrandbits(96):024x}"
+            self.rng.getrandbits(96)  # still drawn, so a seed's records are what they were before plants
+            value = f"{self.id_rng.getrandbits(96):024x}"
             if value not in self._issued_ids:
                 self._issued_ids.add(value)
                 return value

@@ -7,11 +7,17 @@ from mfg_pipeline.simulators.serving import SimulatorEntry
 from mfg_pipeline.sources.fusion_ops.settings import FusionOpsSettings
 
 
-def _build(now, seed, scale, rate_limit, history_days):
+def _build(now, seed, scale, rate_limit, history_days, timezone=None):
     from mfg_pipeline.simulators.fusion_ops.app import FusionOpsSimulator
     from mfg_pipeline.simulators.fusion_ops.data import FusionDataset
 
-    dataset = FusionDataset(seed=seed, scale=scale, now=now, **({"history_days": history_days} if history_days else {}))
+    dataset = FusionDataset(
+        seed=seed,
+        scale=scale,
+        now=now,
+        **({"history_days": history_days} if history_days else {}),
+        **({"company_timezone": timezone} if timezone else {}),
+    )
     return FusionOpsSimulator(dataset, rate_limit_per_minute=rate_limit or 120)
 
 

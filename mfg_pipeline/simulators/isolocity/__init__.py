@@ -7,12 +7,16 @@ from mfg_pipeline.simulators.serving import SimulatorEntry
 from mfg_pipeline.sources.isolocity.settings import IsolocitySettings
 
 
-def _build(now, seed, scale, rate_limit, history_days):
+def _build(now, seed, scale, rate_limit, history_days, timezone=None):
     from mfg_pipeline.simulators.isolocity.app import IsolocitySimulator
     from mfg_pipeline.simulators.isolocity.data import IsolocityDataset
 
     dataset = IsolocityDataset(
-        seed=seed, scale=scale, now=now, **({"history_days": history_days} if history_days else {})
+        seed=seed,
+        scale=scale,
+        now=now,
+        **({"history_days": history_days} if history_days else {}),
+        **({"plant_timezone": timezone} if timezone else {}),
     )
     return IsolocitySimulator(dataset, rate_limit_per_minute=rate_limit or 300)
 

@@ -7,12 +7,16 @@ from mfg_pipeline.simulators.serving import SimulatorEntry
 from mfg_pipeline.sources.lagerkoll.settings import LagerkollSettings
 
 
-def _build(now, seed, scale, rate_limit, history_days):
+def _build(now, seed, scale, rate_limit, history_days, timezone=None):
     from mfg_pipeline.simulators.lagerkoll.app import LagerkollSimulator
     from mfg_pipeline.simulators.lagerkoll.data import LagerkollDataset
 
     dataset = LagerkollDataset(
-        seed=seed, scale=scale, now=now, **({"history_days": history_days} if history_days else {})
+        seed=seed,
+        scale=scale,
+        now=now,
+        **({"history_days": history_days} if history_days else {}),
+        **({"store_timezone": timezone} if timezone else {}),
     )
     return LagerkollSimulator(dataset, rate_limit_per_minute=rate_limit or 200)
 

@@ -7,7 +7,8 @@ from mfg_pipeline.simulators.serving import SimulatorEntry
 from mfg_pipeline.sources.traede.settings import TraedeSettings
 
 
-def _build(now, seed, scale, rate_limit, history_days):
+def _build(now, seed, scale, rate_limit, history_days, timezone=None):
+    # Traede's times are UTC and name no plant's day: the plant's zone changes nothing here.
     from mfg_pipeline.simulators.traede.app import TraedeSimulator
     from mfg_pipeline.simulators.traede.data import TraedeDataset
 
