@@ -2,7 +2,8 @@
 server (the lake's catalog, Dagster's storage, the request budget, the writer locks) and an S3 server (the lake's
 data files, the published Parquet). They load different sources and days at once, one runs the changes feed while
 the other runs dbt, and a third process reads throughout: every record lands once, the marts equal the truth,
-the shared rate limit holds across both, and no read fails."""
+the shared rate limit holds across both, and no read fails. Then plants: two hosts load a plant each (every
+vendor) into one lake, and each plant's records, local days, budgets and marts hold as on one machine."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from dagster import DagsterInstance, RunsFilter
 from mfg_pipeline.simulators.base import busiest_window
 from mfg_pipeline.simulators.catalog import PLANT_TIMEZONE
 from mfg_pipeline.simulators.fusion_ops.live import LiveShop
-from mfg_pipeline.simulators.serving import start_simulators
+from mfg_pipeline.simulators.serving import plants_file, start_plants, start_simulators
 from mfg_pipeline.sources.registry import all_sources
 from mfg_pipeline.warehouse.access import write_attach_file
 from mfg_pipeline.warehouse.extensions import ensure_installed
@@ -30,6 +31,13 @@ from mfg_pipeline.warehouse.settings import WarehouseSettings
 from mfg_pipeline.warehouse.store import Warehouse
 from mfg_pipeline_tests import analyst_session
 from mfg_pipeline_tests.analytics import truth
+from mfg_pipeline_tests.analytics.per_plant import (
+    COMPANY_LIMIT,
+    LANDED,
+    assert_days_are_local,
+    assert_landed_once_under_its_plant,
+    assert_marts_equal_the_truth,
+)
 from mfg_pipeline_tests.conftest import LIFTED_RATE_LIMIT, SIM_NOW
 from mfg_pipeline_tests.contract.kits import KITS, days_back
 from mfg_pipeline_tests.servers import start_postgres, start_s3
@@ -143,7 +151,7 @@ def test_two_hosts_sharing_only_postgres_and_s3_land_everything_once(servers, mo
 
         warehouse = Warehouse(root / "reader")
         assert_every_record_landed_once(warehouse, apps, set(days))
-        assert_marts_equal_the_truth(warehouse, apps)
+        assert_marts_of_the_one_plant_equal_the_truth(warehouse, apps)
         served = apps["fusion_ops"].requests()
         assert not [r for r in served if r.status == 429]
         assert busiest_window([r.time for r in served], 60.0) <= FUSION_LIMIT
@@ -155,6 +163,62 @@ def test_two_hosts_sharing_only_postgres_and_s3_land_everything_once(servers, mo
     finally:
         for running in groups:
             running.stop()
+
+
+def test_two_hosts_load_a_plant_each_into_one_lake_and_each_plants_records_days_budgets_and_marts_hold(
+    servers, monkeypatch
+):
+    postgres, s3, root = servers
+    sources = all_sources()
+    history = {s.name: FUSION_HISTORY_DAYS if s.name == "fusion_ops" else HISTORY_DAYS for s in sources}
+    limits = {s.name: COMPANY_LIMIT for s in sources}
+    plants = start_plants(sources, 2, now=SIM_NOW, history_days=history, rate_limits=limits)
+    try:
+        text, secrets = plants_file(plants, sources)
+        shared = {
+            **secrets,
+            **s3.environment(),
+            "MFG_WAREHOUSE_CATALOG": postgres.create_database("plants_lake"),
+            "MFG_WAREHOUSE_DATA_PATH": "s3://mfg/plants_lake/",
+            "MFG_PARQUET_PATH": "s3://mfg/plants_published/",
+            "MFG_RATE_LIMIT_BACKEND": postgres.create_database("plants_ratelimit"),
+            "MFG_DAGSTER_POSTGRES_URL": postgres.create_database("plants_dagster").replace(
+                "postgresql://", "postgresql+psycopg2://"
+            ),
+            "MFG_PARTITION_START_DATE": (SIM_NOW.date() - timedelta(days=10)).isoformat(),
+        }
+        hosts = {}
+        for name in ("plants_host_a", "plants_host_b", "plants_reader"):
+            env = host_environment(root, name, shared)
+            for variable in ("MFG_PLANT", "MFG_PARTITION_TIMEZONE"):
+                env.pop(variable, None)  # each plant's zone decides its days
+            (path := Path(env["MFG_DATA_DIR"]) / "plants.yaml").write_text(text)  # each host its own copy
+            hosts[name] = {**env, "MFG_PLANTS_FILE": str(path)}
+        now = SIM_NOW.isoformat()
+        workers = [
+            start(hosts[host], f"plant:{plant.name}", *(f"cycle:{s.name}:daily:{now}" for s in sources))
+            for host, plant in zip(("plants_host_a", "plants_host_b"), plants, strict=True)
+        ]
+        for worker in workers:
+            finish(worker)
+        finish(start(hosts["plants_host_b"], "build"))
+
+        for key, value in hosts["plants_reader"].items():
+            monkeypatch.setenv(key, value)
+        warehouse = Warehouse(root / "plants_reader")
+        rows = warehouse.query
+        for table, key, held in LANDED:
+            assert_landed_once_under_its_plant(rows, plants, table, key, held)
+        assert_days_are_local(rows, plants)
+        assert_marts_equal_the_truth(rows, plants)
+        for plant in plants:
+            for name, server in plant.running.servers.items():
+                served = server.app.requests()
+                assert busiest_window([r.time for r in served], 60.0) <= COMPANY_LIMIT, (plant.name, name)
+                assert not [r for r in served if r.status == 429], (plant.name, name)
+    finally:
+        for plant in plants:
+            plant.running.stop()
 
 
 def start_reader(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
@@ -180,7 +244,7 @@ def assert_every_record_landed_once(warehouse: Warehouse, apps: dict, days: set[
         assert duplicated == [(0,)], f"{schema}.{table}"
 
 
-def assert_marts_equal_the_truth(warehouse: Warehouse, apps: dict) -> None:
+def assert_marts_of_the_one_plant_equal_the_truth(warehouse: Warehouse, apps: dict) -> None:
     fusion = apps["fusion_ops"]
     downtime = {
         (m, d): minutes
