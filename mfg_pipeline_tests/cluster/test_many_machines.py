@@ -40,7 +40,7 @@ from mfg_pipeline_tests.analytics.per_plant import (
 )
 from mfg_pipeline_tests.conftest import LIFTED_RATE_LIMIT, SIM_NOW
 from mfg_pipeline_tests.contract.kits import KITS, days_back
-from mfg_pipeline_tests.servers import start_postgres, start_s3
+from mfg_pipeline_tests.servers import Postgres, S3Server, start_postgres, start_s3
 
 pytestmark = pytest.mark.xdist_group("cluster")
 REPO = Path(__file__).resolve().parents[2]
@@ -63,6 +63,23 @@ def servers(tmp_path_factory):
     finally:
         s3.stop()
         postgres.stop()
+
+
+def shared_engines(postgres: Postgres, s3: S3Server, prefix: str) -> dict[str, str]:
+    """The settings that put a deployment's lake, budgets and Dagster storage on the shared Postgres and S3
+    servers (databases and bucket folders named with `prefix`, so each test has its own)."""
+    return {
+        **s3.environment(),
+        "MFG_WAREHOUSE_CATALOG": postgres.create_database(f"{prefix}lake"),
+        "MFG_WAREHOUSE_DATA_PATH": f"s3://mfg/{prefix}lake/",
+        "MFG_PARQUET_PATH": f"s3://mfg/{prefix}published/",
+        "MFG_RATE_LIMIT_BACKEND": postgres.create_database(f"{prefix}ratelimit"),
+        # Dagster's storage speaks psycopg2 (dagster-postgres); SQLAlchemy 2.1 would pick psycopg 3 otherwise.
+        "MFG_DAGSTER_POSTGRES_URL": postgres.create_database(f"{prefix}dagster").replace(
+            "postgresql://", "postgresql+psycopg2://"
+        ),
+        "MFG_PARTITION_START_DATE": (SIM_NOW.date() - timedelta(days=10)).isoformat(),
+    }
 
 
 def host_environment(root: Path, name: str, shared: dict[str, str]) -> dict[str, str]:
@@ -104,17 +121,8 @@ def test_two_hosts_sharing_only_postgres_and_s3_land_everything_once(servers, mo
         apps = {name: server.app for running in groups for name, server in running.servers.items()}
         shared = {
             **{k: v for running in groups for k, v in running.env.items()},  # with the clients' budgets
-            **s3.environment(),
-            "MFG_WAREHOUSE_CATALOG": postgres.create_database("lake"),
-            "MFG_WAREHOUSE_DATA_PATH": "s3://mfg/lake/",
-            "MFG_PARQUET_PATH": "s3://mfg/published/",
-            "MFG_RATE_LIMIT_BACKEND": postgres.create_database("ratelimit"),
-            # Dagster's storage speaks psycopg2 (dagster-postgres); SQLAlchemy 2.1 would pick psycopg 3 otherwise.
-            "MFG_DAGSTER_POSTGRES_URL": postgres.create_database("dagster").replace(
-                "postgresql://", "postgresql+psycopg2://"
-            ),
+            **shared_engines(postgres, s3, ""),
             "MFG_PARTITION_TIMEZONE": PLANT_TIMEZONE,
-            "MFG_PARTITION_START_DATE": (SIM_NOW.date() - timedelta(days=10)).isoformat(),
             "FUSION_OPS_APPLY_LINGER_SECONDS": "0",
             "FUSION_OPS_APPLY_MIN_INTERVAL_SECONDS": "0",
         }
@@ -177,15 +185,7 @@ def test_two_hosts_load_a_plant_each_into_one_lake_and_each_plants_records_days_
         text, secrets = plants_file(plants, sources)
         shared = {
             **secrets,
-            **s3.environment(),
-            "MFG_WAREHOUSE_CATALOG": postgres.create_database("plants_lake"),
-            "MFG_WAREHOUSE_DATA_PATH": "s3://mfg/plants_lake/",
-            "MFG_PARQUET_PATH": "s3://mfg/plants_published/",
-            "MFG_RATE_LIMIT_BACKEND": postgres.create_database("plants_ratelimit"),
-            "MFG_DAGSTER_POSTGRES_URL": postgres.create_database("plants_dagster").replace(
-                "postgresql://", "postgresql+psycopg2://"
-            ),
-            "MFG_PARTITION_START_DATE": (SIM_NOW.date() - timedelta(days=10)).isoformat(),
+            **shared_engines(postgres, s3, "plants_"),
         }
         hosts = {}
         for name in ("plants_host_a", "plants_host_b", "plants_reader"):
