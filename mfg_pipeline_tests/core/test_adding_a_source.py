@@ -86,7 +86,7 @@ class ToySimulator(SimulatorApp):
         return Response(json.dumps(WIDGETS[(page - 1) * 10: page * 10]), content_type="application/json")
 
 
-SIMULATOR = SimulatorEntry("toy", lambda now, seed, scale, limit, days: ToySimulator(limit or 600),
+SIMULATOR = SimulatorEntry("toy", lambda now, seed, scale, limit, days, zone: ToySimulator(limit or 600),
                            lambda url: {"TOY_BASE_URL": url, "TOY_TOKEN": "toy-token"})
 '''
 
@@ -175,7 +175,7 @@ class ToyFeedSimulator(SimulatorApp):
         return Response(json.dumps(page), content_type="application/json")
 
 
-SIMULATOR = SimulatorEntry("toyfeed", lambda now, seed, scale, limit, days: ToyFeedSimulator(limit or 600),
+SIMULATOR = SimulatorEntry("toyfeed", lambda now, seed, scale, limit, days, zone: ToyFeedSimulator(limit or 600),
                            lambda url: {"TOYFEED_BASE_URL": url, "TOYFEED_TOKEN": "toy-token"})
 '''
 
