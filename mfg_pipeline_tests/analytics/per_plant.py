@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from mfg_pipeline.simulators.base import busiest_window
 from mfg_pipeline.simulators.serving import SimulatedPlant
 from mfg_pipeline_tests.analytics import truth
 
@@ -48,6 +49,16 @@ def assert_landed_once_under_its_plant(
         assert set(counts) == held(apps_of(plant)), (table, plant.name)
         landed.append(set(counts))
     assert set.intersection(*landed), f"{table}: the companies' ids should overlap"
+
+
+def assert_each_company_kept_its_limit(plants: Sequence[SimulatedPlant]) -> None:
+    """Every company at every vendor was asked something, never more than its limit in any 60 s, and never got a
+    429: each plant's budget held on its own."""
+    for plant in plants:
+        for name, server in plant.running.servers.items():
+            requests, limit = server.app.requests(), server.app.limit.limit
+            assert requests and busiest_window([r.time for r in requests], 60.0) <= limit, (plant.name, name)
+            assert not [r for r in requests if r.status == 429], (plant.name, name)
 
 
 def assert_days_are_local(rows: Rows, plants: Sequence[SimulatedPlant]) -> None:

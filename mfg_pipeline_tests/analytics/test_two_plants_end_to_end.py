@@ -16,7 +16,6 @@ from dagster import DagsterInstance
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.engine.refresh import DAILY
 from mfg_pipeline.orchestration.cycles import QUIET, execute_cycle, failures_of
-from mfg_pipeline.simulators.base import busiest_window
 from mfg_pipeline.simulators.serving import SimulatedPlant, plants_file, start_plants
 from mfg_pipeline.sources.registry import all_sources
 from mfg_pipeline.warehouse.store import Warehouse
@@ -25,6 +24,7 @@ from mfg_pipeline_tests.analytics.per_plant import (
     COMPANY_LIMIT,
     LANDED,
     assert_days_are_local,
+    assert_each_company_kept_its_limit,
     assert_landed_once_under_its_plant,
     assert_marts_equal_the_truth,
 )
@@ -87,11 +87,7 @@ def test_each_plants_days_are_its_own_local_days_and_dim_plant_lists_both_zones(
 
 
 def test_each_companys_budget_holds_on_its_own(group):
-    for plant in group.plants:
-        for name, server in plant.running.servers.items():
-            requests, limit = server.app.requests(), server.app.limit.limit
-            assert requests and busiest_window([r.time for r in requests], 60.0) <= limit, (plant.name, name)
-            assert not [r for r in requests if r.status == 429], (plant.name, name)
+    assert_each_company_kept_its_limit(group.plants)
     for source in all_sources():  # one shared budget per plant's company, not one per vendor
         buckets = list((group.data_dir / "ratelimit").glob(f"{source.name}_*.sqlite"))
         assert len(buckets) == len(group.plants), source.name

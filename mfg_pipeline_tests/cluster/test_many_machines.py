@@ -35,6 +35,7 @@ from mfg_pipeline_tests.analytics.per_plant import (
     COMPANY_LIMIT,
     LANDED,
     assert_days_are_local,
+    assert_each_company_kept_its_limit,
     assert_landed_once_under_its_plant,
     assert_marts_equal_the_truth,
 )
@@ -211,11 +212,7 @@ def test_two_hosts_load_a_plant_each_into_one_lake_and_each_plants_records_days_
             assert_landed_once_under_its_plant(rows, plants, table, key, held)
         assert_days_are_local(rows, plants)
         assert_marts_equal_the_truth(rows, plants)
-        for plant in plants:
-            for name, server in plant.running.servers.items():
-                served = server.app.requests()
-                assert busiest_window([r.time for r in served], 60.0) <= COMPANY_LIMIT, (plant.name, name)
-                assert not [r for r in served if r.status == 429], (plant.name, name)
+        assert_each_company_kept_its_limit(plants)
     finally:
         for plant in plants:
             plant.running.stop()
