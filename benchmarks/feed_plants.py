@@ -45,6 +45,7 @@ REPO = BENCHMARKS.parent
 sys.path.insert(0, str(REPO))
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter  # noqa: E402
+from report import print_markdown_table  # noqa: E402
 
 from mfg_pipeline.orchestration.changes_feed import SENSOR_INTERVAL_SECONDS  # noqa: E402
 from mfg_pipeline.orchestration.plant_partitions import PLANT_TAG  # noqa: E402
@@ -280,8 +281,7 @@ def print_table(rows: list[Row], change_every: float) -> None:
         "peak RSS, daemon + runs (run processes)",
         "keeps up",
     )
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    table = []
     for r in rows:
         cells = (
             str(r.plants),
@@ -295,7 +295,8 @@ def print_table(rows: list[Row], change_every: float) -> None:
             f"{r.peak_rss_mb:.0f} MB ({r.peak_run_processes})",
             "yes" if r.keeps_up else "no",
         )
-        print("| " + " | ".join(cells) + " |")
+        table.append(cells)
+    print_markdown_table(header, table)
     behind = [r for r in rows if not r.keeps_up]
     if behind:
         first = behind[0]

@@ -49,6 +49,7 @@ sys.path.insert(0, str(BENCHMARKS))
 
 from dagster import DagsterInstance
 from procstat import peak_rss_mb
+from report import print_markdown_table
 
 from mfg_pipeline.declarations import SourceSystem
 from mfg_pipeline.definitions import build_definitions
@@ -177,8 +178,7 @@ def print_table(rows: list[Row], pool_size: int, sources: tuple[str, ...]) -> No
         "one plant's cycle (mean, in-process)",
         "peak RSS of a plant-cycle process (max)",
     )
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    table = []
     for r in rows:
         cells = (
             str(r.plants),
@@ -190,7 +190,8 @@ def print_table(rows: list[Row], pool_size: int, sources: tuple[str, ...]) -> No
             f"{statistics.mean(r.cycle_seconds):.1f} s",
             f"{r.peak_rss_mb:.0f} MB",
         )
-        print("| " + " | ".join(cells) + " |")
+        table.append(cells)
+    print_markdown_table(header, table)
     behind = [r for r in rows if r.wall > HOUR]
     if behind:
         first = behind[0]

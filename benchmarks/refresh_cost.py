@@ -37,6 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dagster import DagsterInstance  # noqa: E402
+from report import print_markdown_table  # noqa: E402
 
 from mfg_pipeline.definitions import build_definitions  # noqa: E402
 from mfg_pipeline.engine.refresh import DAILY, HOURLY  # noqa: E402
@@ -191,8 +192,7 @@ def print_table(rows: list[Row]) -> None:
         "daily, full sweep",
         f"{BACKFILL_PARTITIONS}-partition backfill (x full sweep)",
     )
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    table = []
     for r in rows:
         cells = (
             r.source,
@@ -208,7 +208,8 @@ def print_table(rows: list[Row]) -> None:
             share(r.requests["daily, full sweep"], r.source, 1440),
             backfill_cell(r),
         )
-        print("| " + " | ".join(cells) + " |")
+        table.append(cells)
+    print_markdown_table(header, table)
 
 
 def main() -> None:
