@@ -46,7 +46,9 @@ def assert_landed_once_under_its_plant(
     for plant in plants:
         counts = dict(rows(f"SELECT {key}, count(*) FROM {table}_current WHERE plant = ? GROUP BY ALL", [plant.name]))
         assert set(counts.values()) == {1}, f"{table}: a record landed twice for {plant.name}"
-        assert set(counts) == held(apps_of(plant)), (table, plant.name)
+        expected = held(apps_of(plant))
+        missing, extra = sorted(expected - set(counts)), sorted(set(counts) - expected)
+        assert not missing and not extra, f"{table}, {plant.name}: missing {missing[:20]}, extra {extra[:20]}"
         landed.append(set(counts))
     assert set.intersection(*landed), f"{table}: the companies' ids should overlap"
 
