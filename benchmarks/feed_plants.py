@@ -25,6 +25,7 @@ change is left behind. The hourly and daily cycles are not running here: `plants
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -45,17 +46,18 @@ REPO = BENCHMARKS.parent
 sys.path.insert(0, str(REPO))
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter  # noqa: E402
+from plants import point_at_plants_file  # noqa: E402
 from report import print_markdown_table  # noqa: E402
 
 from mfg_pipeline.orchestration.changes_feed import SENSOR_INTERVAL_SECONDS  # noqa: E402
 from mfg_pipeline.orchestration.plant_partitions import PLANT_TAG  # noqa: E402
 from mfg_pipeline.simulators.serving import SimulatedPlant, plants_file, start_plants  # noqa: E402
 from mfg_pipeline.sources.fusion_ops.changes import FEED  # noqa: E402
-from mfg_pipeline.sources.registry import all_sources, source_by_name  # noqa: E402
+from mfg_pipeline.sources.registry import source_by_name  # noqa: E402
 from mfg_pipeline.warehouse.store import Warehouse  # noqa: E402
+from mfg_pipeline_tests.fusion_ops.live_feed import TABLE_BY_TYPE  # noqa: E402
 from mfg_pipeline_tests.servers import interrupt_group  # noqa: E402
 
-TABLE_BY_TYPE = {"PRODUCTION": "productions", "DOWN_TIME": "downtimes", "PUNCH_CLOCK": "punch_clocks"}
 LATENCY_TARGET_SECONDS = 60.0
 WARM_UP_LIMIT_SECONDS = 300.0
 SETTLE_SECONDS = 2 * SENSOR_INTERVAL_SECONDS + 50 + 10  # two ticks, a linger, and the run's end
@@ -65,7 +67,6 @@ SETTLE_SECONDS = 2 * SENSOR_INTERVAL_SECONDS + 50 + 10  # two ticks, a linger, a
 class Row:
     plants: int
     run_slots: int
-    minutes: float
     runs_per_plant_hour: list[float] = field(default_factory=list)
     queue_waits: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
@@ -89,17 +90,25 @@ def p95(values: list[float]) -> float:
     )
 
 
+def daemon_tree(daemon: psutil.Process) -> list[tuple[psutil.Process, bool]]:
+    """The daemon and its descendants, each with whether it is a run worker (the code server spawns those)."""
+    tree = []
+    for member in [daemon, *daemon.children(recursive=True)]:
+        try:
+            tree.append((member, "multiprocessing.spawn" in " ".join(member.cmdline())))
+        except psutil.Error:
+            continue  # ended between the listing and the reading
+    return tree
+
+
 def resident_cpu_seconds(daemon: psutil.Process) -> float:
     """CPU seconds so far of the daemon and its code server (the sensors' ticks run there), not of run workers."""
-    members = [daemon, *daemon.children(recursive=True)]
     total = 0.0
-    for member in members:
-        try:
-            if "multiprocessing.spawn" not in " ".join(member.cmdline()):
+    for member, run_worker in daemon_tree(daemon):
+        with contextlib.suppress(psutil.Error):
+            if not run_worker:
                 times = member.cpu_times()
                 total += times.user + times.system  # not children_*: reaped run workers count there
-        except psutil.Error:
-            continue
     return total
 
 
@@ -110,30 +119,26 @@ def cpu_times() -> tuple[float, float]:
     return sum(fields) - idle, sum(fields)
 
 
-def tree_rss(process: psutil.Process) -> tuple[float, int]:
-    """(RSS of a process and all its descendants in MB, how many of them are run workers)."""
-    members = [process]
-    with_children = process.children(recursive=True)
-    members += with_children
+def tree_rss(daemon: psutil.Process) -> tuple[float, int]:
+    """(RSS of the daemon and all its descendants in MB, how many of them are run workers)."""
     total, runs = 0.0, 0
-    for member in members:
-        try:
+    for member, run_worker in daemon_tree(daemon):
+        with contextlib.suppress(psutil.Error):
             total += member.memory_info().rss
-            runs += "multiprocessing.spawn" in " ".join(member.cmdline())  # the code server's run workers
-        except psutil.Error:
-            continue  # ended between the listing and the reading
+            runs += run_worker
     return total / 2**20, runs
 
 
-def instance_home(work: Path, max_runs: int | None) -> Path:
-    """A DAGSTER_HOME with the repository's dagster.yaml (its run queue, optionally with `max_runs` slots)."""
+def instance_home(work: Path, max_runs: int | None) -> tuple[Path, int]:
+    """A DAGSTER_HOME with the repository's dagster.yaml (its run queue, optionally with `max_runs` slots), and its
+    number of run slots."""
     home = work / "dagster_home"
     home.mkdir()
     settings = yaml.safe_load((REPO / "dagster.yaml").read_text())
     if max_runs is not None:
         settings["concurrency"]["runs"]["max_concurrent_runs"] = max_runs
     (home / "dagster.yaml").write_text(yaml.safe_dump(settings))
-    return home
+    return home, settings["concurrency"]["runs"]["max_concurrent_runs"]
 
 
 def workspace(work: Path) -> Path:
@@ -149,21 +154,11 @@ def workspace(work: Path) -> Path:
 
 def point_at(plants: list[SimulatedPlant], work: Path) -> None:
     """This process's environment, which the daemon inherits: the plants file, no single-plant settings."""
-    prefixes = tuple(f"{s.name.upper()}_" for s in all_sources())
-    for variable in [v for v in os.environ if v.startswith(prefixes)]:
-        del os.environ[variable]
-    for variable in ("MFG_PLANT", "MFG_PARTITION_TIMEZONE", "MFG_RATE_LIMIT_BACKEND", "DAGSTER_HOME"):
-        os.environ.pop(variable, None)
+    path = point_at_plants_file(work, work / "data")
     text, secrets = plants_file(plants, [source_by_name("fusion_ops")])
-    (path := work / "plants.yaml").write_text(text)
+    path.write_text(text)
     os.environ.update(secrets)
-    os.environ.update(
-        {
-            "MFG_DATA_DIR": str(work / "data"),
-            "MFG_PLANTS_FILE": str(path),
-            "MFG_PARTITION_START_DATE": (datetime.now(timezone.utc) - timedelta(days=3)).date().isoformat(),
-        }
-    )
+    os.environ["MFG_PARTITION_START_DATE"] = (datetime.now(timezone.utc) - timedelta(days=3)).date().isoformat()
 
 
 def apply_runs(instance: DagsterInstance, since: float = 0.0) -> list[Any]:
@@ -206,9 +201,8 @@ def measure(n: int, minutes: float, change_every: float, max_runs: int | None) -
     with tempfile.TemporaryDirectory(prefix="mfg-feed-plants-", ignore_cleanup_errors=True) as folder:
         work = Path(folder)
         point_at(plants, work)
-        home = instance_home(work, max_runs)
-        slots = yaml.safe_load((home / "dagster.yaml").read_text())["concurrency"]["runs"]["max_concurrent_runs"]
-        row = Row(n, slots, minutes)
+        home, slots = instance_home(work, max_runs)
+        row = Row(n, slots)
         shops = [live for plant in plants for live in plant.running.start_live(change_every)]
         log = (work / "daemon.log").open("w")
         daemon = subprocess.Popen(

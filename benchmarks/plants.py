@@ -106,6 +106,20 @@ def run_all(
     return cycles
 
 
+def point_at_plants_file(work: Path, data_dir: Path) -> Path:
+    """This process's environment (which its workers inherit) as a plants-side-by-side deployment's: the data in
+    `data_dir`, the plants file `<work>/plants.yaml` (returned; the caller writes it), and none of the single-plant
+    settings (`MFG_PLANT`, the partition zone, any vendor variable) or a shared rate-limit backend."""
+    prefixes = tuple(f"{source.name.upper()}_" for source in all_sources())
+    for variable in [v for v in os.environ if v.startswith(prefixes)]:
+        del os.environ[variable]
+    for variable in ("MFG_PLANT", "MFG_PARTITION_TIMEZONE", "MFG_RATE_LIMIT_BACKEND", "DAGSTER_HOME"):
+        os.environ.pop(variable, None)
+    path = work / "plants.yaml"
+    os.environ.update({"MFG_DATA_DIR": str(data_dir), "MFG_PLANTS_FILE": str(path)})
+    return path
+
+
 def set_limits(plants: list[SimulatedPlant], limits: dict[str, int], sources: list[SourceSystem], path: Path) -> None:
     """Every company's limit at each vendor: in its simulator, and (through the plants file) in its client."""
     for plant in plants:
@@ -128,12 +142,7 @@ def measure(n: int, pool_size: int, sources: list[SourceSystem]) -> Row:
     documented = {name: server.app.limit.limit for name, server in plants[0].running.servers.items()}
     names = tuple(s.name for s in sources)
     with tempfile.TemporaryDirectory(prefix="mfg-plants-", ignore_cleanup_errors=True) as work:
-        for variable in [v for v in os.environ if v.startswith(tuple(f"{s.name.upper()}_" for s in all_sources()))]:
-            del os.environ[variable]
-        for variable in ("MFG_PLANT", "MFG_PARTITION_TIMEZONE", "MFG_RATE_LIMIT_BACKEND"):
-            os.environ.pop(variable, None)
-        os.environ["MFG_DATA_DIR"] = work
-        os.environ["MFG_PLANTS_FILE"] = str(path := Path(work) / "plants.yaml")
+        path = point_at_plants_file(Path(work), Path(work))
         # The simulated history ends at NOW, before the wall clock: the partitions reach back to a few days before it.
         os.environ["MFG_PARTITION_START_DATE"] = (NOW - timedelta(days=START_DAYS_BEFORE_NOW)).date().isoformat()
         set_limits(plants, dict.fromkeys(documented, LIFTED), sources, path)
