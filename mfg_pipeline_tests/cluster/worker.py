@@ -2,10 +2,10 @@
 Postgres), running Dagster jobs as that host's run workers would:
 
     python -m mfg_pipeline_tests.cluster.worker TASK [TASK ...]
-      daily:<source>:<day>[,<day>...]    the source's partitioned job, one run per day
       plant:<name>                        the tasks after it are that plant's (a plants file names it)
+      daily:<source>:<day>[,<day>...]    the source's partitioned job, one run per (the plant's) day
       cycle:<source>:<cycle>:<iso now>    every run of the source's hourly or daily schedule at that time
-      feed:<ticks>                        changes-feed sensor ticks, each followed by its apply run
+      feed:<ticks>                        changes-feed sensor ticks (the plant's), each followed by its apply run
       build                               the analytics layer (dbt build, marts' Parquet)
 Exits non-zero with the failures' first lines.
 """
@@ -21,12 +21,12 @@ from dagster import DagsterInstance, build_sensor_context
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.orchestration.changes_feed import build_changes_sensor
 from mfg_pipeline.orchestration.cycles import QUIET, execute_cycle
+from mfg_pipeline.orchestration.plant_partitions import Partitioning
 from mfg_pipeline.orchestration.resources import SourcesResource, WarehouseResource
 from mfg_pipeline.sources.fusion_ops.changes import FEED
 from mfg_pipeline.sources.registry import source_by_name
 
 APPLY_JOB_NAME = FEED.apply_job_name
-changes_sensor = build_changes_sensor(FEED)
 
 
 def failures_with_causes(results: list) -> list[str]:
@@ -49,8 +49,15 @@ def run(task: str, instance: DagsterInstance, plant: str | None) -> list[str]:
     if kind == "daily":
         source, days = rest.split(":")
         job = defs.resolve_job_def(f"{source}_daily")
+        partitioning = Partitioning.of(job.partitions_def)
+        assert partitioning is not None and partitioning.by_plant == (plant is not None), (source, plant)
         results = [
-            job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False, run_config=QUIET)
+            job.execute_in_process(
+                instance=instance,
+                partition_key=partitioning.key(plant, day) if plant else day,
+                raise_on_error=False,
+                run_config=QUIET,
+            )
             for day in days.split(",")
         ]
         return failures_with_causes(results)
@@ -61,7 +68,7 @@ def run(task: str, instance: DagsterInstance, plant: str | None) -> list[str]:
             return [f"the {cycle} cycle requested no run"]
         return failures_with_causes(results)
     if kind == "feed":
-        failures = []
+        failures, changes_sensor = [], build_changes_sensor(FEED, plant)
         for _ in range(int(rest)):
             context = build_sensor_context(
                 instance=instance, resources={"sources": SourcesResource(), "warehouse": WarehouseResource()}

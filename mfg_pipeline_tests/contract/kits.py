@@ -59,15 +59,19 @@ class Kit:
     child_path: Callable[[tuple], str] | None = None
     vanishing: Callable[[Any], tuple[tuple, Callable[[], None]]] | None = None
 
-    def landed(self, warehouse: Warehouse, days: set[date] | None = None) -> Truth:
-        """The same shape from the warehouse's current views (`<table>_current`)."""
+    def landed(self, warehouse: Warehouse, days: set[date] | None = None, plant: str | None = None) -> Truth:
+        """The same shape from the warehouse's current views (`<table>_current`), of one plant's if given."""
         out: Truth = {}
         for table, columns in self.columns.items():
             selected = ", ".join(f'"{c}"' for c in columns)
-            where = ""
+            conditions, params = [], []
             if days is not None and table in PARTITIONED.get(self.source, ()):
-                where = " WHERE partition_date IN (" + ", ".join(f"DATE '{d}'" for d in sorted(days)) + ")"
-            rows = warehouse.query(f"SELECT {selected} FROM {self.source}.{table}_current{where}")
+                conditions.append("partition_date IN (" + ", ".join(f"DATE '{d}'" for d in sorted(days)) + ")")
+            if plant is not None:
+                conditions.append("plant = ?")
+                params.append(plant)
+            where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+            rows = warehouse.query(f"SELECT {selected} FROM {self.source}.{table}_current{where}", params)
             out[table] = {tuple(row[: self.keys[table]]): tuple(row[self.keys[table] :]) for row in rows}
         return out
 
