@@ -44,16 +44,18 @@ def _key_stats(
     key = ", ".join(quote(c) for c in table.primary_key)
     null_key = " OR ".join(f"{quote(c)} IS NULL" for c in table.primary_key)
     if partition is None:
-        scope, scope_params, candidates = relation, params, relation
+        day, day_params, scope, scope_params, candidates = "", [], relation, params, relation
     else:
-        scope = f"(SELECT * FROM {relation} WHERE {PARTITION_COLUMN} = ?)"
-        scope_params = [*params, partition]
-        candidates = f"{relation} SEMI JOIN (SELECT {key} FROM {scope}) USING ({key})"
+        # The day's keys read once (each read of a lake table costs its catalog lookups), then matched against the
+        # whole table's.
+        day = f"WITH day AS MATERIALIZED (SELECT {key} FROM {relation} WHERE {PARTITION_COLUMN} = ?) "
+        day_params, scope, scope_params = [*params, partition], "day", []
+        candidates = f"{relation} SEMI JOIN day USING ({key})"
     # One query: every query of the lake reads its catalog first.
     rows, nulls, duplicates = warehouse.query(
-        f"SELECT count(*), count(*) FILTER (WHERE {null_key}), (SELECT count(*) FROM (SELECT {key} FROM "
+        f"{day}SELECT count(*), count(*) FILTER (WHERE {null_key}), (SELECT count(*) FROM (SELECT {key} FROM "
         f"{candidates} GROUP BY {key} HAVING count(*) > 1)) FROM {scope}",
-        (params + scope_params if partition is not None else params) + scope_params,
+        day_params + params + scope_params,
     )[0]
     return rows, nulls, duplicates
 
@@ -101,12 +103,10 @@ def row_count_check(
     where, day = (f"AND {PARTITION_COLUMN} = ?", [partition]) if partition else ("", [])
     live = f"{DELETED_AT_COLUMN} IS NULL AND {PLANT_COLUMN} = ? {where}"
     params: list[Any] = [warehouse.plant, *day]
-    duckdb_rows = warehouse.query(f"SELECT count(*) FROM {relation} WHERE {live}", params)[0][0]
-    published = duckdb_rows
-    if deleted_flag:
-        published = warehouse.query(
-            f"SELECT count(*) FROM {relation} WHERE {live} AND {quote(deleted_flag)} IS NOT TRUE", params
-        )[0][0]
+    # One read of the table for both counts (each read of a lake table costs its catalog lookups).
+    published_rows = f"count(*) FILTER (WHERE {quote(deleted_flag)} IS NOT TRUE)" if deleted_flag else "count(*)"
+    counts = warehouse.query(f"SELECT count(*), {published_rows} FROM {relation} WHERE {live}", params)
+    duckdb_rows, published = counts[0]
     parquet_rows = _parquet_rows(warehouse, schema, table, partition, partitioned)
     passed = duckdb_rows == source_rows and parquet_rows == published
     description = f"{source_rows} rows from the source, {duckdb_rows} in DuckDB, {parquet_rows} in Parquet" + (
