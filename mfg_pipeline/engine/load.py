@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone, tzinfo
 from enum import Enum
 from functools import partial
@@ -87,6 +87,8 @@ class LoadReport:
     commit_seconds: float
     published: dict[str, list]  # table -> Parquet files written
     rows_changed: dict[str, int] = field(default_factory=dict)  # table -> rows upserted or soft-deleted
+    # table -> rows of the listed scope the pass lacked but kept live: another writer wrote them while it listed
+    rows_kept_newer: dict[str, int] = field(default_factory=dict)
     duplicates_dropped: int = 0
     outside_window_dropped: int = 0
     not_matching_filter: int = 0
@@ -173,6 +175,10 @@ class StreamLoad:
         if stream.partitioned and window is None and placement_timezone is None:
             raise ValueError(f"{client.system} {stream.name}: a partitioned stream needs a window or a timezone")
         self.client, self.stream, self.warehouse, self.window = client, stream, warehouse, window
+        if scope.lists_whole and scope.listed_after is None:
+            # Taken before the first page is asked for: what other writers commit from here on is not this
+            # listing's to delete (`merge.py`).
+            scope = replace(scope, listed_after=warehouse.listing_snapshot(client.system, stream.table.name))
         self.placement_timezone, self.scope, self.kind = placement_timezone, scope, kind
         wanted = child_sweep is not None and child_sweep.sweeps_anything and bool(stream.child_endpoints)
         self.child_sweep = child_sweep if wanted else None
@@ -501,12 +507,15 @@ class StreamLoad:
         stats = {k: v - self._stats_before.get(k, 0) for k, v in self.client.stats.as_dict().items()}
         published: dict[str, list] = {}
         changed: dict[str, int] = {}
+        kept: dict[str, int] = {}
         touched: dict[str, set[date | None]] = {}
         for commit in self.commits:
             for table, paths in commit.published.items():
                 published.setdefault(table, []).extend(p for p in paths if p not in published.get(table, []))
             for table, count in commit.changed_rows.items():
                 changed[table] = changed.get(table, 0) + count
+            for table, count in commit.kept_newer.items():
+                kept[table] = kept.get(table, 0) + count
             for table, days in commit.touched.items():
                 touched.setdefault(table, set()).update(days)
         return LoadReport(
@@ -530,6 +539,7 @@ class StreamLoad:
             commit_seconds=round(sum(c.seconds for c in self.commits), 3),
             published=published,
             rows_changed=changed,
+            rows_kept_newer=kept,
             duplicates_dropped=self.duplicates,
             outside_window_dropped=self.outside,
             not_matching_filter=self.not_matching,

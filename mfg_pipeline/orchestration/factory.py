@@ -385,6 +385,7 @@ def _count_checks(
                 report.records_seen,
                 partitioned=stream.partitioned,
                 deleted_flag=stream.deleted_flag,
+                kept_newer=report.rows_kept_newer.get(table.name, 0),
             )
         yield rows_written_check(
             warehouse, schema, stream, table, report.staged_keys, report.rows_staged.get(table.name, 0)

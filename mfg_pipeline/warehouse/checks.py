@@ -96,9 +96,11 @@ def row_count_check(
     source_rows: int,
     partitioned: bool | None = None,
     deleted_flag: str | None = None,
+    kept_newer: int = 0,
 ) -> CheckOutcome:
     """The scope's live rows in DuckDB and in its Parquet equal what the source listed for it: one partition, or
-    (`partition` None) the whole table. Rows the vendor flags deleted (`deleted_flag`) are not published."""
+    (`partition` None) the whole table. Rows the vendor flags deleted (`deleted_flag`) are not published. Rows
+    another writer wrote while the pass listed (`kept_newer`, which the listing lacked and left live) count too."""
     relation = f"{quote(schema)}.{quote(table.name)}"
     where, day = (f"AND {PARTITION_COLUMN} = ?", [partition]) if partition else ("", [])
     live = f"{DELETED_AT_COLUMN} IS NULL AND {PLANT_COLUMN} = ? {where}"
@@ -108,16 +110,15 @@ def row_count_check(
     counts = warehouse.query(f"SELECT count(*), {published_rows} FROM {relation} WHERE {live}", params)
     duckdb_rows, published = counts[0]
     parquet_rows = _parquet_rows(warehouse, schema, table, partition, partitioned)
-    passed = duckdb_rows == source_rows and parquet_rows == published
-    description = f"{source_rows} rows from the source, {duckdb_rows} in DuckDB, {parquet_rows} in Parquet" + (
+    passed = duckdb_rows == source_rows + kept_newer and parquet_rows == published
+    newer = f" (+{kept_newer} written by another writer while the pass listed)" if kept_newer else ""
+    description = f"{source_rows} rows from the source{newer}, {duckdb_rows} in DuckDB, {parquet_rows} in Parquet" + (
         "" if partition is None else f" for {partition.isoformat()}"
     )
-    return CheckOutcome(
-        ROW_COUNT_CHECK,
-        passed,
-        description,
-        {"source_rows": source_rows, "duckdb_rows": duckdb_rows, "parquet_rows": parquet_rows},
-    )
+    metadata = {"source_rows": source_rows, "duckdb_rows": duckdb_rows, "parquet_rows": parquet_rows}
+    if kept_newer:
+        metadata["rows_written_meanwhile"] = kept_newer
+    return CheckOutcome(ROW_COUNT_CHECK, passed, description, metadata)
 
 
 def _parquet_rows(

@@ -1,7 +1,9 @@
 """The merge of one staged table into the lake, inside the load's transaction.
 
 Rows the source sent are upserted by key (replacing any version, in any partition or state). Rows of the part of
-the table the source listed whole that it no longer lists are soft-deleted (`deleted_at`), with their child rows.
+the table the source listed whole that it no longer lists are soft-deleted (`deleted_at`), with their child rows:
+only those no other writer touched after the listing began (`Scope.listed_after`), since a row the changes feed or
+another run wrote meanwhile may be newer than the listing.
 A child table's rows are replaced for every parent that was staged. DuckLake enforces no primary key, so the key
 is kept unique here (delete, then insert, by key) and checked by the asset checks.
 
@@ -37,6 +39,10 @@ class Scope:
 
     lists_whole: bool
     partition: date | None = None  # the day listed whole (None: the whole table, or a subset)
+    # The lake snapshot taken just before the listing began (`StreamLoad` sets it; None: the rows as they are at
+    # the merge count as listed against). Only rows that snapshot held live, and that no writer rewrote since, are
+    # soft-deleted for their absence. TABLE_NOT_YET: the table did not exist then, so none is.
+    listed_after: int | None = None
 
     @classmethod
     def whole_table(cls) -> Scope:
@@ -52,6 +58,7 @@ class Scope:
 
 
 SUBSET = Scope.subset()
+TABLE_NOT_YET = -1  # `Scope.listed_after` of a listing that began before its table existed
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,8 @@ class DuplicateKeyError(ValueError):
 class Merged:
     changed: int  # rows upserted or soft-deleted
     partitions: frozenset[date | None]  # partitions whose rows changed (None: an unpartitioned table changed)
+    # Rows of the listed scope the listing lacked but kept live: another writer wrote them after it began.
+    kept_newer: int = 0
 
 
 def merge(cursor: duckdb.DuckDBPyConnection, load: TableLoad, plant: str, deleted_parents: dict[str, str]) -> Merged:
@@ -117,10 +126,10 @@ def merge(cursor: duckdb.DuckDBPyConnection, load: TableLoad, plant: str, delete
     of_plant = f"t.{PLANT_COLUMN} = {literal(plant)}"
     key_match = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in load.key) + f" AND {of_plant}"
     key_match += _among(cursor, f"t.{quote(key_column)}", f"SELECT DISTINCT {quote(key_column)} FROM {staged}")
-    changed = 0
+    changed = kept_newer = 0
     gone: str | None = None
     if load.parent is None:
-        gone = _soft_delete_candidates(cursor, load, plant, staged)
+        gone, kept_newer = _soft_delete_candidates(cursor, load, plant, staged)
         if gone:
             deleted_parents[load.table.name] = gone
     partitions = _partitions_touched(cursor, load, plant, staged, gone or deleted_parents.get(_parent_name(load)))
@@ -146,7 +155,7 @@ def merge(cursor: duckdb.DuckDBPyConnection, load: TableLoad, plant: str, delete
     changed += int(inserted[0]) if inserted else 0
     if not load.partitioned:
         partitions = frozenset({None}) if changed else frozenset()
-    return Merged(changed, partitions)
+    return Merged(changed, partitions, kept_newer)
 
 
 def _parent_name(load: TableLoad) -> str:
@@ -236,27 +245,50 @@ def _with_stored_values(cursor: duckdb.DuckDBPyConnection, load: TableLoad, stag
     return kept
 
 
-def _soft_delete_candidates(cursor: duckdb.DuckDBPyConnection, load: TableLoad, plant: str, staged: str) -> str | None:
-    """A temp table of the keys to soft-delete: the scope's rows (of the load's plant) the source no longer lists,
-    and the keys it says are gone (None when the load can delete nothing)."""
+def _soft_delete_candidates(
+    cursor: duckdb.DuckDBPyConnection, load: TableLoad, plant: str, staged: str
+) -> tuple[str | None, int]:
+    """A temp table of the keys to soft-delete (None when the load can delete nothing): the scope's live rows (of
+    the load's plant) the source no longer lists, less those written after the listing began, and the keys it says
+    are gone; and how many rows the listing lacked but were written after it began (kept live)."""
     keys = ", ".join(quote(c) for c in load.key)
-    candidates = []
+    candidates, kept_newer = [], 0
     if load.scope.lists_whole:
         seen = _staged(load.seen_file or load.staged_file, plant)
         in_scope = f"{PLANT_COLUMN} = {literal(plant)} AND {DELETED_AT_COLUMN} IS NULL"
         if load.scope.partition is not None:
             in_scope += f" AND {PARTITION_COLUMN} = DATE '{load.scope.partition.isoformat()}'"
-        candidates.append(
-            f"SELECT {keys} FROM {load.qualified} WHERE {in_scope} "
-            f"EXCEPT SELECT {keys} FROM {seen} EXCEPT SELECT {keys} FROM {staged}"
+        absent = _temp_name("absent")
+        listed = f"SELECT {keys} FROM {seen} UNION ALL SELECT {keys} FROM {staged}"
+        cursor.execute(
+            f"CREATE TEMP TABLE {absent} AS SELECT {keys}, {LOADED_AT_COLUMN} FROM {load.qualified} "
+            f"ANTI JOIN ({listed}) USING ({keys}) WHERE {in_scope}"
         )
+        listed_after = load.scope.listed_after
+        if listed_after is None:
+            judged = absent
+        else:
+            # A row is the listing's to judge only if the snapshot before it held that very version (the same
+            # `_loaded_at`): one another writer added, moved into the scope or rewrote since may be newer.
+            judged = _temp_name("judged")
+            before = (
+                "WHERE false"
+                if listed_after == TABLE_NOT_YET
+                else f"SEMI JOIN (SELECT {keys}, {LOADED_AT_COLUMN} FROM {load.qualified} AT (VERSION => "
+                f"{int(listed_after)}) WHERE {in_scope}) USING ({keys}, {LOADED_AT_COLUMN})"
+            )
+            cursor.execute(f"CREATE TEMP TABLE {judged} AS SELECT {keys} FROM {absent} {before}")
+            counts = cursor.execute(f"SELECT (SELECT count(*) FROM {absent}), (SELECT count(*) FROM {judged})")
+            absent_rows, judged_rows = counts.fetchone()  # type: ignore[misc]
+            kept_newer = int(absent_rows) - int(judged_rows)
+        candidates.append(f"SELECT {keys} FROM {judged}")
     if load.deleted_file is not None:
         candidates.append(f"SELECT {keys} FROM {_staged(load.deleted_file, plant)}")
     if not candidates:
-        return None
+        return None, kept_newer
     gone = _temp_name("gone")
     cursor.execute(f"CREATE TEMP TABLE {gone} AS {' UNION '.join(candidates)}")
-    return gone
+    return gone, kept_newer
 
 
 def _soft_delete(cursor: duckdb.DuckDBPyConnection, load: TableLoad, gone: str) -> int:

@@ -40,6 +40,7 @@ from mfg_pipeline.warehouse import access
 from mfg_pipeline.warehouse.built_with import ZonedTable, built_with_for, recorded_settings, rezone_tables
 from mfg_pipeline.warehouse.ddl import ensure_table, shape_of, shapes_for
 from mfg_pipeline.warehouse.lake import Lake
+from mfg_pipeline.warehouse.lake import tables as tables_in_transaction
 from mfg_pipeline.warehouse.layout import (
     DELETED_AT_COLUMN,
     FINGERPRINT_COLUMN,
@@ -53,7 +54,7 @@ from mfg_pipeline.warehouse.layout import (
     quote,
 )
 from mfg_pipeline.warehouse.locks import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_VARIABLE, Locks
-from mfg_pipeline.warehouse.merge import SUBSET, Scope, TableLoad, merge
+from mfg_pipeline.warehouse.merge import SUBSET, TABLE_NOT_YET, Merged, Scope, TableLoad, merge
 from mfg_pipeline.warehouse.plant_upgrade import upgrade_to_plants
 from mfg_pipeline.warehouse.publish import (
     ParquetStore,
@@ -73,6 +74,8 @@ class CommitResult:
     seconds: float
     changed_rows: dict[str, int] = field(default_factory=dict)  # table -> rows upserted or soft-deleted
     touched: dict[str, set[date | None]] = field(default_factory=dict)  # table -> partitions republished
+    # table -> rows of the listed scope the listing lacked but kept live (written after it began: `merge.py`)
+    kept_newer: dict[str, int] = field(default_factory=dict)
 
 
 def lock_timeout() -> float:
@@ -121,6 +124,20 @@ class Warehouse:
 
     def has_table(self, schema: str, table: str) -> bool:
         return self.lake.has_table(schema, table)
+
+    def listing_snapshot(self, schema: str, table: str) -> int:
+        """The lake's latest snapshot, to take before a pass lists a scope whole (`Scope.listed_after`), or
+        TABLE_NOT_YET if the table does not exist in it."""
+        if self.has_table(schema, table):  # the pipeline never drops a table: it is in every later snapshot
+            return self.lake.snapshot_id()
+        with self.lake.cursor() as cursor:  # the snapshot and whether it holds the table, read together
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                snapshot = self.lake.snapshot_id(cursor)
+                exists = (schema, table) in tables_in_transaction(cursor, schema)
+            finally:
+                cursor.execute("ROLLBACK")
+        return snapshot if exists else TABLE_NOT_YET
 
     def first_partition_day(self) -> date | None:
         """The earliest day any loaded table has held rows for: the lowest `PARTITION_COLUMN` value in the lake's
@@ -249,20 +266,19 @@ class Warehouse:
             verified: list[tuple[str, str, str]] = []
             plant = self.plant
 
-            def merge_all(cursor: duckdb.DuckDBPyConnection) -> dict[str, int]:
+            def merge_all(cursor: duckdb.DuckDBPyConnection) -> dict[str, Merged]:
                 verified[:] = built_with.check(cursor, plant, settings_in_force)  # before anything is written
                 deleted_parents: dict[str, str] = {}  # parent table -> temp table of keys soft-deleted now
-                changed: dict[str, int] = {}
+                merges: dict[str, Merged] = {}
                 for load, shape in zip(loads, ensured, strict=True):
                     if not shapes.ensured(shape):
                         ensure_table(cursor, load)
-                    merged = merge(cursor, load, plant, deleted_parents)
-                    changed[load.table.name] = merged.changed
+                    merged = merges[load.table.name] = merge(cursor, load, plant, deleted_parents)
                     owed = set(merged.partitions) | self._unpublished_scope(load)
                     record_unpublished(cursor, published_table(load), plant, owed)
-                return changed
+                return merges
 
-            changed = self.lake.write(f"committing {names}", merge_all)
+            merges = self.lake.write(f"committing {names}", merge_all)
             shapes.remember(ensured)
             built_with.remember(verified)
             touched: dict[str, set[date | None]] = {}
@@ -271,7 +287,9 @@ class Warehouse:
                 for table, days in self._publish(group).items():
                     touched[table] = days
                     published[table] = [self.published_file(group, table, d) for d in sorted_days(days)]
-        return CommitResult(published, time.monotonic() - started, changed, touched)
+        changed = {table: merged.changed for table, merged in merges.items()}
+        kept = {table: merged.kept_newer for table, merged in merges.items() if merged.kept_newer}
+        return CommitResult(published, time.monotonic() - started, changed, touched, kept)
 
     def _publish(self, group: str) -> dict[str, set[date | None]]:
         """Publish what a table group owes (the caller holds its lock)."""
