@@ -44,18 +44,17 @@ def _key_stats(
     key = ", ".join(quote(c) for c in table.primary_key)
     null_key = " OR ".join(f"{quote(c)} IS NULL" for c in table.primary_key)
     if partition is None:
-        day, day_params, scope, scope_params, candidates = "", [], relation, params, relation
+        day, scope, candidates, all_params = "", relation, relation, [*params, *params]
     else:
         # The day's keys read once (each read of a lake table costs its catalog lookups), then matched against the
         # whole table's.
         day = f"WITH day AS MATERIALIZED (SELECT {key} FROM {relation} WHERE {PARTITION_COLUMN} = ?) "
-        day_params, scope, scope_params = [*params, partition], "day", []
-        candidates = f"{relation} SEMI JOIN day USING ({key})"
+        scope, candidates, all_params = "day", f"{relation} SEMI JOIN day USING ({key})", [*params, partition, *params]
     # One query: every query of the lake reads its catalog first.
     rows, nulls, duplicates = warehouse.query(
         f"{day}SELECT count(*), count(*) FILTER (WHERE {null_key}), (SELECT count(*) FROM (SELECT {key} FROM "
         f"{candidates} GROUP BY {key} HAVING count(*) > 1)) FROM {scope}",
-        day_params + params + scope_params,
+        all_params,
     )[0]
     return rows, nulls, duplicates
 
