@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone, tzinfo
 from enum import Enum
@@ -93,6 +93,8 @@ class LoadReport:
     outside_window_dropped: int = 0
     not_matching_filter: int = 0
     touched_partitions: dict[str, set[date | None]] = field(default_factory=dict)  # table -> partitions republished
+    # table -> the lake snapshot before the pass's first commit (`CommitResult.snapshot_before`)
+    snapshot_before: dict[str, int] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
     child_sweep: str = "none"  # whose child lists the pass fetched whatever their payload (`ChildSweep.describe`)
 
@@ -105,6 +107,13 @@ class LoadReport:
 
 
 ProgressCallback = Callable[[Stream, Page, int], None]  # (stream, page, records seen so far)
+
+
+def snapshot_before(reports: Iterable[LoadReport], table: str) -> int | None:
+    """The lake snapshot before the earliest commit of these passes that wrote `table` (`merge.TABLE_NOT_YET` if
+    the table did not exist then; None if none wrote it)."""
+    snapshots = [report.snapshot_before[table] for report in reports if table in report.snapshot_before]
+    return min(snapshots) if snapshots else None
 
 
 def stream_signature(stream: Stream) -> str:
@@ -509,6 +518,7 @@ class StreamLoad:
         changed: dict[str, int] = {}
         kept: dict[str, int] = {}
         touched: dict[str, set[date | None]] = {}
+        before: dict[str, int] = {}
         for commit in self.commits:
             for table, paths in commit.published.items():
                 published.setdefault(table, []).extend(p for p in paths if p not in published.get(table, []))
@@ -518,6 +528,8 @@ class StreamLoad:
                 kept[table] = kept.get(table, 0) + count
             for table, days in commit.touched.items():
                 touched.setdefault(table, set()).update(days)
+            for table, snapshot in commit.snapshot_before.items():
+                before.setdefault(table, snapshot)  # the first commit's
         return LoadReport(
             source=self.client.system,
             stream=self.stream.name,
@@ -544,6 +556,7 @@ class StreamLoad:
             outside_window_dropped=self.outside,
             not_matching_filter=self.not_matching,
             touched_partitions=touched,
+            snapshot_before=before,
             tables={t.name: t for t in self.stream.tables},
             child_sweep=self.child_sweep.describe() if self.child_sweep else "none",
         )

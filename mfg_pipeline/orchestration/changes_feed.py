@@ -69,6 +69,7 @@ from mfg_pipeline.engine.feed import (
     apply_pending,
     read_feed,
 )
+from mfg_pipeline.engine.load import snapshot_before
 from mfg_pipeline.http.errors import ConfigurationError
 from mfg_pipeline.orchestration.factory import (
     CHECK_DESCRIPTIONS,
@@ -280,9 +281,12 @@ def _check_outcome(
 ) -> CheckOutcome:
     system = feed.system
     partitioned = table is feed.change_log or bool(stream and stream.partitioned)
-    if name == PRIMARY_KEY_CHECK:
-        return primary_key_check(warehouse, system, table, partitioned, date.fromisoformat(day) if day else None)
     loads = [load for load in report.loads if table.name in load.tables]
+    if name == PRIMARY_KEY_CHECK:
+        before = snapshot_before(loads, table.name)
+        return primary_key_check(
+            warehouse, system, table, partitioned, date.fromisoformat(day) if day else None, before
+        )
     keys = [key for load in loads for key in load.staged_keys]
     if stream is None:  # the change log: its rows are keyed by batch and position, not by the changed records
         return rows_for_keys_check(warehouse, system, table, table.primary_key, keys, len(keys))

@@ -45,7 +45,7 @@ from dagster import (
 
 from mfg_pipeline import config
 from mfg_pipeline.declarations import SourceSystem, Stream
-from mfg_pipeline.engine.load import LoadReport, PassKind
+from mfg_pipeline.engine.load import LoadReport, PassKind, snapshot_before
 from mfg_pipeline.engine.refresh import DAILY, HOURLY, RefreshPlan, plan_for, refresh_stream
 from mfg_pipeline.http.pagination import Page
 from mfg_pipeline.orchestration.failures import explained_failures
@@ -364,7 +364,8 @@ def _checks(
     for table in stream.tables:
         key = described.key(table)
         if any(c.asset_key == key and c.name == PRIMARY_KEY_CHECK for c in selected):
-            outcome = primary_key_check(warehouse, source.name, table, stream.partitioned, partition)
+            before = snapshot_before(reports, table.name)
+            outcome = primary_key_check(warehouse, source.name, table, stream.partitioned, partition, before)
             yield (key, PRIMARY_KEY_CHECK), outcome
         if any(c.asset_key == key and c.name == ROW_COUNT_CHECK for c in selected):
             yield (key, ROW_COUNT_CHECK), combined(list(_count_checks(warehouse, source.name, stream, table, reports)))

@@ -14,6 +14,7 @@ from typing import Any
 
 from mfg_pipeline.records.schema import Table
 from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, PARTITION_COLUMN, PLANT_COLUMN, keys_relation, quote
+from mfg_pipeline.warehouse.merge import TABLE_NOT_YET
 from mfg_pipeline.warehouse.store import Warehouse
 
 # The two checks every loaded table carries (their names in Dagster).
@@ -60,17 +61,28 @@ def _key_stats(
 
 
 def primary_key_check(
-    warehouse: Warehouse, schema: str, table: Table, partitioned: bool, partition: date | None = None
+    warehouse: Warehouse,
+    schema: str,
+    table: Table,
+    partitioned: bool,
+    partition: date | None = None,
+    snapshot_before: int | None = None,
 ) -> CheckOutcome:
     """Key unique and not null in the lake and in the published Parquet (for `partition`: the day's keys, each
-    checked against the whole table). A table not created yet (nothing landed so far) holds no key at all."""
+    checked against the whole table). A table not created yet (nothing landed so far) holds no key at all.
+
+    `snapshot_before` (the lake snapshot before the run's first commit) lets a day's check read only the
+    published files that can hold its keys, not every day's file of the table's history."""
     relations: dict[str, tuple[str, list]] = {}
     if warehouse.has_table(schema, table.name):
         relations["duckdb"] = (_plant_rows(schema, table), [warehouse.plant])
-    glob = _parquet_glob(warehouse, schema, table, partitioned)
-    if glob:
-        relations["parquet"] = ("read_parquet(?, union_by_name = true)", [glob])
     metadata: dict[str, Any] = {"primary_key": ", ".join(table.primary_key)}
+    files = _files_for_day(warehouse, schema, table, partition, snapshot_before) if partitioned else None
+    if files:
+        relations["parquet"] = ("read_parquet(?, union_by_name = true)", [files])
+        metadata["parquet_files_checked"] = len(files)
+    elif glob := _parquet_glob(warehouse, schema, table, partitioned):
+        relations["parquet"] = ("read_parquet(?, union_by_name = true)", [glob])
     failures = []
     for label, (relation, params) in relations.items():
         rows, nulls, duplicates = _key_stats(warehouse, relation, table, params, partition)
@@ -80,6 +92,29 @@ def primary_key_check(
     passed = not failures
     description = "Key unique and not null in the warehouse and Parquet" if relations else "No row landed yet"
     return CheckOutcome(PRIMARY_KEY_CHECK, passed, description if passed else "; ".join(failures), metadata)
+
+
+def _files_for_day(
+    warehouse: Warehouse, schema: str, table: Table, partition: date | None, snapshot_before: int | None
+) -> list[str] | None:
+    """The published files that can hold a key of one day's file: that file, and the files of the days its keys
+    were on at `snapshot_before`. A record a run moved between days is in its old day's file until that file is
+    republished, so that file is read too: the lake's past says which it is, whatever the merge computed. None
+    (every file of the table is read) without a day, a published day's file, or a snapshot that held the table."""
+    if partition is None or snapshot_before is None or snapshot_before == TABLE_NOT_YET:
+        return None
+    day_file = warehouse.published_file(schema, table.name, partition)
+    if not warehouse.is_published(day_file):
+        return None
+    key = ", ".join(quote(c) for c in table.primary_key)
+    earlier = warehouse.query(
+        f"SELECT DISTINCT {PARTITION_COLUMN} FROM {quote(schema)}.{quote(table.name)} AT (VERSION => "
+        f"{int(snapshot_before)}) WHERE {PLANT_COLUMN} = ? AND ({key}) IN (SELECT {key} FROM read_parquet(?)) "
+        "ORDER BY ALL",
+        [warehouse.plant, day_file],
+    )
+    others = [warehouse.published_file(schema, table.name, day) for (day,) in earlier if day != partition]
+    return [day_file, *(file for file in others if warehouse.is_published(file))]
 
 
 def _plant_rows(schema: str, table: Table) -> str:

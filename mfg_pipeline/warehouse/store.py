@@ -76,6 +76,9 @@ class CommitResult:
     touched: dict[str, set[date | None]] = field(default_factory=dict)  # table -> partitions republished
     # table -> rows of the listed scope the listing lacked but kept live (written after it began: `merge.py`)
     kept_newer: dict[str, int] = field(default_factory=dict)
+    # table -> the lake snapshot the merge started from (TABLE_NOT_YET: the table did not exist in it); the checks
+    # read where the load's keys were before it (`checks.primary_key_check`)
+    snapshot_before: dict[str, int] = field(default_factory=dict)
 
 
 def lock_timeout() -> float:
@@ -266,8 +269,18 @@ class Warehouse:
             verified: list[tuple[str, str, str]] = []
             plant = self.plant
 
+            before: dict[str, int] = {}
+
             def merge_all(cursor: duckdb.DuckDBPyConnection) -> dict[str, Merged]:
                 verified[:] = built_with.check(cursor, plant, settings_in_force)  # before anything is written
+                snapshot, existing = self.lake.snapshot_id(cursor), set(tables_in_transaction(cursor))
+                before.clear()
+                before.update(
+                    {
+                        load.table.name: snapshot if (load.schema, load.table.name) in existing else TABLE_NOT_YET
+                        for load in loads
+                    }
+                )
                 deleted_parents: dict[str, str] = {}  # parent table -> temp table of keys soft-deleted now
                 merges: dict[str, Merged] = {}
                 for load, shape in zip(loads, ensured, strict=True):
@@ -289,7 +302,7 @@ class Warehouse:
                     published[table] = [self.published_file(group, table, d) for d in sorted_days(days)]
         changed = {table: merged.changed for table, merged in merges.items()}
         kept = {table: merged.kept_newer for table, merged in merges.items() if merged.kept_newer}
-        return CommitResult(published, time.monotonic() - started, changed, touched, kept)
+        return CommitResult(published, time.monotonic() - started, changed, touched, kept, dict(before))
 
     def _publish(self, group: str) -> dict[str, set[date | None]]:
         """Publish what a table group owes (the caller holds its lock)."""

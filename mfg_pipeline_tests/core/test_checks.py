@@ -1,22 +1,27 @@
 """Asset checks catch what they claim to: a key held twice (across partitions, in the published Parquet) or a null
-key fails the primary-key check, and a row count off from the source fails the count check."""
+key fails the primary-key check, and a row count off from the source fails the count check. A day's check after a run
+reads the day's published file and those of the days its keys were on before the run, not every day's file."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mfg_pipeline.warehouse.checks import primary_key_check, row_count_check
-from mfg_pipeline.warehouse.store import Scope, TableLoad, Warehouse
+from mfg_pipeline.warehouse.store import CommitResult, Scope, TableLoad, Warehouse
 from mfg_pipeline_tests.core.test_warehouse import DAY, TABLE, stage_rows
 
 NEXT_DAY = DAY + timedelta(days=1)
 
 
-def land(warehouse: Warehouse, rows, day) -> None:
-    warehouse.commit(
+THIRD_DAY = DAY + timedelta(days=2)
+
+
+def land(warehouse: Warehouse, rows, day) -> CommitResult:
+    return warehouse.commit(
         [TableLoad("demo", TABLE, stage_rows(warehouse, rows, day), partitioned=True, scope=Scope.day(day))]
     )
 
@@ -64,3 +69,35 @@ def test_a_count_different_from_the_source_fails_the_count_check(tmp_path):
     warehouse = Warehouse(tmp_path)
     land(warehouse, [(1, "a"), (2, "b")], DAY)
     assert not row_count_check(warehouse, "demo", TABLE, DAY, source_rows=3).passed
+
+
+def test_a_days_check_after_a_run_reads_the_days_file_and_the_files_its_keys_came_from_only(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    land(warehouse, [(1, "a"), (2, "b")], DAY)
+    land(warehouse, [(3, "c")], NEXT_DAY)
+    land(warehouse, [(4, "d")], THIRD_DAY)
+    moved = warehouse.commit(
+        [TableLoad("demo", TABLE, stage_rows(warehouse, [(1, "a, a day later")], NEXT_DAY), partitioned=True)]
+    )
+    before = moved.snapshot_before["events"]
+    outcome = primary_key_check(warehouse, "demo", TABLE, True, NEXT_DAY, snapshot_before=before)
+    assert outcome.passed, outcome.description
+    # The day's own file, and the day key 1 was on before: not the third day's.
+    assert outcome.metadata["parquet_files_checked"] == 2 and outcome.metadata["parquet_rows"] == 2
+
+
+def test_a_record_moved_between_days_whose_old_file_was_not_republished_fails_the_new_days_check(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    land(warehouse, [(1, "a"), (2, "b")], DAY)
+    land(warehouse, [(3, "c")], NEXT_DAY)
+    old_file = warehouse.parquet_file("demo", "events", DAY)
+    shutil.copy(old_file, tmp_path / "day-before-the-move.parquet")
+    moved = warehouse.commit(
+        [TableLoad("demo", TABLE, stage_rows(warehouse, [(1, "a, a day later")], NEXT_DAY), partitioned=True)]
+    )
+    # A publish that missed the old day: its file still holds key 1, which the new day's file holds too.
+    shutil.copy(tmp_path / "day-before-the-move.parquet", old_file)
+    before = moved.snapshot_before["events"]
+    outcome = primary_key_check(warehouse, "demo", TABLE, True, NEXT_DAY, snapshot_before=before)
+    assert not outcome.passed
+    assert outcome.metadata["parquet_duplicate_keys"] == 1 and outcome.metadata["duckdb_duplicate_keys"] == 0
