@@ -93,7 +93,8 @@ class LoadReport:
     outside_window_dropped: int = 0
     not_matching_filter: int = 0
     touched_partitions: dict[str, set[date | None]] = field(default_factory=dict)  # table -> partitions republished
-    # table -> the lake snapshot before the pass's first commit (`CommitResult.snapshot_before`)
+    # table -> the lake snapshot before the pass's first commit (`CommitResult.snapshot_before`), or for a table it
+    # did not write, the latest when it ended (TABLE_NOT_YET: the table did not exist then)
     snapshot_before: dict[str, int] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
     child_sweep: str = "none"  # whose child lists the pass fetched whatever their payload (`ChildSweep.describe`)
@@ -530,6 +531,9 @@ class StreamLoad:
                 touched.setdefault(table, set()).update(days)
             for table, snapshot in commit.snapshot_before.items():
                 before.setdefault(table, snapshot)  # the first commit's
+        for name in (t.name for t in self.stream.tables if t.name not in before):
+            # a table the pass did not write: it moved no key, so the lake as it is now
+            before[name] = self.warehouse.listing_snapshot(self.client.system, name)
         return LoadReport(
             source=self.client.system,
             stream=self.stream.name,

@@ -1,6 +1,7 @@
 """Fusion Operations end to end through Dagster: three days land exactly the simulator's records, once each, in
 DuckDB and Parquet (whatever the server's boundary semantics and the partition timezone); re-running a day changes
-nothing; two partitions materialized by parallel processes both land."""
+nothing; a day's key check reads the published files the run can have touched, not every day's; two partitions
+materialized by parallel processes both land."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dagster import AssetKey, DagsterInstance
 
 from mfg_pipeline.definitions import build_definitions
 from mfg_pipeline.sources.fusion_ops.streams import PRODUCTION_ORDERS
+from mfg_pipeline.warehouse.checks import PRIMARY_KEY_CHECK
 from mfg_pipeline.warehouse.store import Warehouse
 
 DAYS = [date(2026, 11, 9), date(2026, 11, 10), date(2026, 11, 11)]
@@ -68,13 +70,18 @@ def landed_productions(warehouse: Warehouse, day: date) -> dict[int, tuple]:
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
-def run_partition(defs, instance, day: date) -> None:
+def run_partition(defs, instance, day: date) -> dict[str, int | None]:
+    """Run one day; returns table -> published files its key check read (None: every file, as before a table's
+    first run)."""
     result = defs.resolve_job_def("fusion_ops_daily").execute_in_process(
         partition_key=day.isoformat(), instance=instance, raise_on_error=False
     )
     assert result.success
     checks = result.get_asset_check_evaluations()
     assert len(checks) == 10 and all(c.passed for c in checks), [c.description for c in checks if not c.passed]
+    key_checks = [c for c in checks if c.check_name == PRIMARY_KEY_CHECK]
+    checked = {c.asset_key.path[-1]: c.metadata.get("parquet_files_checked") for c in key_checks}
+    return {table: count.value if count is not None else None for table, count in checked.items()}
 
 
 @pytest.mark.parametrize("boundary, partition_tz", [("exclusive", "UTC"), ("inclusive", "Europe/Berlin")])
@@ -85,8 +92,11 @@ def test_three_days_land_exactly_the_simulators_records_once_and_a_rerun_changes
     tz = ZoneInfo(partition_tz)
     fusion = serve_fusion(boundary=boundary)
     defs, instance = build_definitions(), DagsterInstance.ephemeral()
-    for day in DAYS:
-        run_partition(defs, instance, day)
+    files_checked = [run_partition(defs, instance, day) for day in DAYS]
+    # Once the tables exist, a day's key check reads the day's published file (and those of the days its keys came
+    # from), not every day's file.
+    for checked in files_checked[1:]:
+        assert all(count is not None and count >= 1 for count in checked.values()), checked
 
     warehouse = Warehouse(data_dir)
     data = fusion.data
@@ -113,7 +123,8 @@ def test_three_days_land_exactly_the_simulators_records_once_and_a_rerun_changes
         table: warehouse.query(f"SELECT * EXCLUDE (_loaded_at) FROM fusion_ops.{table} ORDER BY ALL")
         for table in ("productions", "production_waste", "downtimes", "downtime_machines", "punch_clocks")
     }
-    run_partition(defs, instance, DAYS[1])
+    rerun = run_partition(defs, instance, DAYS[1])
+    assert rerun and set(rerun.values()) == {1}, rerun  # it changed nothing: only the day's own file
     for table, rows in before.items():
         assert warehouse.query(f"SELECT * EXCLUDE (_loaded_at) FROM fusion_ops.{table} ORDER BY ALL") == rows, table
     all_parquet = pq.read_table(warehouse.parquet_dir("fusion_ops", "productions")).column("id").to_pylist()
