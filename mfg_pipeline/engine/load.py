@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone, tzinfo
 from enum import Enum
@@ -31,6 +31,7 @@ from mfg_pipeline.http.errors import ChildListError, SourcePayloadError
 from mfg_pipeline.http.pagination import Page
 from mfg_pipeline.records.schema import FieldError, RowParser, Table
 from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, FINGERPRINT_COLUMN, PARTITION_COLUMN
+from mfg_pipeline.warehouse.merge import NOT_WRITTEN
 from mfg_pipeline.warehouse.store import SUBSET, CommitResult, Scope, TableLoad, Warehouse
 
 
@@ -93,8 +94,7 @@ class LoadReport:
     outside_window_dropped: int = 0
     not_matching_filter: int = 0
     touched_partitions: dict[str, set[date | None]] = field(default_factory=dict)  # table -> partitions republished
-    # table -> the lake snapshot before the pass's first commit (`CommitResult.snapshot_before`), or for a table it
-    # did not write, the latest when it ended (TABLE_NOT_YET: the table did not exist then)
+    # table -> the lake snapshot before the pass's first commit to it (`CommitResult.snapshot_before`)
     snapshot_before: dict[str, int] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
     child_sweep: str = "none"  # whose child lists the pass fetched whatever their payload (`ChildSweep.describe`)
@@ -110,11 +110,13 @@ class LoadReport:
 ProgressCallback = Callable[[Stream, Page, int], None]  # (stream, page, records seen so far)
 
 
-def snapshot_before(reports: Iterable[LoadReport], table: str) -> int | None:
+def snapshot_before(reports: Sequence[LoadReport], table: str) -> int | None:
     """The lake snapshot before the earliest commit of these passes that wrote `table` (`merge.TABLE_NOT_YET` if
-    the table did not exist then; None if none wrote it)."""
+    the table did not exist then, `merge.NOT_WRITTEN` if none wrote it; None without passes)."""
+    if not reports:
+        return None
     snapshots = [report.snapshot_before[table] for report in reports if table in report.snapshot_before]
-    return min(snapshots) if snapshots else None
+    return min(snapshots) if snapshots else NOT_WRITTEN
 
 
 def stream_signature(stream: Stream) -> str:
@@ -531,9 +533,6 @@ class StreamLoad:
                 touched.setdefault(table, set()).update(days)
             for table, snapshot in commit.snapshot_before.items():
                 before.setdefault(table, snapshot)  # the first commit's
-        for name in (t.name for t in self.stream.tables if t.name not in before):
-            # a table the pass did not write: it moved no key, so the lake as it is now
-            before[name] = self.warehouse.listing_snapshot(self.client.system, name)
         return LoadReport(
             source=self.client.system,
             stream=self.stream.name,

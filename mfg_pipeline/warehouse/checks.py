@@ -14,7 +14,7 @@ from typing import Any
 
 from mfg_pipeline.records.schema import Table
 from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, PARTITION_COLUMN, PLANT_COLUMN, keys_relation, quote
-from mfg_pipeline.warehouse.merge import TABLE_NOT_YET
+from mfg_pipeline.warehouse.merge import NOT_WRITTEN, TABLE_NOT_YET
 from mfg_pipeline.warehouse.store import Warehouse
 
 # The two checks every loaded table carries (their names in Dagster).
@@ -99,13 +99,16 @@ def _files_for_day(
 ) -> list[str] | None:
     """The published files that can hold a key of one day's file: that file, and the files of the days its keys
     were on at `snapshot_before`. A record a run moved between days is in its old day's file until that file is
-    republished, so that file is read too: the lake's past says which it is, whatever the merge computed. None
-    (every file of the table is read) without a day, a published day's file, or a snapshot that held the table."""
+    republished, so that file is read too: the lake's past says which it is, whatever the merge computed. A run
+    that did not write the table (NOT_WRITTEN) moved no record: the day's file alone. None (every file of the table
+    is read) without a day, a published day's file, or a snapshot that held the table."""
     if partition is None or snapshot_before is None or snapshot_before == TABLE_NOT_YET:
         return None
     day_file = warehouse.published_file(schema, table.name, partition)
     if not warehouse.is_published(day_file):
         return None
+    if snapshot_before == NOT_WRITTEN:
+        return [day_file]
     key = ", ".join(quote(c) for c in table.primary_key)
     earlier = warehouse.query(
         f"SELECT DISTINCT {PARTITION_COLUMN} FROM {quote(schema)}.{quote(table.name)} AT (VERSION => "

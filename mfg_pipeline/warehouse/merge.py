@@ -59,6 +59,7 @@ class Scope:
 
 SUBSET = Scope.subset()
 TABLE_NOT_YET = -1  # `Scope.listed_after` of a listing that began before its table existed
+NOT_WRITTEN = -2  # a run's snapshot before its first commit to a table it did not write (it moved no record)
 
 
 @dataclass(frozen=True)
