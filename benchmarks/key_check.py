@@ -58,7 +58,7 @@ def measure(days: int, rows_per_day: int, repeat: int, workdir: Path) -> list[st
     }
     pq.write_table(pa.Table.from_pydict(columns, schema=schema), staged)
     warehouse.commit([TableLoad("demo", TABLE, staged, partitioned=True)])
-    snapshot = warehouse.lake.snapshot_id()  # as after a run that changed nothing of the day
+    snapshot = warehouse.lake.snapshot_id()  # as a run that wrote the table gives it (its keys stayed on the day)
     day = FIRST_DAY + timedelta(days=days // 2)
 
     def every_file() -> None:
