@@ -133,14 +133,20 @@ class Warehouse:
         TABLE_NOT_YET if the table does not exist in it."""
         if self.has_table(schema, table):  # the pipeline never drops a table: it is in every later snapshot
             return self.lake.snapshot_id()
-        with self.lake.cursor() as cursor:  # the snapshot and whether it holds the table, read together
+        with self.lake.cursor() as cursor:
             cursor.execute("BEGIN TRANSACTION")
             try:
-                snapshot = self.lake.snapshot_id(cursor)
-                exists = (schema, table) in tables_in_transaction(cursor, schema)
+                return self._snapshot_holding(cursor, [(schema, table)])[schema, table]
             finally:
                 cursor.execute("ROLLBACK")
-        return snapshot if exists else TABLE_NOT_YET
+
+    def _snapshot_holding(
+        self, cursor: duckdb.DuckDBPyConnection, tables: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], int]:
+        """Inside a transaction: (schema, table) -> the transaction's snapshot if it holds that table, else
+        TABLE_NOT_YET (the snapshot and the tables read together)."""
+        snapshot, held = self.lake.snapshot_id(cursor), set(tables_in_transaction(cursor))
+        return {table: snapshot if table in held else TABLE_NOT_YET for table in tables}
 
     def first_partition_day(self) -> date | None:
         """The earliest day any loaded table has held rows for: the lowest `PARTITION_COLUMN` value in the lake's
@@ -273,14 +279,9 @@ class Warehouse:
 
             def merge_all(cursor: duckdb.DuckDBPyConnection) -> dict[str, Merged]:
                 verified[:] = built_with.check(cursor, plant, settings_in_force)  # before anything is written
-                snapshot, existing = self.lake.snapshot_id(cursor), set(tables_in_transaction(cursor))
+                held = self._snapshot_holding(cursor, [(load.schema, load.table.name) for load in loads])
                 before.clear()
-                before.update(
-                    {
-                        load.table.name: snapshot if (load.schema, load.table.name) in existing else TABLE_NOT_YET
-                        for load in loads
-                    }
-                )
+                before.update({table: snapshot for (_, table), snapshot in held.items()})
                 deleted_parents: dict[str, str] = {}  # parent table -> temp table of keys soft-deleted now
                 merges: dict[str, Merged] = {}
                 for load, shape in zip(loads, ensured, strict=True):
