@@ -8,6 +8,7 @@ apart from the demo's."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -158,7 +159,7 @@ def test_dev_loads_what_the_demo_loads_on_its_first_start_then_serves_the_webser
     webserver_port = str(free_port())
     process = subprocess.Popen(
         # The simulators' documented limits lifted: Lagerkoll's 200 a minute would hold the preload a minute.
-        [str(executable), "dev", "--port", "0", "--live-interval", "0", "--preload-days", "1"]
+        [str(executable), "dev", "--port", "0", "--live-interval", "0", "--preload-days", "2"]
         + ["--simulator-rate-limit", str(LIFTED_RATE_LIMIT), "-p", webserver_port],
         env={**os.environ, "MFG_DATA_DIR": str(data_dir)},
         stdout=subprocess.PIPE,
@@ -183,8 +184,14 @@ def test_dev_loads_what_the_demo_loads_on_its_first_start_then_serves_the_webser
     assert "Serving dagster-webserver" in text, text[-3000:]
     for noise in ("will not be used", "Warning", "superseded", "Invalid -W", "FAILED"):
         assert noise not in text, f"{noise!r} in:\n{text}"
-    assert "First start: loading 1 day as the demo does" in text
-    assert "- fusion_ops_refresh [" in text and "- analytics_build ..." in text, text
+    assert "First start: loading 2 days as the demo does" in text
+    # The demo's lines: one per run, every source's then the analytics build with all its checks passed (dbt's own
+    # progress lines stay in its log), and the marts listed with the raw tables at the end.
+    runs = [line for line in output if line.startswith("- ")]
+    assert "- fusion_ops_refresh [" in text and [line.split(" ")[1] for line in runs][-1] == "analytics_build", text
+    assert re.fullmatch(r"- analytics_build \.\.\. \d+ assets; checks (\d+)/\1 passed; [\d.]+s\n", runs[-1]), runs[-1]
+    assert "Running with dbt" not in text and "START sql" not in text
+    assert re.search(r"^  marts\.mart_oee_daily +[1-9]\d*$", text, re.MULTILINE), text
     assert (data_dir / "dagster_home" / "dagster.yaml").exists()
     instance_runs = DagsterInstance.from_config(str(data_dir / "dagster_home")).get_runs_count()
     assert instance_runs >= 6  # the preload's runs are on dev's instance: the UI shows them

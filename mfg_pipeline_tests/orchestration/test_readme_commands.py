@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 # Commands another test runs (they take minutes, or serve until stopped): the command -> the test.
 RUN_ELSEWHERE = {
     "python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e . && .venv/bin/mfg-pipeline demo": (
-        "mfg_pipeline_tests/orchestration/test_demo.py::test_the_demo_loads_every_source_then_builds_the_marts_with_"
-        "one_line_per_run (and .ci/run, the install)"
+        "mfg_pipeline_tests/orchestration/test_definitions.py::test_dev_loads_what_the_demo_loads_on_its_first_start_"
+        "then_serves_the_webserver_without_a_warning (dev's first start runs the demo; .ci/run, the install)"
     ),
     ".venv/bin/mfg-pipeline dev": "mfg_pipeline_tests/orchestration/test_definitions.py::"
     "test_dev_loads_what_the_demo_loads_on_its_first_start_then_serves_the_webserver_without_a_warning",
