@@ -148,7 +148,8 @@ def test_two_hosts_sharing_only_postgres_and_s3_load_two_plants_and_every_record
 
         others = [s.name for s in sources if s.name != "fusion_ops"]
         # Berlin's Fusion days on both hosts at once (one company's budget shared across them), its feed on one;
-        # the rest of both plants split between them.
+        # the rest of both plants split between them, so that each host's share takes about as long (Berlin's
+        # Fusion cycle on host B waits a minute for its budget while host A loads Chicago's Fusion and Fulcrum).
         a = start(
             host_a,
             "plant:berlin",
@@ -156,7 +157,7 @@ def test_two_hosts_sharing_only_postgres_and_s3_load_two_plants_and_every_record
             "feed:2",
             *cycles(*others),
             "plant:chicago",
-            *cycles("fulcrum"),
+            *cycles("fusion_ops", "fulcrum"),
         )
         b = start(
             host_b,
@@ -164,7 +165,7 @@ def test_two_hosts_sharing_only_postgres_and_s3_load_two_plants_and_every_record
             f"daily:fusion_ops:{','.join(d.isoformat() for d in days[3:])}",
             *cycles("fusion_ops"),
             "plant:chicago",
-            *cycles(*(s.name for s in sources if s.name != "fulcrum")),
+            *cycles(*(name for name in others if name != "fulcrum")),
         )
         finish(a)  # the first rows are in: the analyst starts reading (and keeps at it until the end)
         reader, stop = start_reader(root, reader_env)
