@@ -96,6 +96,8 @@ class LoadReport:
     touched_partitions: dict[str, set[date | None]] = field(default_factory=dict)  # table -> partitions republished
     # table -> the lake snapshot before the pass's first commit to it (`CommitResult.snapshot_before`)
     snapshot_before: dict[str, int] = field(default_factory=dict)
+    # a lake snapshot showing the pass's tables as its last commit left them (None: it committed nothing)
+    snapshot_after: int | None = None
     tables: dict[str, Table] = field(default_factory=dict)
     child_sweep: str = "none"  # whose child lists the pass fetched whatever their payload (`ChildSweep.describe`)
 
@@ -117,6 +119,12 @@ def snapshot_before(reports: Sequence[LoadReport], table: str) -> int | None:
         return None
     snapshots = [report.snapshot_before[table] for report in reports if table in report.snapshot_before]
     return min(snapshots) if snapshots else NOT_WRITTEN
+
+
+def snapshot_after(reports: Sequence[LoadReport]) -> int | None:
+    """A lake snapshot showing what these passes committed as the last of them left it (None: none committed)."""
+    snapshots = [report.snapshot_after for report in reports if report.snapshot_after is not None]
+    return max(snapshots) if snapshots else None
 
 
 def stream_signature(stream: Stream) -> str:
@@ -560,6 +568,7 @@ class StreamLoad:
             not_matching_filter=self.not_matching,
             touched_partitions=touched,
             snapshot_before=before,
+            snapshot_after=self.commits[-1].snapshot_after if self.commits else None,
             tables={t.name: t for t in self.stream.tables},
             child_sweep=self.child_sweep.describe() if self.child_sweep else "none",
         )

@@ -69,7 +69,7 @@ from mfg_pipeline.engine.feed import (
     apply_pending,
     read_feed,
 )
-from mfg_pipeline.engine.load import snapshot_before
+from mfg_pipeline.engine.load import snapshot_after, snapshot_before
 from mfg_pipeline.http.errors import ConfigurationError
 from mfg_pipeline.orchestration.factory import (
     CHECK_DESCRIPTIONS,
@@ -288,11 +288,11 @@ def _check_outcome(
             warehouse, system, table, partitioned, date.fromisoformat(day) if day else None, before
         )
     keys = [key for load in loads for key in load.staged_keys]
+    after = snapshot_after(loads)
     if stream is None:  # the change log: its rows are keyed by batch and position, not by the changed records
-        return rows_for_keys_check(warehouse, system, table, table.primary_key, keys, len(keys))
-    return rows_written_check(
-        warehouse, system, stream, table, keys, sum(load.rows_staged.get(table.name, 0) for load in loads)
-    )
+        return rows_for_keys_check(warehouse, system, table, table.primary_key, keys, len(keys), after)
+    rows = sum(load.rows_staged.get(table.name, 0) for load in loads)
+    return rows_written_check(warehouse, system, stream, table, keys, rows, after)
 
 
 def apply_job(feed: ChangesFeed) -> Any:

@@ -387,21 +387,34 @@ def _count_checks(
                 partitioned=stream.partitioned,
                 deleted_flag=stream.deleted_flag,
                 kept_newer=report.rows_kept_newer.get(table.name, 0),
+                snapshot=report.snapshot_after,
             )
         yield rows_written_check(
-            warehouse, schema, stream, table, report.staged_keys, report.rows_staged.get(table.name, 0)
+            warehouse,
+            schema,
+            stream,
+            table,
+            report.staged_keys,
+            report.rows_staged.get(table.name, 0),
+            report.snapshot_after,
         )
 
 
 def rows_written_check(
-    warehouse: Warehouse, schema: str, stream: Stream, table: Table, keys: Sequence[tuple], child_rows: int
+    warehouse: Warehouse,
+    schema: str,
+    stream: Stream,
+    table: Table,
+    keys: Sequence[tuple],
+    child_rows: int,
+    snapshot: int | None = None,
 ) -> CheckOutcome:
-    """The rows a load wrote are in the table: a parent row for each of `keys`, or (a child table) `child_rows`
-    rows under those parents."""
+    """The rows a load wrote are in the table (at `snapshot`, as the load left it): a parent row for each of
+    `keys`, or (a child table) `child_rows` rows under those parents."""
     if table is stream.table:
-        return rows_for_keys_check(warehouse, schema, table, table.primary_key, keys, len(keys))
+        return rows_for_keys_check(warehouse, schema, table, table.primary_key, keys, len(keys), snapshot)
     link = next(c.parent_key for c in stream.children if c.table is table)
-    return rows_for_keys_check(warehouse, schema, table, [child for child, _ in link], keys, child_rows)
+    return rows_for_keys_check(warehouse, schema, table, [child for child, _ in link], keys, child_rows, snapshot)
 
 
 def _run_metadata(reports: Sequence[LoadReport], table: Table, plan: RefreshPlan) -> dict[str, Any]:

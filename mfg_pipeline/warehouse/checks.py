@@ -2,7 +2,10 @@
 
 DuckLake enforces no primary key, so the merge keeps keys unique (under the table group's writer lock) and this
 check verifies it, in the lake and in the Parquet BI tools read (a stale partition file or a record that moved
-between days would show up here). Each check looks at the warehouse's plant's rows and files.
+between days would show up here). Each check looks at the warehouse's plant's rows and files. A run's count checks
+read the lake as the run left it (the snapshot its commit reports) and each published file beside the lake as it was
+when the file was exported (the snapshot the file names), so a writer committing after the run (the changes feed,
+another run) does not turn them red.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from mfg_pipeline.records.schema import Table
 from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, PARTITION_COLUMN, PLANT_COLUMN, keys_relation, quote
 from mfg_pipeline.warehouse.merge import NOT_WRITTEN, TABLE_NOT_YET
+from mfg_pipeline.warehouse.publish import SNAPSHOT_METADATA_KEY
 from mfg_pipeline.warehouse.store import Warehouse
 
 # The two checks every loaded table carries (their names in Dagster).
@@ -120,9 +124,15 @@ def _files_for_day(
     return [day_file, *(file for file in others if warehouse.is_published(file))]
 
 
-def _plant_rows(schema: str, table: Table) -> str:
-    """The rows of the plant given as the parameter."""
-    return f"(SELECT * FROM {quote(schema)}.{quote(table.name)} WHERE {PLANT_COLUMN} = ?)"
+def _plant_rows(schema: str, table: Table, snapshot: int | None = None) -> str:
+    """The rows of the plant given as the parameter (at `snapshot`, if given)."""
+    return f"(SELECT * FROM {_at(schema, table, snapshot)} WHERE {PLANT_COLUMN} = ?)"
+
+
+def _at(schema: str, table: Table, snapshot: int | None) -> str:
+    """The table, as it was at `snapshot` (None: as it is now)."""
+    relation = f"{quote(schema)}.{quote(table.name)}"
+    return relation if snapshot is None else f"{relation} AT (VERSION => {int(snapshot)})"
 
 
 def row_count_check(
@@ -134,19 +144,31 @@ def row_count_check(
     partitioned: bool | None = None,
     deleted_flag: str | None = None,
     kept_newer: int = 0,
+    snapshot: int | None = None,
 ) -> CheckOutcome:
     """The scope's live rows in DuckDB and in its Parquet equal what the source listed for it: one partition, or
     (`partition` None) the whole table. Rows the vendor flags deleted (`deleted_flag`) are not published. Rows
-    another writer wrote while the pass listed (`kept_newer`, which the listing lacked and left live) count too."""
-    relation = f"{quote(schema)}.{quote(table.name)}"
+    another writer wrote while the pass listed (`kept_newer`, which the listing lacked and left live) count too.
+
+    `snapshot` (the pass's `LoadReport.snapshot_after`): the lake is counted as the pass left it, and a published
+    file as the lake was when it was exported, so a writer committing to the scope after the pass (the changes
+    feed, another run) cannot turn the check red. None: both as they are now."""
     where, day = (f"AND {PARTITION_COLUMN} = ?", [partition]) if partition else ("", [])
     live = f"{DELETED_AT_COLUMN} IS NULL AND {PLANT_COLUMN} = ? {where}"
     params: list[Any] = [warehouse.plant, *day]
     # One read of the table for both counts (each read of a lake table costs its catalog lookups).
     published_rows = f"count(*) FILTER (WHERE {quote(deleted_flag)} IS NOT TRUE)" if deleted_flag else "count(*)"
-    counts = warehouse.query(f"SELECT count(*), {published_rows} FROM {relation} WHERE {live}", params)
-    duckdb_rows, published = counts[0]
-    parquet_rows = _parquet_rows(warehouse, schema, table, partition, partitioned)
+
+    def counts(at: int | None) -> tuple[int, int]:
+        rows = warehouse.query(f"SELECT count(*), {published_rows} FROM {_at(schema, table, at)} WHERE {live}", params)
+        return rows[0][0], rows[0][1]
+
+    duckdb_rows, published = counts(snapshot)
+    parquet_rows, exported_at = _parquet_rows(warehouse, schema, table, partition, partitioned)
+    if snapshot is not None and exported_at != snapshot:
+        # Exported from another snapshot (a later commit republished the file): the lake as it was then. Several
+        # files, or one that names no snapshot: the lake as it is now.
+        published = counts(exported_at)[1]
     passed = duckdb_rows == source_rows + kept_newer and parquet_rows == published
     newer = f" (+{kept_newer} written by another writer while the pass listed)" if kept_newer else ""
     description = f"{source_rows} rows from the source{newer}, {duckdb_rows} in DuckDB, {parquet_rows} in Parquet" + (
@@ -160,14 +182,21 @@ def row_count_check(
 
 def _parquet_rows(
     warehouse: Warehouse, schema: str, table: Table, partition: date | None, partitioned: bool | None
-) -> int:
+) -> tuple[int, int | None]:
+    """Rows of the scope's published Parquet, and the lake snapshot its one file was exported from (None: several
+    files, or a file written before files named it)."""
     if partition is not None or not partitioned:
         path = warehouse.published_file(schema, table.name, partition)
-        return (
-            warehouse.query("SELECT count(*) FROM read_parquet(?)", [path])[0][0] if warehouse.is_published(path) else 0
-        )
+        if not warehouse.is_published(path):
+            return 0, None
+        rows, exported_at = warehouse.query(
+            "SELECT count(*), (SELECT decode(value) FROM parquet_kv_metadata(?) WHERE decode(key) = ?) "
+            "FROM read_parquet(?)",
+            [path, SNAPSHOT_METADATA_KEY, path],
+        )[0]
+        return rows, None if exported_at is None else int(exported_at)
     glob = _parquet_glob(warehouse, schema, table, True)
-    return warehouse.query("SELECT count(*) FROM read_parquet(?)", [glob])[0][0] if glob else 0
+    return (warehouse.query("SELECT count(*) FROM read_parquet(?)", [glob])[0][0] if glob else 0), None
 
 
 def rows_for_keys_check(
@@ -177,14 +206,16 @@ def rows_for_keys_check(
     key_columns: Sequence[str],
     keys: Sequence[tuple],
     expected_rows: int,
+    snapshot: int | None = None,
 ) -> CheckOutcome:
     """The rows this load wrote are in DuckDB: for `keys` (of the table, or of its parent through `key_columns`),
-    DuckDB holds exactly `expected_rows` rows, live or marked deleted."""
+    DuckDB holds exactly `expected_rows` rows, live or marked deleted, at `snapshot` (the load's
+    `LoadReport.snapshot_after`: as the load left them, whatever a later writer changed; None: now)."""
     if keys:
         written, params = keys_relation(key_columns, keys)
         using = ", ".join(quote(c) for c in key_columns)
         held = warehouse.query(
-            f"SELECT count(*) FROM {_plant_rows(schema, table)} SEMI JOIN {written} USING ({using})",
+            f"SELECT count(*) FROM {_plant_rows(schema, table, snapshot)} SEMI JOIN {written} USING ({using})",
             [warehouse.plant, *params],
         )[0][0]
     else:

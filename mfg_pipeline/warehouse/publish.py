@@ -9,7 +9,8 @@ Cost follows change, and a crash cannot leave a file stale: the merge records, i
 partitions it changed (`main._mfg_unpublished_<schema>`). After the commit the writer exports each of them from the
 table's `_current` view and crosses them off; a run killed in between leaves them listed, and the next commit of
 the group exports them first. Every file is written whole before it is visible (a temporary name and a rename; an
-S3 object appears when its upload completes), so readers see the old file or the new one.
+S3 object appears when its upload completes), so readers see the old file or the new one. Each file names, in its
+key-value metadata (`mfg_lake_snapshot`), a lake snapshot whose rows it holds.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ from mfg_pipeline.warehouse.layout import (
 from mfg_pipeline.warehouse.settings import S3Settings
 
 EXPORT_BATCH_ROWS = 65_536  # rows per batch written to Parquet (bounds an export's memory)
+# The key of a published file's metadata that names the lake snapshot it was exported from: a check compares the
+# file with the lake as it was then, whatever a later writer committed (`checks.row_count_check`).
+SNAPSHOT_METADATA_KEY = "mfg_lake_snapshot"
 
 
 class ParquetStore:
@@ -66,10 +70,17 @@ class ParquetStore:
             )
         return self._s3fs, path.removeprefix("s3://")
 
-    def write(self, cursor: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any], target: str) -> None:
-        """The query's rows as one Parquet file, in batches."""
+    def write(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        query: str,
+        params: Sequence[Any],
+        target: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """The query's rows as one Parquet file, in batches (`metadata`: the file's key-value metadata)."""
         reader = cursor.sql(query, params=list(params)).to_arrow_reader(EXPORT_BATCH_ROWS)
-        with self.file(target, reader.schema) as file:
+        with self.file(target, reader.schema, metadata) as file:
             for batch in reader:
                 file.write(batch)
 
@@ -80,6 +91,7 @@ class ParquetStore:
         params: Sequence[Any],
         column: str,
         targets: Mapping[Any, str],
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
         """One query's rows, ordered by `column`, as one file per value of it (`targets`: value -> file); a value
         with no rows gets an empty file. One scan however many files it feeds."""
@@ -93,7 +105,7 @@ class ParquetStore:
                     if file is None or value != current:
                         if file is not None:
                             file.close()
-                        file, current = self.file(targets[value], reader.schema).open(), value
+                        file, current = self.file(targets[value], reader.schema, metadata).open(), value
                         written.add(value)
                     file.write(rows)
         finally:
@@ -101,14 +113,15 @@ class ParquetStore:
                 file.close()
         for value, target in targets.items():
             if value not in written:
-                with self.file(target, reader.schema):
+                with self.file(target, reader.schema, metadata):
                     pass
 
-    def file(self, target: str, schema: pa.Schema) -> _ParquetFile:
+    def file(self, target: str, schema: pa.Schema, metadata: Mapping[str, str] | None = None) -> _ParquetFile:
         """A Parquet file written whole before it is visible: every column nullable, so the files of one table
         agree on one schema whatever rows each holds (a folder read would fail otherwise)."""
         filesystem, path = self._filesystem(target)
-        return _ParquetFile(filesystem, path, pa.schema([f.with_nullable(True) for f in schema]))
+        nullable = pa.schema([f.with_nullable(True) for f in schema], metadata=dict(metadata or {}))
+        return _ParquetFile(filesystem, path, nullable)
 
     def exists(self, path_or_glob: str) -> bool:
         """Whether a file exists, or any file of a pattern (`*` within folder levels), locally or in the bucket."""
@@ -231,10 +244,13 @@ def record_unpublished(
     insert_rows(cursor, pending, rows)
 
 
-def publish_unpublished(lake: Lake, store: ParquetStore, parquet_path: str, schema: str) -> dict[str, set[date | None]]:
+def publish_unpublished(
+    lake: Lake, store: ParquetStore, parquet_path: str, schema: str, snapshot: int | None = None
+) -> dict[str, set[date | None]]:
     """Export every partition of `schema` that owes one, of any plant (this commit's, and any a run killed after
     its commit left), then cross them off; returns table -> partitions published. The caller holds the group's
-    lock."""
+    lock, so the group's tables stay as they are until it is released: each file names a snapshot that shows them
+    so (`snapshot`, or the latest)."""
     if not lake.has_table(INTERNAL_SCHEMA, unpublished_name(schema)):
         return {}
     pending = qualified(INTERNAL_SCHEMA, unpublished_name(schema))
@@ -247,8 +263,9 @@ def publish_unpublished(lake: Lake, store: ParquetStore, parquet_path: str, sche
     for name, partition, partitioned, order_by, plant in rows:
         owed.setdefault((PublishedTable(schema, name, partitioned, tuple(order_by)), plant), set()).add(partition)
     with lake.cursor() as cursor:
+        metadata = {SNAPSHOT_METADATA_KEY: str(lake.snapshot_id(cursor) if snapshot is None else snapshot)}
         for (table, plant), partitions in owed.items():
-            _export(cursor, store, parquet_path, table, plant, partitions)
+            _export(cursor, store, parquet_path, table, plant, partitions, metadata)
     lake.write(f"{schema}: crossing off the published partitions", lambda c: c.execute(f"DELETE FROM {pending}"))
     published: dict[str, set[date | None]] = {}
     for (table, _), partitions in owed.items():
@@ -263,6 +280,7 @@ def _export(
     table: PublishedTable,
     plant: str,
     partitions: set[date | None],
+    metadata: Mapping[str, str],
 ) -> None:
     """Publish partitions of one plant's rows of a table (or all its rows of an unpartitioned table) as the
     `_current` view shows them: one query for all of them. The plant is both a column of the file and its folder
@@ -274,14 +292,14 @@ def _export(
     _remove_legacy_files(store, parquet_path, table)
     if not table.partitioned or not days:
         target = published_path(parquet_path, table.schema, table.name, plant, None)
-        store.write(cursor, f"{rows} ORDER BY {', '.join(key) or 'ALL'}", [], target)
+        store.write(cursor, f"{rows} ORDER BY {', '.join(key) or 'ALL'}", [], target, metadata)
         return
     targets = {day: published_path(parquet_path, table.schema, table.name, plant, day) for day in days}
     # The days as literals: DuckLake prunes the other days' files for those, not for a bound list or range.
     listed = ", ".join(f"DATE '{day.isoformat()}'" for day in days)
     order = ", ".join([PARTITION_COLUMN, *key])
     query = f"{rows} AND {PARTITION_COLUMN} IN ({listed}) ORDER BY {order}"
-    store.write_split(cursor, query, [], PARTITION_COLUMN, targets)
+    store.write_split(cursor, query, [], PARTITION_COLUMN, targets, metadata)
 
 
 _legacy_checked: set[tuple[str, str, str]] = set()

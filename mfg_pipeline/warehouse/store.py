@@ -79,6 +79,9 @@ class CommitResult:
     # table -> the lake snapshot the merge started from (TABLE_NOT_YET: the table did not exist in it); the checks
     # read where the load's keys were before it (`checks.primary_key_check`)
     snapshot_before: dict[str, int] = field(default_factory=dict)
+    # A lake snapshot showing the committed tables as this commit left them (read before its locks were released):
+    # the checks count the run's rows there, not after a later writer's commit (`checks.row_count_check`)
+    snapshot_after: int | None = None
 
 
 def lock_timeout() -> float:
@@ -295,19 +298,21 @@ class Warehouse:
             merges = self.lake.write(f"committing {names}", merge_all)
             shapes.remember(ensured)
             built_with.remember(verified)
+            after = self.lake.snapshot_id()  # the groups' tables change only under these locks: as merged
             touched: dict[str, set[date | None]] = {}
             published: dict[str, list[str]] = {}
             for group in groups:
-                for table, days in self._publish(group).items():
+                for table, days in self._publish(group, after).items():
                     touched[table] = days
                     published[table] = [self.published_file(group, table, d) for d in sorted_days(days)]
         changed = {table: merged.changed for table, merged in merges.items()}
         kept = {table: merged.kept_newer for table, merged in merges.items() if merged.kept_newer}
-        return CommitResult(published, time.monotonic() - started, changed, touched, kept, dict(before))
+        return CommitResult(published, time.monotonic() - started, changed, touched, kept, dict(before), after)
 
-    def _publish(self, group: str) -> dict[str, set[date | None]]:
-        """Publish what a table group owes (the caller holds its lock)."""
-        return publish_unpublished(self.lake, self.parquet, self.parquet_path, group)
+    def _publish(self, group: str, snapshot: int | None = None) -> dict[str, set[date | None]]:
+        """Publish what a table group owes (the caller holds its lock; `snapshot`: one showing its tables as they
+        are, if known)."""
+        return publish_unpublished(self.lake, self.parquet, self.parquet_path, group, snapshot)
 
     def rezone(self, tables: Sequence[ZonedTable], zone: str) -> dict[str, int]:
         """Move every row of the plant's partitioned tables to its day in `zone` and record it as the plant's

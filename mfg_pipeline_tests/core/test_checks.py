@@ -1,6 +1,8 @@
 """Asset checks catch what they claim to: a key held twice (across partitions, in the published Parquet) or a null
 key fails the primary-key check, and a row count off from the source fails the count check. A day's check after a run
-reads the day's published file and those of the days its keys were on before the run, not every day's file."""
+reads the day's published file and those of the days its keys were on before the run, not every day's file. A run's
+count check reads the lake as the run left it and each published file beside the lake as it was when the file was
+exported, so a later writer's commit does not turn it red while a file that differs from its export still does."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mfg_pipeline.warehouse.checks import primary_key_check, row_count_check
+from mfg_pipeline.warehouse.publish import SNAPSHOT_METADATA_KEY
 from mfg_pipeline.warehouse.store import CommitResult, Scope, TableLoad, Warehouse
 from mfg_pipeline_tests.core.test_warehouse import DAY, TABLE, stage_rows
 
@@ -101,3 +104,33 @@ def test_a_record_moved_between_days_whose_old_file_was_not_republished_fails_th
     outcome = primary_key_check(warehouse, "demo", TABLE, True, NEXT_DAY, snapshot_before=before)
     assert not outcome.passed
     assert outcome.metadata["parquet_duplicate_keys"] == 1 and outcome.metadata["duckdb_duplicate_keys"] == 0
+
+
+def add_to_the_day(warehouse: Warehouse, rows, day) -> CommitResult:
+    """Another writer's commit (the changes feed, say): records of the day, without listing the day whole."""
+    return warehouse.commit([TableLoad("demo", TABLE, stage_rows(warehouse, rows, day), partitioned=True)])
+
+
+def test_a_runs_count_check_passes_though_another_writer_changed_the_day_after_the_run(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    run = land(warehouse, [(1, "a"), (2, "b")], DAY)
+    path = warehouse.parquet_file("demo", "events", DAY)
+    assert pq.read_metadata(path).metadata[SNAPSHOT_METADATA_KEY.encode()] == str(run.snapshot_after).encode()
+    later = add_to_the_day(warehouse, [(3, "c")], DAY)  # between the run's commit and its check
+    outcome = row_count_check(warehouse, "demo", TABLE, DAY, source_rows=2, snapshot=run.snapshot_after)
+    assert outcome.passed, outcome.description
+    assert outcome.metadata == {"source_rows": 2, "duckdb_rows": 2, "parquet_rows": 3}  # the file: the later export
+    assert pq.read_metadata(path).metadata[SNAPSHOT_METADATA_KEY.encode()] == str(later.snapshot_after).encode()
+    # Read as the lake is now, the run's count is off by the later writer's record.
+    assert not row_count_check(warehouse, "demo", TABLE, DAY, source_rows=2).passed
+
+
+def test_a_published_file_that_differs_from_the_lake_it_was_exported_from_fails_the_count_check(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    run = land(warehouse, [(1, "a"), (2, "b")], DAY)
+    add_to_the_day(warehouse, [(3, "c")], DAY)
+    path = warehouse.parquet_file("demo", "events", DAY)
+    exported = pq.read_table(path)
+    pq.write_table(exported.slice(0, 2), path)  # a row lost, the file still naming its export's snapshot
+    outcome = row_count_check(warehouse, "demo", TABLE, DAY, source_rows=2, snapshot=run.snapshot_after)
+    assert not outcome.passed and outcome.metadata["parquet_rows"] == 2, outcome.description
