@@ -96,7 +96,8 @@ class LoadReport:
     touched_partitions: dict[str, set[date | None]] = field(default_factory=dict)  # table -> partitions republished
     # table -> the lake snapshot before the pass's first commit to it (`CommitResult.snapshot_before`)
     snapshot_before: dict[str, int] = field(default_factory=dict)
-    # a lake snapshot showing the pass's tables as its last commit left them (None: it committed nothing)
+    # a lake snapshot showing the pass's tables as its last commit left them, or (a pass that had nothing to
+    # commit) as it found them unchanged; None: neither
     snapshot_after: int | None = None
     tables: dict[str, Table] = field(default_factory=dict)
     child_sweep: str = "none"  # whose child lists the pass fetched whatever their payload (`ChildSweep.describe`)
@@ -219,6 +220,7 @@ class StreamLoad:
         self.deleted_keys: list[tuple] = []
         self.duplicates = self.outside = self.not_matching = 0
         self.commits: list[CommitResult] = []
+        self._unchanged_at: int | None = None  # the snapshot at which `nothing_to_commit` found the scope as listed
         self._stage: Stage | None = None
         self._staged: dict[str, StagedFile] = {}
         self._keys: dict[str, KeysFile] = {}
@@ -460,7 +462,13 @@ class StreamLoad:
             self.warehouse.published_file(schema, table, partition)
         ):
             return False
-        return self.warehouse.live_row_count(schema, table, partition) == len(self.seen)
+        # Counted at one snapshot, which the pass's checks then read too: a later writer's commit to the scope
+        # changes neither this answer nor theirs.
+        rows, snapshot = self.warehouse.live_rows_and_snapshot(schema, table, partition)
+        if rows != len(self.seen):
+            return False
+        self._unchanged_at = snapshot
+        return True
 
     def commit(self) -> CommitResult | None:
         """Land what is staged (and soft-delete what the scope no longer holds), with the rows `add_rows` staged,
@@ -568,7 +576,7 @@ class StreamLoad:
             not_matching_filter=self.not_matching,
             touched_partitions=touched,
             snapshot_before=before,
-            snapshot_after=self.commits[-1].snapshot_after if self.commits else None,
+            snapshot_after=self.commits[-1].snapshot_after if self.commits else self._unchanged_at,
             tables={t.name: t for t in self.stream.tables},
             child_sweep=self.child_sweep.describe() if self.child_sweep else "none",
         )

@@ -16,7 +16,14 @@ from datetime import date
 from typing import Any
 
 from mfg_pipeline.records.schema import Table
-from mfg_pipeline.warehouse.layout import DELETED_AT_COLUMN, PARTITION_COLUMN, PLANT_COLUMN, keys_relation, quote
+from mfg_pipeline.warehouse.layout import (
+    DELETED_AT_COLUMN,
+    PARTITION_COLUMN,
+    PLANT_COLUMN,
+    at_snapshot,
+    keys_relation,
+    quote,
+)
 from mfg_pipeline.warehouse.merge import NOT_WRITTEN, TABLE_NOT_YET
 from mfg_pipeline.warehouse.publish import SNAPSHOT_METADATA_KEY
 from mfg_pipeline.warehouse.store import Warehouse
@@ -126,13 +133,7 @@ def _files_for_day(
 
 def _plant_rows(schema: str, table: Table, snapshot: int | None = None) -> str:
     """The rows of the plant given as the parameter (at `snapshot`, if given)."""
-    return f"(SELECT * FROM {_at(schema, table, snapshot)} WHERE {PLANT_COLUMN} = ?)"
-
-
-def _at(schema: str, table: Table, snapshot: int | None) -> str:
-    """The table, as it was at `snapshot` (None: as it is now)."""
-    relation = f"{quote(schema)}.{quote(table.name)}"
-    return relation if snapshot is None else f"{relation} AT (VERSION => {int(snapshot)})"
+    return f"(SELECT * FROM {at_snapshot(schema, table.name, snapshot)} WHERE {PLANT_COLUMN} = ?)"
 
 
 def row_count_check(
@@ -160,7 +161,8 @@ def row_count_check(
     published_rows = f"count(*) FILTER (WHERE {quote(deleted_flag)} IS NOT TRUE)" if deleted_flag else "count(*)"
 
     def counts(at: int | None) -> tuple[int, int]:
-        rows = warehouse.query(f"SELECT count(*), {published_rows} FROM {_at(schema, table, at)} WHERE {live}", params)
+        relation = at_snapshot(schema, table.name, at)
+        rows = warehouse.query(f"SELECT count(*), {published_rows} FROM {relation} WHERE {live}", params)
         return rows[0][0], rows[0][1]
 
     duckdb_rows, published = counts(snapshot)

@@ -47,6 +47,11 @@ def qualified(schema: str, name: str) -> str:
     return f"{quote(schema)}.{quote(name)}"
 
 
+def at_snapshot(schema: str, name: str, snapshot: int | None) -> str:
+    """A lake table as it was at `snapshot` (None: as it is now)."""
+    return qualified(schema, name) if snapshot is None else f"{qualified(schema, name)} AT (VERSION => {int(snapshot)})"
+
+
 def published_path(parquet_path: str, schema: str, table: str, plant: str, partition: date | None) -> str:
     """The published current-state file of one plant's rows of a table (unpartitioned), or of one day of them."""
     base = f"{parquet_path}{schema}/{table}/{PLANT_COLUMN}={plant}/"

@@ -169,12 +169,18 @@ class Warehouse:
 
     def live_row_count(self, schema: str, table: str, partition: date | None = None) -> int:
         """The plant's rows not soft-deleted, in one partition or in the whole table."""
+        return self.live_rows_and_snapshot(schema, table, partition)[0]
+
+    def live_rows_and_snapshot(self, schema: str, table: str, partition: date | None = None) -> tuple[int, int]:
+        """The plant's rows not soft-deleted (in one partition or the whole table), and the lake snapshot they were
+        counted at (one statement: one transaction)."""
         where, params = self._scope(partition)
-        return int(
-            self.query(
-                f"SELECT count(*) FROM {qualified(schema, table)} WHERE {DELETED_AT_COLUMN} IS NULL{where}", params
-            )[0][0]
-        )
+        rows, snapshot = self.query(
+            f"SELECT count(*), (SELECT id FROM {LAKE_ALIAS}.current_snapshot()) FROM {qualified(schema, table)} "
+            f"WHERE {DELETED_AT_COLUMN} IS NULL{where}",
+            params,
+        )[0]
+        return int(rows), int(snapshot)
 
     def _scope(self, partition: date | None = None) -> tuple[str, list[Any]]:
         """` AND …` and its parameters: the plant's rows (of one partition)."""

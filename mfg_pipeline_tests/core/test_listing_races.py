@@ -1,17 +1,18 @@
 """A pass that lists a day whole soft-deletes, for their absence, only the rows no other writer touched after it
 began listing: a record the changes feed (or another run) lands or rewrites in that day meanwhile stays live, and
-the pass's row-count check counts it instead of failing."""
+the pass's row-count check counts it instead of failing. A record another writer lands after the pass (committed or
+found unchanged) does not fail the pass's check either: it counts the lake as the pass left or found it."""
 
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
 
 from mfg_pipeline.declarations import PartitionWindow
-from mfg_pipeline.engine.load import PagesInHand, PassKind, StreamLoad
+from mfg_pipeline.engine.load import LoadReport, PagesInHand, PassKind, StreamLoad
 from mfg_pipeline.http.pagination import Page
 from mfg_pipeline.simulators.fusion_ops.data import FusionDataset
 from mfg_pipeline.sources.fusion_ops.streams import PRODUCTIONS
-from mfg_pipeline.warehouse.checks import row_count_check
+from mfg_pipeline.warehouse.checks import CheckOutcome, row_count_check
 from mfg_pipeline.warehouse.store import Scope, Warehouse
 from mfg_pipeline_tests.conftest import SIM_NOW
 
@@ -109,3 +110,43 @@ def test_a_days_first_listing_deletes_nothing_another_writer_landed_while_it_lis
         feed_upsert(warehouse, [new])
         listing.commit()
     assert live_ids(warehouse) == {kept["id"], new["id"]}
+
+
+def day_check(warehouse: Warehouse, window: PartitionWindow, report: LoadReport) -> CheckOutcome:
+    """The day's row-count check as the pass's asset evaluates it."""
+    return row_count_check(
+        warehouse,
+        "fusion_ops",
+        PRODUCTIONS.table,
+        window.key,
+        report.records_seen,
+        partitioned=True,
+        kept_newer=report.rows_kept_newer.get("productions", 0),
+        snapshot=report.snapshot_after,
+    )
+
+
+def test_a_record_another_writer_lands_after_a_days_pass_does_not_fail_the_passs_check(data_dir):
+    window, (kept, changed, new, _) = productions_of_one_day()
+    listed = Page(number=1, records=[kept, {**changed, "quantity": 1 + changed.get("quantity", 0)}], payload=None)
+    warehouse = Warehouse(data_dir)
+    with day_pass(warehouse, window) as first:
+        first.add_page(Page(number=1, records=[kept, changed], payload=None))
+        first.commit()
+    with day_pass(warehouse, window) as committed:  # a record changed: the pass commits
+        committed.add_page(listed)
+        assert committed.commit() is not None
+        committed_report = committed.report()
+    with day_pass(warehouse, window) as unchanged:  # nothing changed: the pass commits nothing
+        unchanged.add_page(listed)
+        assert unchanged.commit() is None
+        unchanged_report = unchanged.report()
+    feed_upsert(warehouse, [new])  # after both passes, before their checks
+    assert unchanged_report.snapshot_after is not None and committed_report.snapshot_after is not None
+    for report in (committed_report, unchanged_report):
+        check = day_check(warehouse, window, report)
+        assert check.passed, check.description
+        assert check.metadata == {"source_rows": 2, "duckdb_rows": 2, "parquet_rows": 3}
+    # Counted as the lake is now, the pass would be off by the feed's record.
+    now = row_count_check(warehouse, "fusion_ops", PRODUCTIONS.table, window.key, 2, partitioned=True)
+    assert not now.passed and now.metadata["duckdb_rows"] == 3
