@@ -123,7 +123,7 @@ def snapshot_before(reports: Sequence[LoadReport], table: str) -> int | None:
 
 
 def snapshot_after(reports: Sequence[LoadReport]) -> int | None:
-    """A lake snapshot showing what these passes committed as the last of them left it (None: none committed)."""
+    """A lake snapshot showing these passes' tables as the last of them left or found them (None: none said)."""
     snapshots = [report.snapshot_after for report in reports if report.snapshot_after is not None]
     return max(snapshots) if snapshots else None
 
