@@ -122,9 +122,8 @@ def _files_for_day(
         return [day_file]
     key = ", ".join(quote(c) for c in table.primary_key)
     earlier = warehouse.query(
-        f"SELECT DISTINCT {PARTITION_COLUMN} FROM {quote(schema)}.{quote(table.name)} AT (VERSION => "
-        f"{int(snapshot_before)}) WHERE {PLANT_COLUMN} = ? AND ({key}) IN (SELECT {key} FROM read_parquet(?)) "
-        "ORDER BY ALL",
+        f"SELECT DISTINCT {PARTITION_COLUMN} FROM {at_snapshot(schema, table.name, snapshot_before)} "
+        f"WHERE {PLANT_COLUMN} = ? AND ({key}) IN (SELECT {key} FROM read_parquet(?)) ORDER BY ALL",
         [warehouse.plant, day_file],
     )
     others = [warehouse.published_file(schema, table.name, day) for (day,) in earlier if day != partition]

@@ -43,6 +43,8 @@ DEFAULT_RETRY_SECONDS = 120.0
 CONFLICT_MARKERS = ("database is locked", "transaction conflict", "could not serialize", "deadlock detected")
 MAX_CACHED_SESSIONS = 4
 ATTACH_ATTEMPTS = 8
+# The snapshot a statement reads (its transaction's), as a scalar expression of a query.
+CURRENT_SNAPSHOT = f"(SELECT id FROM {LAKE_ALIAS}.current_snapshot())"
 
 
 class CommitConflictError(ConfigurationError):
@@ -200,7 +202,7 @@ class Lake:
 
     def snapshot_id(self, cursor: duckdb.DuckDBPyConnection | None = None) -> int:
         """The lake's latest snapshot."""
-        sql = f"SELECT id FROM {LAKE_ALIAS}.current_snapshot()"
+        sql = f"SELECT {CURRENT_SNAPSHOT}"
         if cursor is not None:
             return int(cursor.execute(sql).fetchone()[0])  # type: ignore[index]
         return int(self.read(sql)[0][0])

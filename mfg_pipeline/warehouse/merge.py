@@ -26,6 +26,7 @@ from mfg_pipeline.warehouse.layout import (
     LOADED_AT_COLUMN,
     PARTITION_COLUMN,
     PLANT_COLUMN,
+    at_snapshot,
     literal,
     qualified,
     quote,
@@ -275,8 +276,9 @@ def _soft_delete_candidates(
             before = (
                 "WHERE false"
                 if listed_after == TABLE_NOT_YET
-                else f"SEMI JOIN (SELECT {keys}, {LOADED_AT_COLUMN} FROM {load.qualified} AT (VERSION => "
-                f"{int(listed_after)}) WHERE {in_scope}) USING ({keys}, {LOADED_AT_COLUMN})"
+                else f"SEMI JOIN (SELECT {keys}, {LOADED_AT_COLUMN} FROM "
+                f"{at_snapshot(load.schema, load.table.name, listed_after)} WHERE {in_scope}) "
+                f"USING ({keys}, {LOADED_AT_COLUMN})"
             )
             cursor.execute(f"CREATE TEMP TABLE {judged} AS SELECT {keys} FROM {absent} {before}")
             counts = cursor.execute(f"SELECT (SELECT count(*) FROM {absent}), (SELECT count(*) FROM {judged})")

@@ -39,7 +39,7 @@ from mfg_pipeline.records.schema import Table
 from mfg_pipeline.warehouse import access
 from mfg_pipeline.warehouse.built_with import ZonedTable, built_with_for, recorded_settings, rezone_tables
 from mfg_pipeline.warehouse.ddl import ensure_table, shape_of, shapes_for
-from mfg_pipeline.warehouse.lake import Lake
+from mfg_pipeline.warehouse.lake import CURRENT_SNAPSHOT, Lake
 from mfg_pipeline.warehouse.lake import tables as tables_in_transaction
 from mfg_pipeline.warehouse.layout import (
     DELETED_AT_COLUMN,
@@ -176,7 +176,7 @@ class Warehouse:
         counted at (one statement: one transaction)."""
         where, params = self._scope(partition)
         rows, snapshot = self.query(
-            f"SELECT count(*), (SELECT id FROM {LAKE_ALIAS}.current_snapshot()) FROM {qualified(schema, table)} "
+            f"SELECT count(*), {CURRENT_SNAPSHOT} FROM {qualified(schema, table)} "
             f"WHERE {DELETED_AT_COLUMN} IS NULL{where}",
             params,
         )[0]
