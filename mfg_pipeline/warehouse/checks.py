@@ -156,20 +156,21 @@ def row_count_check(
     where, day = (f"AND {PARTITION_COLUMN} = ?", [partition]) if partition else ("", [])
     live = f"{DELETED_AT_COLUMN} IS NULL AND {PLANT_COLUMN} = ? {where}"
     params: list[Any] = [warehouse.plant, *day]
-    # One read of the table for both counts (each read of a lake table costs its catalog lookups).
     published_rows = f"count(*) FILTER (WHERE {quote(deleted_flag)} IS NOT TRUE)" if deleted_flag else "count(*)"
-
-    def counts(at: int | None) -> tuple[int, int]:
-        relation = at_snapshot(schema, table.name, at)
-        rows = warehouse.query(f"SELECT count(*), {published_rows} FROM {relation} WHERE {live}", params)
-        return rows[0][0], rows[0][1]
-
-    duckdb_rows, published = counts(snapshot)
     parquet_rows, exported_at = _parquet_rows(warehouse, schema, table, partition, partitioned)
-    if snapshot is not None and exported_at != snapshot:
-        # Exported from another snapshot (a later commit republished the file): the lake as it was then. Several
-        # files, or one that names no snapshot: the lake as it is now.
-        published = counts(exported_at)[1]
+    # The file beside the lake as it was exported (another snapshot than the pass's when a later commit republished
+    # it, or an earlier one exported it and the pass found its scope unchanged); several files, or one that names no
+    # snapshot: the lake as it is now.
+    file_at = exported_at if snapshot is not None else None
+    # One read of the lake for both counts (each read of a lake table costs its catalog lookups).
+    if file_at == snapshot:
+        relation = at_snapshot(schema, table.name, snapshot)
+        query, query_params = f"SELECT count(*), {published_rows} FROM {relation} WHERE {live}", params
+    else:
+        lake, file = (at_snapshot(schema, table.name, at) for at in (snapshot, file_at))
+        query = f"SELECT (SELECT count(*) FROM {lake} WHERE {live}), (SELECT {published_rows} FROM {file} WHERE {live})"
+        query_params = [*params, *params]
+    duckdb_rows, published = warehouse.query(query, query_params)[0]
     passed = duckdb_rows == source_rows + kept_newer and parquet_rows == published
     newer = f" (+{kept_newer} written by another writer while the pass listed)" if kept_newer else ""
     description = f"{source_rows} rows from the source{newer}, {duckdb_rows} in DuckDB, {parquet_rows} in Parquet" + (
